@@ -1,0 +1,95 @@
+"""Input shapes of the API: types, presence and lengths only. The rules live in accounts.services."""
+
+import unicodedata
+
+from rest_framework import serializers
+
+EMAIL_MAX_LENGTH = 254
+NAME_MAX_LENGTH = 150
+PASSWORD_MAX_LENGTH = 4096
+TOKEN_MAX_LENGTH = 1024
+
+
+class _StringOnly:
+    """Refuse anything but a string (DRF's CharField turns numbers into strings)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
+
+
+class TextField(_StringOnly, serializers.CharField):
+    default_error_messages = {"not_a_string": "Not a valid string."}
+
+
+class EmailAddressField(_StringOnly, serializers.EmailField):
+    default_error_messages = {"not_a_string": "Not a valid string."}
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=EMAIL_MAX_LENGTH, **kwargs)
+
+
+def _no_control_characters(value: str) -> None:
+    if any(unicodedata.category(char) == "Cc" for char in value):
+        raise serializers.ValidationError("Control characters are not allowed.")
+
+
+def PasswordField(**kwargs) -> TextField:
+    """Return a password field: never trimmed, at most 4096 characters (checked before hashing)."""
+    return TextField(trim_whitespace=False, max_length=PASSWORD_MAX_LENGTH, **kwargs)
+
+
+def NameField(**kwargs) -> TextField:
+    return TextField(max_length=NAME_MAX_LENGTH, validators=[_no_control_characters], **kwargs)
+
+
+def LoginEmailField() -> TextField:
+    """An email to look up: any string up to the length limit (an invalid one matches nobody)."""
+    return TextField(max_length=EMAIL_MAX_LENGTH)
+
+
+class LoginSerializer(serializers.Serializer):
+    email = LoginEmailField()
+    password = PasswordField()
+    remember = serializers.BooleanField(required=False, default=False)
+
+
+class PasswordChangeSerializer(serializers.Serializer):
+    password = PasswordField()
+    new_password = PasswordField()
+    confirm = PasswordField()
+
+
+class EmailSerializer(serializers.Serializer):
+    email = LoginEmailField()
+
+
+class PasswordSerializer(serializers.Serializer):
+    password = PasswordField()
+
+
+class RegisterSerializer(serializers.Serializer):
+    email = EmailAddressField()
+    name = NameField()
+    password = PasswordField()
+    confirm = PasswordField()
+
+
+class ProfileSerializer(serializers.Serializer):
+    name = NameField(required=False, allow_blank=True)
+
+
+class EmailChangeSerializer(serializers.Serializer):
+    new_email = EmailAddressField()
+    password = PasswordField()
+
+
+class ValidationTokenSerializer(serializers.Serializer):
+    token = TextField(max_length=TOKEN_MAX_LENGTH)
+
+
+class PasswordResetSerializer(serializers.Serializer):
+    token = TextField(max_length=TOKEN_MAX_LENGTH)
+    new_password = PasswordField()
+    confirm = PasswordField()

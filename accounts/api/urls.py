@@ -1,0 +1,19 @@
+"""API routes. Every path answers with and without a trailing slash, for every verb, without redirect."""
+
+from django.urls import re_path
+
+from accounts.api import views
+
+
+def route(path: str, viewset: type[views.ContractViewSet], name: str):
+    return re_path(rf"^{path}/?$", viewset.as_view(viewset.actions), name=name)
+
+
+urlpatterns = [
+    route("authenticate", views.AuthenticateViewSet, "authenticate"),
+    # The old server's code and its Insomnia collection used /api/auth.
+    route("auth", views.AuthenticateViewSet, "auth"),
+    route("user", views.UserViewSet, "user"),
+    route("validate/confirmation", views.ConfirmationViewSet, "confirmation"),
+    route("validate/recovery", views.RecoveryViewSet, "recovery"),
+]

@@ -1,0 +1,205 @@
+"""Every write the API, the admin or a command can cause, as plain functions.
+
+They take values, not requests, and raise the errors of accounts.errors; the callers turn the
+results into responses. Checks run in the order the contract lists them.
+"""
+
+import logging
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts import emails
+from accounts.errors import (
+    AccountDisabled,
+    CouldNotSendEmail,
+    InvalidCredentials,
+    InvalidPassword,
+    InvalidToken,
+    NoUpdatesToMake,
+    PasswordConfirmationInvalid,
+    UserAlreadyConfirmed,
+    UserAlreadyExist,
+    UserConfirmationRequired,
+)
+from accounts.models import User
+from accounts.tokens import AuthToken, Purpose, auth_token_issue, validation_token_make, validation_token_user
+
+logger = logging.getLogger(__name__)
+
+
+def _password_validate(password: str, *, user: User, field: str) -> None:
+    """Run Django's password validators; their messages go under `field`."""
+    try:
+        validate_password(password, user=user)
+    except ValidationError as exc:
+        raise ValidationError({field: exc.messages}) from exc
+
+
+def _user_by_email(email: str) -> User:
+    user = User.objects.with_email(email).first()
+    if user is None:
+        raise InvalidCredentials
+    return user
+
+
+def user_register(*, email: str, name: str, password: str, confirm: str) -> User:
+    """Create an unconfirmed account and email its confirmation link, or create nothing."""
+    if User.objects.with_email(email).exists():
+        raise UserAlreadyExist
+    if password != confirm:
+        raise PasswordConfirmationInvalid
+    user = User(email=email, name=name)
+    _password_validate(password, user=user, field="password")
+    user.set_password(password)
+    try:
+        # The email is sent inside the transaction: if it fails, the account is rolled back.
+        with transaction.atomic():
+            user.save()
+            token = validation_token_make(user=user, purpose=Purpose.CONFIRMATION)
+            emails.send_confirmation(user=user, token=token)
+    except IntegrityError as exc:
+        # A concurrent registration of the same email (in any case) won the unique index.
+        raise UserAlreadyExist from exc
+    return user
+
+
+def account_confirm(*, token: str) -> User:
+    """Confirm the account a confirmation token names; confirming twice is not an error."""
+    user = validation_token_user(token=token, purpose=Purpose.CONFIRMATION)
+    if user.confirmed_at is None:
+        user.confirmed_at = timezone.now()
+        User.objects.filter(pk=user.pk, confirmed_at__isnull=True).update(confirmed_at=user.confirmed_at)
+    return user
+
+
+def confirmation_resend(*, email: str) -> None:
+    """Email a new confirmation link to an unconfirmed account."""
+    user = _user_by_email(email)
+    if user.is_confirmed:
+        raise UserAlreadyConfirmed
+    emails.send_confirmation(user=user, token=validation_token_make(user=user, purpose=Purpose.CONFIRMATION))
+
+
+def user_login(*, email: str, password: str, remember: bool = False) -> str:
+    """Check the credentials and return a new auth token; a deactivated account is reactivated."""
+    user = User.objects.with_email(email).first()
+    if user is None:
+        # Hash anyway, so that the answer takes as long as for a real account (Django #20760).
+        User().set_password(password)
+        raise InvalidCredentials
+    if not user.check_password(password):
+        raise InvalidCredentials
+    if not user.is_confirmed:
+        raise UserConfirmationRequired
+    if not user.is_active:
+        raise AccountDisabled
+    now = timezone.now()
+    user.last_login = now
+    fields = ["last_login"]
+    if user.is_deactivated:
+        # Reactivation: tokens issued before (and during) the deactivation stay dead.
+        user.deactivated_at = None
+        user.tokens_valid_after = now
+        fields += ["deactivated_at", "tokens_valid_after"]
+    user.save(update_fields=fields)
+    return auth_token_issue(user=user, remember=remember, now=now)
+
+
+def password_change(*, user: User, token: AuthToken, password: str, new_password: str, confirm: str) -> str:
+    """Set a new password, revoke every other token of the user and return a new one."""
+    if new_password != confirm:
+        raise PasswordConfirmationInvalid
+    if not user.check_password(password):
+        raise InvalidCredentials
+    _password_validate(new_password, user=user, field="new_password")
+    now = timezone.now()
+    user.set_password(new_password)
+    user.tokens_valid_after = now
+    user.save(update_fields=["password", "tokens_valid_after"])
+    return auth_token_issue(user=user, remember=token["remember"], now=now)
+
+
+def recovery_request(*, email: str) -> None:
+    """Email a password recovery link to a confirmed account."""
+    user = _user_by_email(email)
+    if not user.is_confirmed:
+        raise UserConfirmationRequired
+    if not user.is_active:
+        raise AccountDisabled
+    emails.send_recovery(user=user, token=validation_token_make(user=user, purpose=Purpose.RECOVERY))
+
+
+def password_reset(*, token: str, new_password: str, confirm: str) -> User:
+    """Set the password a recovery token allows; the token is spent and all auth tokens die."""
+    user = validation_token_user(token=token, purpose=Purpose.RECOVERY)
+    if new_password != confirm:
+        raise PasswordConfirmationInvalid
+    _password_validate(new_password, user=user, field="new_password")
+    spent = {"password": user.password, "tokens_valid_after": user.tokens_valid_after}
+    user.set_password(new_password)
+    user.tokens_valid_after = timezone.now()
+    # Compare-and-set on the state the token was made from: of two concurrent resets with one
+    # token, one writes and the other finds the state changed.
+    updated = User.objects.filter(pk=user.pk, **spent).update(
+        password=user.password, tokens_valid_after=user.tokens_valid_after
+    )
+    if not updated:
+        raise InvalidToken
+    return user
+
+
+def user_delete(*, user: User, password: str) -> None:
+    """Delete the account and everything of it, after checking the password."""
+    if not user.check_password(password):
+        raise InvalidCredentials
+    user.delete()
+
+
+def profile_update(*, user: User, name: str | None) -> User:
+    """Change the profile (the name)."""
+    if not name:
+        raise NoUpdatesToMake
+    user.name = name
+    user.save(update_fields=["name"])
+    return user
+
+
+def email_change(*, user: User, new_email: str, password: str) -> User:
+    """Change the login email at once and tell the old address."""
+    if not user.check_password(password):
+        raise InvalidPassword
+    if User.objects.with_email(new_email).exclude(pk=user.pk).exists():
+        raise UserAlreadyExist
+    old_email = user.email
+    user.email = new_email
+    try:
+        with transaction.atomic():
+            user.save(update_fields=["email"])
+    except IntegrityError as exc:
+        raise UserAlreadyExist from exc
+    if old_email.lower() != new_email.lower():
+        try:
+            emails.send_email_changed(user=user, old_email=old_email)
+        except CouldNotSendEmail:
+            # The change is made and the client told so; a lost notice must not undo it.
+            logger.warning("Email change notice for user %s not sent", user.pk)
+    return user
+
+
+def user_deactivate(*, user: User) -> None:
+    """Deactivate the account (the user's choice); logging in again reactivates it."""
+    now = timezone.now()
+    user.deactivated_at = now
+    user.tokens_valid_after = now
+    user.save(update_fields=["deactivated_at", "tokens_valid_after"])
+
+
+def validation_token_issue(*, email: str, purpose: Purpose) -> str:
+    """Return a validation token for the account with this email (for operators)."""
+    user = User.objects.with_email(email).first()
+    if user is None:
+        raise User.DoesNotExist(f"No user with email {email!r}")
+    return validation_token_make(user=user, purpose=purpose)

@@ -1,0 +1,20 @@
+"""Root URLs: the API under /api/, the admin, /status; anything else is a JSON 404."""
+
+from django.contrib import admin
+from django.urls import include, path, re_path
+
+from accounts import errors
+from accounts.api.views import StatusView
+
+urlpatterns = [
+    path("api/", include("accounts.api.urls")),
+    re_path(r"^status/?$", StatusView.as_view(), name="status"),
+    path("admin/", admin.site.urls),
+    # Also with DEBUG on, an unknown path answers in the envelope, not with an HTML page.
+    re_path(r"^", errors.page_not_found),
+]
+
+handler400 = errors.bad_request
+handler403 = errors.permission_denied
+handler404 = errors.page_not_found
+handler500 = errors.server_error
