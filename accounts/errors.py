@@ -79,9 +79,15 @@ class AccountDisabled(AuthError):
     status, message = 403, "Account disabled"
 
 
-THROTTLED_MESSAGE = "Too many requests"
+class Throttled(AuthError):
+    status, message = 429, "Too many requests"
 
-# Statuses whose answer tells the client how to authenticate (RFC 9110 section 11.6.1).
+    def __init__(self, wait: int):
+        super().__init__()
+        self.wait = max(int(wait), 1)
+
+
+# Every 401 tells the client how to authenticate (RFC 9110, section 15.5.2).
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="api"'}
 
 
@@ -117,22 +123,29 @@ def _validation_envelope(errors: dict[str, list[str]]) -> dict:
 
 
 def error_body(exc: Exception) -> tuple[dict, dict]:
-    """Return the envelope and extra headers for any exception; unknown ones are a logged 500."""
+    """Return the envelope and headers for any exception; an unknown one is a logged 500."""
+    body, headers = _error_body(exc)
+    if body["status"] == 401:
+        headers = {**headers, **_CHALLENGE}
+    return body, headers
+
+
+def _error_body(exc: Exception) -> tuple[dict, dict]:
+    if isinstance(exc, Throttled):
+        return envelope(exc.status, exc.message), {"Retry-After": str(exc.wait)}
     if isinstance(exc, AuthError):
-        headers = _CHALLENGE if exc.status == 401 and isinstance(exc, (LoginRequired, TokenInvalid)) else {}
-        return envelope(exc.status, exc.message), headers
+        return envelope(exc.status, exc.message), {}
     if isinstance(exc, drf.ValidationError):
         return _validation_envelope(_field_errors(exc.detail)), {}
     if isinstance(exc, DjangoValidationError):
         errors = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         return _validation_envelope(errors), {}
     if isinstance(exc, drf.NotAuthenticated):
-        return envelope(LoginRequired.status, LoginRequired.message), _CHALLENGE
+        return envelope(LoginRequired.status, LoginRequired.message), {}
     if isinstance(exc, drf.AuthenticationFailed):
-        return envelope(TokenInvalid.status, TokenInvalid.message), _CHALLENGE
+        return envelope(TokenInvalid.status, TokenInvalid.message), {}
     if isinstance(exc, drf.Throttled):
-        headers = {"Retry-After": str(int(exc.wait) + 1)} if exc.wait is not None else {}
-        return envelope(429, THROTTLED_MESSAGE), headers
+        return error_body(Throttled(wait=exc.wait or 1))
     if isinstance(exc, drf.APIException):
         return envelope(exc.status_code, _messages(exc.detail)[0]), {}
     if isinstance(exc, Http404):
@@ -153,23 +166,23 @@ def exception_handler(exc, context):
     return Response(body, status=body["status"], headers=headers)
 
 
-def _json_error(status: int, message: str) -> JsonResponse:
+def json_error(status: int, message: str) -> JsonResponse:
     return JsonResponse(envelope(status, message), status=status)
 
 
 # Django's error views (handler400/403/404/500): errors raised outside DRF, e.g. an unknown path
 # or a disallowed Host header, also answer in the envelope.
 def bad_request(request, exception=None):
-    return _json_error(400, "Bad request")
+    return json_error(400, "Bad request")
 
 
 def permission_denied(request, exception=None):
-    return _json_error(403, "Permission denied")
+    return json_error(403, "Permission denied")
 
 
 def page_not_found(request, exception=None):
-    return _json_error(404, "Not found")
+    return json_error(404, "Not found")
 
 
 def server_error(request):
-    return _json_error(500, "Internal server error")
+    return json_error(500, "Internal server error")

@@ -71,7 +71,8 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     EMAIL_FIELD = "email"
     USERNAME_FIELD = "email"
-    REQUIRED_FIELDS = ["name"]
+    # createsuperuser asks for the email and password only; the name can be set in the admin.
+    REQUIRED_FIELDS = []
 
     class Meta:
         constraints = [

@@ -6,6 +6,7 @@ results into responses. Checks run in the order the contract lists them.
 
 import logging
 
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -132,23 +133,19 @@ def recovery_request(*, email: str) -> None:
     emails.send_recovery(user=user, token=validation_token_make(user=user, purpose=Purpose.RECOVERY))
 
 
-def password_reset(*, token: str, new_password: str, confirm: str) -> User:
+def password_reset(*, token: str, new_password: str, confirm: str) -> None:
     """Set the password a recovery token allows; the token is spent and all auth tokens die."""
     user = validation_token_user(token=token, purpose=Purpose.RECOVERY)
     if new_password != confirm:
         raise PasswordConfirmationInvalid
     _password_validate(new_password, user=user, field="new_password")
-    spent = {"password": user.password, "tokens_valid_after": user.tokens_valid_after}
-    user.set_password(new_password)
-    user.tokens_valid_after = timezone.now()
-    # Compare-and-set on the state the token was made from: of two concurrent resets with one
-    # token, one writes and the other finds the state changed.
-    updated = User.objects.filter(pk=user.pk, **spent).update(
-        password=user.password, tokens_valid_after=user.tokens_valid_after
-    )
+    # Compare-and-set on the state the token was made from (`user` is left as read): of two
+    # resets with one token, one writes and the other finds the state changed.
+    updated = User.objects.filter(
+        pk=user.pk, password=user.password, tokens_valid_after=user.tokens_valid_after
+    ).update(password=make_password(new_password), tokens_valid_after=timezone.now())
     if not updated:
         raise InvalidToken
-    return user
 
 
 def user_delete(*, user: User, password: str) -> None:

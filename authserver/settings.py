@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "corsheaders",
     "rest_framework",
     "accounts",
 ]
@@ -39,6 +40,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "authserver.middleware.body_size_limit",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -174,6 +177,12 @@ RECOVERY_MAX_AGE = env.int("RECOVERY_MAX_AGE", default=3600)
 CLIENT_ORIGIN = env.str("CLIENT_ORIGIN", default="http://localhost:3000").rstrip("/")
 CONFIRMATION_URL = env.str("CONFIRMATION_URL", default="/confirm").rstrip("/")
 RECOVER_URL = env.str("RECOVER_URL", default="/recover").rstrip("/")
+
+# CORS: the frontend at CLIENT_ORIGIN calls the API from the browser. Tokens travel in the
+# Authorization header, never in cookies, so credentials stay off.
+CORS_ALLOWED_ORIGINS = [CLIENT_ORIGIN]
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOW_CREDENTIALS = False
 
 # Email: SMTP when EMAIL_HOST is set, else printed to the console.
 MAIL_SENDER = env.str("MAIL_SENDER", default="Auth Server <noreply@localhost>")

@@ -1,0 +1,215 @@
+"""Direct tests of accounts.services (and the model constraint behind them).
+
+These cover what the API tests cannot easily show: that a failed registration email leaves no
+row, that a registration losing a race to the unique index is UserAlreadyExist, that a recovery
+token cannot win twice even when two resets read the user before either writes (compare-and-set),
+that an email change survives a lost notice, that confirming twice is idempotent, and that the
+database itself refuses two emails differing only in case.
+"""
+
+import smtplib
+
+import pytest
+from django.core import mail
+from django.core.mail.backends.base import BaseEmailBackend
+from django.db import IntegrityError, transaction
+
+from accounts import services
+from accounts.errors import CouldNotSendEmail, InvalidToken, UserAlreadyExist
+from accounts.models import User
+from accounts.tokens import Purpose, validation_token_make, validation_token_user
+from tests.conftest import PASSWORD
+
+NEW_PASSWORD = "new secret phrase 42"
+
+
+class FailingEmailBackend(BaseEmailBackend):
+    """An email backend whose SMTP server refuses every message."""
+
+    def send_messages(self, email_messages):
+        raise smtplib.SMTPException("554 transaction failed")
+
+
+@pytest.fixture
+def failing_mail(settings):
+    settings.EMAIL_BACKEND = f"{__name__}.FailingEmailBackend"
+
+
+# --- user_register ---------------------------------------------------------------------------
+
+
+def test_user_register_leaves_no_user_when_the_email_backend_fails(db, failing_mail):
+    with pytest.raises(CouldNotSendEmail):
+        services.user_register(email="bob@example.com", name="Bob", password=PASSWORD, confirm=PASSWORD)
+
+    assert not User.objects.exists()
+    assert mail.outbox == []
+
+
+def test_user_register_inside_an_outer_transaction_rolls_back_only_its_own_row(db, failing_mail, user_factory):
+    """The savepoint undoes the new account, not the caller's earlier writes."""
+    with transaction.atomic():
+        user_factory(email="earlier@example.com")
+        with pytest.raises(CouldNotSendEmail):
+            services.user_register(email="bob@example.com", name="Bob", password=PASSWORD, confirm=PASSWORD)
+
+    assert list(User.objects.values_list("email", flat=True)) == ["earlier@example.com"]
+
+
+def test_user_register_creates_an_unconfirmed_user_and_sends_one_email(db):
+    user = services.user_register(email="bob@example.com", name="Bob", password=PASSWORD, confirm=PASSWORD)
+
+    stored = User.objects.get()
+    assert stored.pk == user.pk
+    assert stored.confirmed_at is None
+    assert stored.check_password(PASSWORD)
+    assert [message.to for message in mail.outbox] == [["bob@example.com"]]
+
+
+def test_user_register_losing_a_race_to_the_unique_index_is_user_already_exist(db, user_factory, monkeypatch):
+    """Another request registered the same email (in another case) after the existence check."""
+    user_factory(email="bob@example.com")
+    manager = User.objects
+    monkeypatch.setattr(manager, "with_email", lambda email: manager.none())
+    assert not User.objects.with_email("bob@example.com").exists()  # the existence check is blind
+
+    with pytest.raises(UserAlreadyExist):
+        services.user_register(email="BOB@example.com", name="Bob", password=PASSWORD, confirm=PASSWORD)
+
+    assert list(User.objects.values_list("email", flat=True)) == ["bob@example.com"]
+    assert mail.outbox == []
+
+
+# --- password_reset --------------------------------------------------------------------------
+
+
+def test_password_reset_spends_the_token(user):
+    token = validation_token_make(user=user, purpose=Purpose.RECOVERY)
+
+    services.password_reset(token=token, new_password=NEW_PASSWORD, confirm=NEW_PASSWORD)
+
+    with pytest.raises(InvalidToken):
+        services.password_reset(token=token, new_password="another phrase 77", confirm="another phrase 77")
+    user.refresh_from_db()
+    assert user.check_password(NEW_PASSWORD)
+
+
+def test_password_reset_is_compare_and_set_when_two_resets_read_the_user_first(user, monkeypatch):
+    """Two concurrent resets with one token both pass the token check, then only one may write.
+
+    Both requests resolve the token to the same user row before either writes; the stub hands
+    each one that same stale state, as its own freshly loaded User would hold it.
+    """
+    token = validation_token_make(user=user, purpose=Purpose.RECOVERY)
+    stale = validation_token_user(token=token, purpose=Purpose.RECOVERY)
+
+    def read_before_any_write(*, token, purpose):
+        return User(**{field.attname: getattr(stale, field.attname) for field in User._meta.concrete_fields})
+
+    monkeypatch.setattr(services, "validation_token_user", read_before_any_write)
+
+    services.password_reset(token=token, new_password=NEW_PASSWORD, confirm=NEW_PASSWORD)
+    with pytest.raises(InvalidToken):
+        services.password_reset(token=token, new_password="another phrase 77", confirm="another phrase 77")
+
+    user.refresh_from_db()
+    assert user.check_password(NEW_PASSWORD)
+    assert not user.check_password("another phrase 77")
+
+
+def test_password_reset_is_compare_and_set_even_for_the_same_user_object(user, monkeypatch):
+    """The same User object handed to two resets (as a cache or a shared lookup would) wins once."""
+    token = validation_token_make(user=user, purpose=Purpose.RECOVERY)
+    shared = validation_token_user(token=token, purpose=Purpose.RECOVERY)
+    monkeypatch.setattr(services, "validation_token_user", lambda *, token, purpose: shared)
+
+    services.password_reset(token=token, new_password=NEW_PASSWORD, confirm=NEW_PASSWORD)
+    with pytest.raises(InvalidToken):
+        services.password_reset(token=token, new_password="another phrase 77", confirm="another phrase 77")
+
+    user.refresh_from_db()
+    assert user.check_password(NEW_PASSWORD)
+
+
+def test_password_reset_moves_tokens_valid_after(user):
+    before = User.objects.get(pk=user.pk).tokens_valid_after
+    token = validation_token_make(user=user, purpose=Purpose.RECOVERY)
+
+    services.password_reset(token=token, new_password=NEW_PASSWORD, confirm=NEW_PASSWORD)
+
+    assert User.objects.get(pk=user.pk).tokens_valid_after > before
+
+
+# --- email_change ----------------------------------------------------------------------------
+
+
+def test_email_change_keeps_the_change_when_the_notice_fails(user, failing_mail):
+    changed = services.email_change(user=user, new_email="ann.new@example.com", password=PASSWORD)
+
+    assert changed.email == "ann.new@example.com"
+    assert User.objects.get(pk=user.pk).email == "ann.new@example.com"
+    assert mail.outbox == []
+
+
+def test_email_change_sends_the_notice_to_the_old_address(user):
+    services.email_change(user=user, new_email="ann.new@example.com", password=PASSWORD)
+
+    assert [message.to for message in mail.outbox] == [["ann@example.com"]]
+
+
+def test_email_change_to_the_same_address_in_another_case_sends_no_notice(user):
+    services.email_change(user=user, new_email="Ann@Example.com", password=PASSWORD)
+
+    assert User.objects.get(pk=user.pk).email == "Ann@Example.com"
+    assert mail.outbox == []
+
+
+def test_email_change_losing_a_race_to_the_unique_index_is_user_already_exist(user, user_factory, monkeypatch):
+    user_factory(email="bob@example.com")
+    manager = User.objects
+    monkeypatch.setattr(manager, "with_email", lambda email: manager.none())
+    assert not User.objects.with_email("bob@example.com").exists()  # the existence check is blind
+
+    with pytest.raises(UserAlreadyExist):
+        services.email_change(user=user, new_email="BOB@example.com", password=PASSWORD)
+
+    assert User.objects.get(pk=user.pk).email == "ann@example.com"
+    assert mail.outbox == []
+
+
+# --- account_confirm -------------------------------------------------------------------------
+
+
+def test_account_confirm_twice_is_idempotent(user_factory):
+    user = user_factory(confirmed=False)
+    token = validation_token_make(user=user, purpose=Purpose.CONFIRMATION)
+
+    first = services.account_confirm(token=token)
+    confirmed_at = User.objects.get(pk=user.pk).confirmed_at
+    second = services.account_confirm(token=token)
+
+    assert first.pk == second.pk == user.pk
+    assert confirmed_at is not None
+    assert User.objects.get(pk=user.pk).confirmed_at == confirmed_at
+    assert second.confirmed_at == confirmed_at
+
+
+def test_account_confirm_does_not_touch_an_already_confirmed_account(user):
+    confirmed_at = user.confirmed_at
+    token = validation_token_make(user=user, purpose=Purpose.CONFIRMATION)
+
+    services.account_confirm(token=token)
+
+    assert User.objects.get(pk=user.pk).confirmed_at == confirmed_at
+
+
+# --- the database constraint -----------------------------------------------------------------
+
+
+def test_emails_differing_only_in_case_are_refused_by_the_database(db):
+    User.objects.create(email="A@x.com")
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        User.objects.create(email="a@x.com")
+
+    assert list(User.objects.values_list("email", flat=True)) == ["A@x.com"]
