@@ -9,12 +9,15 @@ from django.template.loader import render_to_string
 
 from accounts.errors import CouldNotSendEmail
 from accounts.models import User
+from accounts.ratelimit import RateLimit
 
 logger = logging.getLogger(__name__)
 
 
 def _send(*, to: str, subject: str, template: str, context: dict) -> None:
-    """Send one email or raise CouldNotSendEmail."""
+    """Send one email, or raise Throttled (EMAIL_RATE for this address) or CouldNotSendEmail."""
+    sent = RateLimit("email", to.lower())
+    sent.check()
     body = render_to_string(f"accounts/email/{template}", context)
     # A header cannot hold a line break; names set by staff are not filtered like API input.
     subject = " ".join(subject.split())
@@ -23,6 +26,7 @@ def _send(*, to: str, subject: str, template: str, context: dict) -> None:
     except (smtplib.SMTPException, OSError) as exc:
         logger.warning("Could not send %r to %s: %s", subject, to, exc)
         raise CouldNotSendEmail from exc
+    sent.hit()
 
 
 def send_confirmation(*, user: User, token: str) -> None:

@@ -21,11 +21,13 @@ from accounts.errors import (
     InvalidToken,
     NoUpdatesToMake,
     PasswordConfirmationInvalid,
+    Throttled,
     UserAlreadyConfirmed,
     UserAlreadyExist,
     UserConfirmationRequired,
 )
 from accounts.models import User
+from accounts.ratelimit import RateLimit
 from accounts.tokens import AuthToken, Purpose, auth_token_issue, validation_token_make, validation_token_user
 
 logger = logging.getLogger(__name__)
@@ -39,6 +41,18 @@ def _password_validate(password: str, *, user: User, field: str) -> None:
         raise ValidationError({field: exc.messages}) from exc
 
 
+def _credentials_check(*, email: str, password: str) -> User:
+    """Return the user with this email and password, or raise InvalidCredentials."""
+    user = User.objects.with_email(email).first()
+    if user is None:
+        # Hash anyway, so that the answer takes as long as for a real account (Django #20760).
+        User().set_password(password)
+        raise InvalidCredentials
+    if not user.check_password(password):
+        raise InvalidCredentials
+    return user
+
+
 def _user_by_email(email: str) -> User:
     user = User.objects.with_email(email).first()
     if user is None:
@@ -46,8 +60,12 @@ def _user_by_email(email: str) -> User:
     return user
 
 
-def user_register(*, email: str, name: str, password: str, confirm: str) -> User:
-    """Create an unconfirmed account and email its confirmation link, or create nothing."""
+def user_register(*, email: str, name: str, password: str, confirm: str, client_address: str) -> User:
+    """Create an unconfirmed account and email its confirmation link, or create nothing.
+
+    Every attempt counts against SIGNUP_RATE for the client address.
+    """
+    RateLimit("signup", client_address).check_and_hit()
     if User.objects.with_email(email).exists():
         raise UserAlreadyExist
     if password != confirm:
@@ -84,15 +102,19 @@ def confirmation_resend(*, email: str) -> None:
     emails.send_confirmation(user=user, token=validation_token_make(user=user, purpose=Purpose.CONFIRMATION))
 
 
-def user_login(*, email: str, password: str, remember: bool = False) -> str:
-    """Check the credentials and return a new auth token; a deactivated account is reactivated."""
-    user = User.objects.with_email(email).first()
-    if user is None:
-        # Hash anyway, so that the answer takes as long as for a real account (Django #20760).
-        User().set_password(password)
-        raise InvalidCredentials
-    if not user.check_password(password):
-        raise InvalidCredentials
+def user_login(*, email: str, password: str, remember: bool = False, client_address: str) -> str:
+    """Check the credentials and return a new auth token; a deactivated account is reactivated.
+
+    Failed attempts count against LOGIN_RATE for this email and client address; once it is
+    reached, every attempt is refused until the window moves on, right password or not.
+    """
+    failures = RateLimit("login", f"{email.lower()}|{client_address}")
+    failures.check()
+    try:
+        user = _credentials_check(email=email, password=password)
+    except InvalidCredentials:
+        failures.hit()
+        raise
     if not user.is_confirmed:
         raise UserConfirmationRequired
     if not user.is_active:
@@ -180,7 +202,7 @@ def email_change(*, user: User, new_email: str, password: str) -> User:
     if old_email.lower() != new_email.lower():
         try:
             emails.send_email_changed(user=user, old_email=old_email)
-        except CouldNotSendEmail:
+        except (CouldNotSendEmail, Throttled):
             # The change is made and the client told so; a lost notice must not undo it.
             logger.warning("Email change notice for user %s not sent", user.pk)
     return user

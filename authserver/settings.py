@@ -5,6 +5,8 @@ printed to the console. `DEBUG` defaults to false; manage.py and the test suite 
 told otherwise (see authserver/env.py), WSGI servers do not.
 """
 
+import re
+
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
@@ -34,6 +36,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "corsheaders",
     "rest_framework",
+    "drf_spectacular",
     "accounts",
 ]
 
@@ -132,9 +135,17 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Production serves the files `collectstatic` gathered, compressed and with hashed names;
+# development serves them from the apps, so nothing needs collecting first.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
 }
 # A file missing from the manifest is served under its plain name rather than failing the page.
 WHITENOISE_MANIFEST_STRICT = False
@@ -146,14 +157,42 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.TokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
+        "accounts.api.parsers.JSONParser",
+        "accounts.api.parsers.FormParser",
+        "accounts.api.parsers.MultiPartParser",
     ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "accounts.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "accounts.api.schema.ContractAutoSchema",
 }
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Auth server API",
+    "DESCRIPTION": "Token-based identity and access over REST. Errors: {status, message[, errors]}.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": [],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "PREPROCESSING_HOOKS": ["accounts.api.schema.preprocess_endpoints"],
+}
+
+
+def _rate(name: str, default: str) -> str:
+    """Read a rate in DRF's N/period form (s, m, h, d), or `none`."""
+    value = env.str(name, default=default)
+    if not re.fullmatch(r"\s*(none|\d+\s*/\s*[smhd][a-z]*)\s*", value, re.IGNORECASE):
+        raise ImproperlyConfigured(f"{name}={value!r}: use N/second, N/minute, N/hour, N/day or none.")
+    return value
+
+
+# Rate limits, counted in CACHES: failed logins per email and client address,
+# registrations per client address, emails per recipient address.
+LOGIN_RATE = _rate("LOGIN_RATE", "10/min")
+SIGNUP_RATE = _rate("SIGNUP_RATE", "30/hour")
+EMAIL_RATE = _rate("EMAIL_RATE", "5/hour")
+# Reverse proxies in front of the server. 0: the client is REMOTE_ADDR. N: the client is the
+# N-th address from the right of X-Forwarded-For, and X-Forwarded-Proto says whether it used https.
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 
 # Auth tokens (JWT, HS256, signed with SECRET_KEY). Lifetimes are read when a token is made.
 TOKEN_LIFETIME = env.int("TOKEN_LIFETIME", default=3600)
@@ -202,6 +241,20 @@ EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=not EMAIL_USE_SSL)
 if EMAIL_USE_SSL and EMAIL_USE_TLS:
     raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be true.")
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+
+# Production hardening (python manage.py check --deploy; the README lists the variables).
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if NUM_PROXIES else None
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# Health checks come over plain HTTP from inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^status/?$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+X_FRAME_OPTIONS = "DENY"
 
 LOGGING = {
     "version": 1,

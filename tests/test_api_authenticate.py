@@ -7,48 +7,39 @@ the body encodings, and a public action that must ignore a stale Authorization h
 """
 
 import re
-import smtplib
 from datetime import timedelta
 from urllib.parse import urlencode
 
-import jwt
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth.models import Group
 from django.core import mail
-from django.core.cache import cache
-from django.core.mail.backends.base import BaseEmailBackend
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts import tokens
 from accounts.models import User
 from accounts.services import user_deactivate
 from accounts.tokens import Purpose, auth_token_issue, validation_token_user
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, claims, mint_at
+from tests.contract import (
+    ACCOUNT_DISABLED,
+    ACCOUNT_NOT_ACTIVE,
+    AUTHENTICATE_PATH,
+    COULD_NOT_SEND_EMAIL,
+    INVALID_CREDENTIALS,
+    LOGIN_REQUIRED,
+    PASSWORD_CONFIRMATION_INVALID,
+    TOKEN_INVALID,
+    USER_CONFIRMATION_REQUIRED,
+)
 
-URL = "/api/authenticate"
 NEW_PASSWORD = "a fresh staple battery"
 BODIES = ["json", "form", "multipart"]
 
-INVALID_CREDENTIALS = {"status": 401, "message": "Invalid email or password"}
-CONFIRMATION_REQUIRED = {"status": 400, "message": "Please confirm your account"}
-ACCOUNT_DISABLED = {"status": 403, "message": "Account disabled"}
-PASSWORDS_DO_NOT_MATCH = {"status": 401, "message": "Passwords do not match"}
-COULD_NOT_SEND_EMAIL = {"status": 500, "message": "Server could not process email request"}
-LOGIN_REQUIRED = {"status": 401, "message": "Login required"}
-TOKEN_INVALID = {"status": 401, "message": "Invalid or expired token"}
-ACCOUNT_NOT_ACTIVE = {"status": 401, "message": "Account is deactivated login to reactivate"}
 
-
-class FailingEmailBackend(BaseEmailBackend):
-    """An email backend whose SMTP server refuses every message."""
-
-    def send_messages(self, email_messages):
-        raise smtplib.SMTPException("550 relay refused")
-
-
-def send(client: APIClient, method: str, data: dict | None = None, *, body: str = "json", path: str = URL):
+def send(
+    client: APIClient, method: str, data: dict | None = None, *, body: str = "json", path: str = AUTHENTICATE_PATH
+):
     """Send `data` to `path` as a JSON, form (urlencoded) or multipart body."""
     if data is None:
         return getattr(client, method)(path)
@@ -73,19 +64,6 @@ def login(email: str, password: str):
     return send(APIClient(), "post", {"email": email, "password": password})
 
 
-def claims(token: str) -> dict:
-    """Return the payload of an auth token, checking its signature but not its times."""
-    key = django_settings.SIMPLE_JWT["SIGNING_KEY"]
-    return jwt.decode(token, key, algorithms=["HS256"], options={"verify_exp": False, "verify_iat": False})
-
-
-def mint_at(user: User, when, *, remember: bool = False) -> str:
-    """Return an auth token issued at `when`, as if the clock had said so."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(tokens, "_now", lambda: when)
-        return auth_token_issue(user=user, remember=remember)
-
-
 def assert_field_errors(response, fields: dict[str, list[str]]) -> None:
     """Assert a field validation 400: the envelope plus `errors`, and a sentence in `message`."""
     body = response.json()
@@ -99,12 +77,6 @@ def assert_field_errors(response, fields: dict[str, list[str]]) -> None:
 def assert_error(response, expected: dict) -> None:
     assert response.status_code == expected["status"]
     assert response.json() == expected
-
-
-@pytest.fixture(autouse=True)
-def _no_rate_limit_history(db):
-    """Start every test with an empty cache, so that no earlier test's attempts count here."""
-    cache.clear()
 
 
 @pytest.fixture
@@ -172,7 +144,7 @@ class TestLogin:
     def test_unconfirmed_is_confirmation_required(self, user_factory, disabled):
         user_factory(email="ann@example.com", confirmed=False, disabled=disabled)
 
-        assert_error(login("ann@example.com", PASSWORD), CONFIRMATION_REQUIRED)
+        assert_error(login("ann@example.com", PASSWORD), USER_CONFIRMATION_REQUIRED)
 
     @pytest.mark.parametrize("deactivated", [False, True], ids=["active", "deactivated"])
     def test_disabled_is_account_disabled_and_not_reactivated(self, user_factory, deactivated):
@@ -263,7 +235,7 @@ class TestRefresh:
     def test_returns_a_new_working_token_in_the_same_window(self, user, token_for, remember):
         old = token_for(user, remember=remember)
 
-        response = client_with(old).get(URL)
+        response = client_with(old).get(AUTHENTICATE_PATH)
 
         assert response.status_code == 200
         new = response.json()["token"]
@@ -281,7 +253,7 @@ class TestRefresh:
         # Logged in 3000 s ago: the token lives 600 s more, the window ends in 1000 s.
         old = mint_at(long_standing_user, timezone.now() - timedelta(seconds=3_000))
 
-        response = client_with(old).get(URL)
+        response = client_with(old).get(AUTHENTICATE_PATH)
 
         assert response.status_code == 200
         payload = claims(response.json()["token"])
@@ -296,10 +268,10 @@ class TestRefresh:
         old = mint_at(long_standing_user, timezone.now() - timedelta(seconds=3_700))
         assert claims(old)["refresh_exp"] > timezone.now().timestamp()
 
-        assert_error(client_with(old).get(URL), TOKEN_INVALID)
+        assert_error(client_with(old).get(AUTHENTICATE_PATH), TOKEN_INVALID)
 
     def test_requires_a_token(self, api_client):
-        assert_error(api_client.get(URL), LOGIN_REQUIRED)
+        assert_error(api_client.get(AUTHENTICATE_PATH), LOGIN_REQUIRED)
 
 
 class TestChangePassword:
@@ -343,9 +315,11 @@ class TestChangePassword:
         ("password", "new_password", "confirm", "expected"),
         [
             # new_password != confirm is checked before the current password and the policy.
-            pytest.param(PASSWORD, NEW_PASSWORD, NEW_PASSWORD + "!", PASSWORDS_DO_NOT_MATCH, id="mismatch"),
             pytest.param(
-                "wrong", "short", "other", PASSWORDS_DO_NOT_MATCH, id="mismatch-before-wrong-password"
+                PASSWORD, NEW_PASSWORD, NEW_PASSWORD + "!", PASSWORD_CONFIRMATION_INVALID, id="mismatch"
+            ),
+            pytest.param(
+                "wrong", "short", "other", PASSWORD_CONFIRMATION_INVALID, id="mismatch-before-wrong-password"
             ),
             # The current password is checked before the policy.
             pytest.param("wrong", NEW_PASSWORD, NEW_PASSWORD, INVALID_CREDENTIALS, id="wrong-password"),
@@ -413,12 +387,12 @@ class TestRecover:
     def test_unconfirmed_is_confirmation_required(self, api_client, user_factory):
         user_factory(email="ann@example.com", confirmed=False)
 
-        assert_error(send(api_client, "patch", {"email": "ann@example.com"}), CONFIRMATION_REQUIRED)
+        assert_error(send(api_client, "patch", {"email": "ann@example.com"}), USER_CONFIRMATION_REQUIRED)
         assert mail.outbox == []
 
     @pytest.mark.parametrize(
         ("confirmed", "expected"),
-        [(True, ACCOUNT_DISABLED), (False, CONFIRMATION_REQUIRED)],
+        [(True, ACCOUNT_DISABLED), (False, USER_CONFIRMATION_REQUIRED)],
         ids=["disabled", "unconfirmed-before-disabled"],
     )
     def test_disabled_gets_no_link(self, api_client, user_factory, confirmed, expected):
@@ -428,9 +402,7 @@ class TestRecover:
         assert_error(send(api_client, "patch", {"email": "ann@example.com"}), expected)
         assert mail.outbox == []
 
-    def test_mail_failure_is_could_not_send_email(self, api_client, user, settings):
-        settings.EMAIL_BACKEND = f"{__name__}.FailingEmailBackend"
-
+    def test_mail_failure_is_could_not_send_email(self, api_client, user, failing_mail):
         assert_error(send(api_client, "patch", {"email": user.email}), COULD_NOT_SEND_EMAIL)
         assert mail.outbox == []
 

@@ -8,29 +8,28 @@ length limits, and malformed input (wrong JSON types, NUL bytes) that must answe
 
 import json
 import re
-import smtplib
 from urllib.parse import quote, urlencode
 
 import pytest
 from django.core import mail
-from django.core.mail.backends.base import BaseEmailBackend
 
 from accounts.models import User
 from tests.conftest import PASSWORD
-
-URL = "/api/user"
-LOGIN_URL = "/api/authenticate"
-CONFIRM_URL = "/api/validate/confirmation"
-
-INVALID_CREDENTIALS = {"status": 401, "message": "Invalid email or password"}
-PASSWORD_CONFIRMATION_INVALID = {"status": 401, "message": "Passwords do not match"}
-USER_ALREADY_EXIST = {"status": 401, "message": "A user with that email already exists"}
-INVALID_PASSWORD = {"status": 401, "message": "Password is incorrect"}
-ACCOUNT_NOT_ACTIVE = {"status": 401, "message": "Account is deactivated login to reactivate"}
-NO_UPDATES_TO_MAKE = {"status": 401, "message": "No updates to make"}
-COULD_NOT_SEND_EMAIL = {"status": 500, "message": "Server could not process email request"}
-LOGIN_REQUIRED = {"status": 401, "message": "Login required"}
-TOKEN_INVALID = {"status": 401, "message": "Invalid or expired token"}
+from tests.contract import (
+    ACCOUNT_NOT_ACTIVE,
+    AUTHENTICATE_PATH,
+    CONFIRMATION_PATH,
+    COULD_NOT_SEND_EMAIL,
+    INVALID_CREDENTIALS,
+    INVALID_PASSWORD,
+    LOGIN_REQUIRED,
+    NO_UPDATES_TO_MAKE,
+    PASSWORD_CONFIRMATION_INVALID,
+    TOKEN_INVALID,
+    USER_ALREADY_EXIST,
+    USER_PATH,
+    assert_error,
+)
 
 TOO_SHORT = "This password is too short. It must contain at least 8 characters."
 TOO_COMMON = "This password is too common."
@@ -48,31 +47,12 @@ WRONG_JSON_TYPES = [
 ]
 
 
-class FailingEmailBackend(BaseEmailBackend):
-    """An email backend whose SMTP server refuses every message."""
-
-    def send_messages(self, email_messages):
-        raise smtplib.SMTPException("550 mailbox unavailable")
-
-
-@pytest.fixture
-def failing_mail(settings):
-    settings.EMAIL_BACKEND = f"{__name__}.FailingEmailBackend"
-
-
 def send(client, method: str, url: str, data: dict, body_format: str):
     """Send `data` as a JSON, form (urlencoded) or multipart body with the given verb."""
     call = getattr(client, method)
     if body_format == "form":
         return call(url, urlencode(data), content_type="application/x-www-form-urlencoded")
     return call(url, data, format=body_format)
-
-
-def assert_error(response, expected: dict) -> None:
-    """Assert a contract error: the exact envelope, with no other key, and a JSON body."""
-    assert response["Content-Type"] == "application/json"
-    assert response.status_code == expected["status"]
-    assert response.json() == expected
 
 
 def assert_field_error(response, *fields: str) -> dict[str, list[str]]:
@@ -91,7 +71,7 @@ def assert_field_error(response, *fields: str) -> dict[str, list[str]]:
 
 
 def login(client, email: str, password: str = PASSWORD):
-    return client.post(LOGIN_URL, {"email": email, "password": password}, format="json")
+    return client.post(AUTHENTICATE_PATH, {"email": email, "password": password}, format="json")
 
 
 def registration(**overrides) -> dict:
@@ -110,7 +90,7 @@ def registration(**overrides) -> dict:
 
 @pytest.mark.parametrize("method", ["get", "put", "patch", "delete"])
 def test_protected_rows_without_a_token_answer_login_required(api_client, user, method):
-    response = getattr(api_client, method)(URL, {}, format="json")
+    response = getattr(api_client, method)(USER_PATH, {}, format="json")
 
     assert_error(response, LOGIN_REQUIRED)
 
@@ -119,7 +99,7 @@ def test_protected_rows_without_a_token_answer_login_required(api_client, user, 
 def test_protected_rows_with_a_garbage_token_answer_token_invalid(api_client, user, method):
     api_client.credentials(HTTP_AUTHORIZATION="Bearer not-a-token")
 
-    response = getattr(api_client, method)(URL, {"name": "X"}, format="json")
+    response = getattr(api_client, method)(USER_PATH, {"name": "X"}, format="json")
 
     assert_error(response, TOKEN_INVALID)
     user.refresh_from_db()
@@ -130,7 +110,7 @@ def test_protected_rows_with_a_garbage_token_answer_token_invalid(api_client, us
 # --- GET: profile ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", [URL, URL + "/"])
+@pytest.mark.parametrize("path", [USER_PATH, USER_PATH + "/"])
 def test_profile_returns_email_and_name(auth_client, path):
     response = auth_client.get(path)
 
@@ -141,7 +121,7 @@ def test_profile_returns_email_and_name(auth_client, path):
 def test_profile_accepts_a_bearer_token(api_client, user, token_for):
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(user)}")
 
-    response = api_client.get(URL)
+    response = api_client.get(USER_PATH)
 
     assert response.status_code == 200
     assert response.json() == {"email": "ann@example.com", "profile": {"name": "Ann Example"}}
@@ -158,7 +138,7 @@ def test_register_creates_an_unconfirmed_account_and_emails_the_confirmation_lin
     settings.CONFIRMATION_URL = "/account/confirm"
     settings.MAIL_SENDER = "Accounts <accounts@example.org>"
 
-    response = send(api_client, "post", URL, registration(), body_format)
+    response = send(api_client, "post", USER_PATH, registration(), body_format)
 
     assert response.status_code == 200
     assert response.json()["user"] == "bob@example.com"
@@ -177,9 +157,9 @@ def test_register_creates_an_unconfirmed_account_and_emails_the_confirmation_lin
     match = re.search(r"https://app\.example\.org/account/confirm/(\S+)", message.body)
     assert match, message.body
     token = match.group(1)
-    assert quote(token, safe="") == token  # URL-safe as it stands
+    assert quote(token, safe="") == token  # USER_PATH-safe as it stands
 
-    confirmed = api_client.post(CONFIRM_URL, {"token": token}, format="json")
+    confirmed = api_client.post(CONFIRMATION_PATH, {"token": token}, format="json")
 
     assert confirmed.status_code == 200
     assert confirmed.json() == {"message": "Account confirmed"}
@@ -189,7 +169,7 @@ def test_register_creates_an_unconfirmed_account_and_emails_the_confirmation_lin
 
 
 def test_register_through_the_trailing_slash_path(api_client, db):
-    response = api_client.post(URL + "/", registration(), format="json")
+    response = api_client.post(USER_PATH + "/", registration(), format="json")
 
     assert response.status_code == 200
     assert response.json()["user"] == "bob@example.com"
@@ -200,7 +180,7 @@ def test_register_through_the_trailing_slash_path(api_client, db):
 def test_register_trims_email_and_name(api_client, db, body_format):
     data = registration(email="  bob@example.com \t", name="  Bob Builder  ")
 
-    response = send(api_client, "post", URL, data, body_format)
+    response = send(api_client, "post", USER_PATH, data, body_format)
 
     assert response.status_code == 200
     assert response.json()["user"] == "bob@example.com"
@@ -224,7 +204,7 @@ def test_register_with_a_missing_field_is_a_400(api_client, db, missing, expecte
     data = registration()
     del data[missing]
 
-    response = send(api_client, "post", URL, data, body_format)
+    response = send(api_client, "post", USER_PATH, data, body_format)
 
     errors = assert_field_error(response, *expected_fields)
     assert errors[missing] == ["This field is required."]
@@ -233,7 +213,7 @@ def test_register_with_a_missing_field_is_a_400(api_client, db, missing, expecte
 
 
 def test_register_with_an_empty_body_names_every_field(api_client, db):
-    response = api_client.post(URL, {}, format="json")
+    response = api_client.post(USER_PATH, {}, format="json")
 
     assert_field_error(response, "email", "name", "password", "confirm")
     assert not User.objects.exists()
@@ -241,7 +221,7 @@ def test_register_with_an_empty_body_names_every_field(api_client, db):
 
 @pytest.mark.parametrize("email", ["not-an-email", "bob@", "@example.com", "bob@exa mple.com", "bob"])
 def test_register_with_an_invalid_email_is_a_400(api_client, db, email):
-    response = api_client.post(URL, registration(email=email), format="json")
+    response = api_client.post(USER_PATH, registration(email=email), format="json")
 
     errors = assert_field_error(response, "email")
     assert errors["email"] == ["Enter a valid email address."]
@@ -251,7 +231,7 @@ def test_register_with_an_invalid_email_is_a_400(api_client, db, email):
 
 @pytest.mark.parametrize("email", ["ann@example.com", "ANN@EXAMPLE.COM", "Ann@Example.com", " ann@example.com "])
 def test_register_with_a_taken_email_in_any_case_is_user_already_exist(api_client, user, email):
-    response = api_client.post(URL, registration(email=email), format="json")
+    response = api_client.post(USER_PATH, registration(email=email), format="json")
 
     assert_error(response, USER_ALREADY_EXIST)
     assert User.objects.count() == 1
@@ -261,13 +241,13 @@ def test_register_with_a_taken_email_in_any_case_is_user_already_exist(api_clien
 def test_register_taken_email_is_checked_before_the_password_confirmation(api_client, user):
     data = registration(email="ANN@example.com", confirm="something else entirely")
 
-    response = api_client.post(URL, data, format="json")
+    response = api_client.post(USER_PATH, data, format="json")
 
     assert_error(response, USER_ALREADY_EXIST)
 
 
 def test_register_with_a_mismatched_confirm_is_password_confirmation_invalid(api_client, db):
-    response = api_client.post(URL, registration(confirm=PASSWORD + "!"), format="json")
+    response = api_client.post(USER_PATH, registration(confirm=PASSWORD + "!"), format="json")
 
     assert_error(response, PASSWORD_CONFIRMATION_INVALID)
     assert not User.objects.exists()
@@ -275,7 +255,7 @@ def test_register_with_a_mismatched_confirm_is_password_confirmation_invalid(api
 
 
 def test_register_password_confirmation_is_checked_before_the_policy(api_client, db):
-    response = api_client.post(URL, registration(password="123", confirm="1234"), format="json")
+    response = api_client.post(USER_PATH, registration(password="123", confirm="1234"), format="json")
 
     assert_error(response, PASSWORD_CONFIRMATION_INVALID)
 
@@ -295,7 +275,7 @@ def test_register_password_policy_is_a_400_under_password(api_client, db, passwo
         email="zed@example.com", name="Bartholomew Sinclair", password=password, confirm=password
     )
 
-    response = api_client.post(URL, data, format="json")
+    response = api_client.post(USER_PATH, data, format="json")
 
     errors = assert_field_error(response, "password")
     assert errors["password"] == [message]
@@ -304,7 +284,7 @@ def test_register_password_policy_is_a_400_under_password(api_client, db, passwo
 
 
 def test_register_password_policy_lists_every_broken_rule(api_client, db):
-    response = api_client.post(URL, registration(password="1234", confirm="1234"), format="json")
+    response = api_client.post(USER_PATH, registration(password="1234", confirm="1234"), format="json")
 
     errors = assert_field_error(response, "password")
     assert set(errors["password"]) == {TOO_SHORT, TOO_COMMON, ALL_NUMERIC}
@@ -326,7 +306,7 @@ def _email_of_length(length: int) -> str:
 
 
 def test_register_with_an_email_over_254_characters_is_a_400(api_client, db):
-    response = api_client.post(URL, registration(email=_email_of_length(255)), format="json")
+    response = api_client.post(USER_PATH, registration(email=_email_of_length(255)), format="json")
 
     errors = assert_field_error(response, "email")
     assert any("254" in text for text in errors["email"])
@@ -336,14 +316,14 @@ def test_register_with_an_email_over_254_characters_is_a_400(api_client, db):
 def test_register_with_an_email_of_exactly_254_characters_is_accepted(api_client, db):
     email = _email_of_length(254)
 
-    response = api_client.post(URL, registration(email=email), format="json")
+    response = api_client.post(USER_PATH, registration(email=email), format="json")
 
     assert response.status_code == 200
     assert User.objects.get().email == email
 
 
 def test_register_with_a_name_over_150_characters_is_a_400(api_client, db):
-    response = api_client.post(URL, registration(name="n" * 151), format="json")
+    response = api_client.post(USER_PATH, registration(name="n" * 151), format="json")
 
     errors = assert_field_error(response, "name")
     assert any("150" in text for text in errors["name"])
@@ -351,7 +331,7 @@ def test_register_with_a_name_over_150_characters_is_a_400(api_client, db):
 
 
 def test_register_with_a_name_of_exactly_150_characters_is_accepted(api_client, db):
-    response = api_client.post(URL, registration(name="n" * 150), format="json")
+    response = api_client.post(USER_PATH, registration(name="n" * 150), format="json")
 
     assert response.status_code == 200
     assert User.objects.get().name == "n" * 150
@@ -365,7 +345,7 @@ def test_register_with_a_password_over_4096_characters_is_a_400_before_any_hashi
     monkeypatch.setattr("django.contrib.auth.hashers.make_password", refuse)
     long_password = "p" * 4097
 
-    response = api_client.post(URL, registration(password=long_password, confirm=long_password), format="json")
+    response = api_client.post(USER_PATH, registration(password=long_password, confirm=long_password), format="json")
 
     errors = assert_field_error(response, "password", "confirm")
     assert any("4096" in text for text in errors["password"])
@@ -374,7 +354,7 @@ def test_register_with_a_password_over_4096_characters_is_a_400_before_any_hashi
 
 
 def test_register_when_mail_fails_is_could_not_send_email_and_creates_nothing(api_client, db, failing_mail):
-    response = api_client.post(URL, registration(), format="json")
+    response = api_client.post(USER_PATH, registration(), format="json")
 
     assert_error(response, COULD_NOT_SEND_EMAIL)
     assert not User.objects.exists()
@@ -382,12 +362,11 @@ def test_register_when_mail_fails_is_could_not_send_email_and_creates_nothing(ap
     assert_error(login(api_client, "bob@example.com"), INVALID_CREDENTIALS)
 
 
-def test_register_again_after_a_mail_failure_succeeds(api_client, db, settings):
-    settings.EMAIL_BACKEND = f"{__name__}.FailingEmailBackend"
-    assert api_client.post(URL, registration(), format="json").status_code == 500
+def test_register_again_after_a_mail_failure_succeeds(api_client, db, settings, failing_mail):
+    assert api_client.post(USER_PATH, registration(), format="json").status_code == 500
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
-    response = api_client.post(URL, registration(), format="json")
+    response = api_client.post(USER_PATH, registration(), format="json")
 
     assert response.status_code == 200
     assert User.objects.count() == 1
@@ -397,7 +376,7 @@ def test_register_again_after_a_mail_failure_succeeds(api_client, db, settings):
 @pytest.mark.parametrize("field", ["email", "name", "password", "confirm"])
 @pytest.mark.parametrize("value", WRONG_JSON_TYPES)
 def test_register_with_a_wrong_json_type_is_a_400(api_client, db, field, value):
-    response = api_client.post(URL, registration(**{field: value}), format="json")
+    response = api_client.post(USER_PATH, registration(**{field: value}), format="json")
 
     assert_field_error(response, field)
     assert not User.objects.exists()
@@ -415,7 +394,7 @@ NUL_VALUES = {
 @pytest.mark.parametrize("field", ["email", "name", "password", "confirm"])
 @pytest.mark.parametrize("body_format", ["json", "form", "multipart"])
 def test_register_with_a_nul_byte_is_a_400(api_client, db, field, body_format):
-    response = send(api_client, "post", URL, registration(**{field: NUL_VALUES[field]}), body_format)
+    response = send(api_client, "post", USER_PATH, registration(**{field: NUL_VALUES[field]}), body_format)
 
     errors = assert_field_error(response, field)
     assert "Null characters are not allowed." in errors[field]
@@ -428,14 +407,14 @@ def test_register_with_a_lone_surrogate_is_a_400(api_client, db, field, value):
     body = json.dumps(registration(**{field: value}))  # ascii: the half travels as \\ud800
     assert "\\ud800" in body
 
-    response = api_client.post(URL, body, content_type="application/json")
+    response = api_client.post(USER_PATH, body, content_type="application/json")
 
     assert_field_error(response, field)
     assert not User.objects.exists()
 
 
 def test_register_with_a_malformed_json_body_is_a_400_envelope(api_client, db):
-    response = api_client.post(URL, '{"email": ', content_type="application/json")
+    response = api_client.post(USER_PATH, '{"email": ', content_type="application/json")
 
     assert response.status_code == 400
     body = response.json()
@@ -449,13 +428,13 @@ def test_register_with_a_malformed_json_body_is_a_400_envelope(api_client, db):
 
 @pytest.mark.parametrize("body_format", ["json", "form", "multipart"])
 def test_update_profile_sets_the_trimmed_name(auth_client, body_format):
-    response = send(auth_client, "put", URL, {"name": "  Ann Other \n"}, body_format)
+    response = send(auth_client, "put", USER_PATH, {"name": "  Ann Other \n"}, body_format)
 
     assert response.status_code == 200
     assert response.json()["profile"] == {"name": "Ann Other"}
     auth_client.user.refresh_from_db()
     assert auth_client.user.name == "Ann Other"
-    assert auth_client.get(URL).json() == {"email": "ann@example.com", "profile": {"name": "Ann Other"}}
+    assert auth_client.get(USER_PATH).json() == {"email": "ann@example.com", "profile": {"name": "Ann Other"}}
 
 
 @pytest.mark.parametrize(
@@ -468,7 +447,7 @@ def test_update_profile_sets_the_trimmed_name(auth_client, body_format):
     ],
 )
 def test_update_profile_without_a_name_is_no_updates_to_make(auth_client, data):
-    response = auth_client.put(URL, data, format="json")
+    response = auth_client.put(USER_PATH, data, format="json")
 
     assert_error(response, NO_UPDATES_TO_MAKE)
     auth_client.user.refresh_from_db()
@@ -477,7 +456,7 @@ def test_update_profile_without_a_name_is_no_updates_to_make(auth_client, data):
 
 
 def test_update_profile_with_a_name_over_150_characters_is_a_400(auth_client):
-    response = auth_client.put(URL, {"name": "n" * 151}, format="json")
+    response = auth_client.put(USER_PATH, {"name": "n" * 151}, format="json")
 
     assert_field_error(response, "name")
     auth_client.user.refresh_from_db()
@@ -486,7 +465,7 @@ def test_update_profile_with_a_name_over_150_characters_is_a_400(auth_client):
 
 @pytest.mark.parametrize("value", WRONG_JSON_TYPES)
 def test_update_profile_with_a_wrong_json_type_is_a_400(auth_client, value):
-    response = auth_client.put(URL, {"name": value}, format="json")
+    response = auth_client.put(USER_PATH, {"name": value}, format="json")
 
     assert_field_error(response, "name")
     auth_client.user.refresh_from_db()
@@ -494,7 +473,7 @@ def test_update_profile_with_a_wrong_json_type_is_a_400(auth_client, value):
 
 
 def test_update_profile_with_a_nul_byte_is_a_400(auth_client):
-    response = auth_client.put(URL, {"name": "Ann\x00"}, format="json")
+    response = auth_client.put(USER_PATH, {"name": "Ann\x00"}, format="json")
 
     errors = assert_field_error(response, "name")
     assert "Null characters are not allowed." in errors["name"]
@@ -509,7 +488,7 @@ def test_update_profile_with_a_nul_byte_is_a_400(auth_client):
 def test_change_email_takes_effect_at_once_and_notifies_the_old_address(api_client, auth_client, body_format):
     data = {"new_email": "  ann.new@example.com ", "password": PASSWORD}
 
-    response = send(auth_client, "patch", URL, data, body_format)
+    response = send(auth_client, "patch", USER_PATH, data, body_format)
 
     assert response.status_code == 200
     assert response.json()["email"] == "ann.new@example.com"
@@ -524,7 +503,7 @@ def test_change_email_takes_effect_at_once_and_notifies_the_old_address(api_clie
     assert login(api_client, "ann.new@example.com").status_code == 200
     assert login(api_client, "ANN.NEW@example.com").status_code == 200
     assert_error(login(api_client, "ann@example.com"), INVALID_CREDENTIALS)
-    assert auth_client.get(URL).json()["email"] == "ann.new@example.com"
+    assert auth_client.get(USER_PATH).json()["email"] == "ann.new@example.com"
 
 
 @pytest.mark.parametrize(
@@ -539,7 +518,7 @@ def test_change_email_takes_effect_at_once_and_notifies_the_old_address(api_clie
     ],
 )
 def test_change_email_with_a_missing_or_invalid_field_is_a_400(auth_client, data, fields):
-    response = auth_client.patch(URL, data, format="json")
+    response = auth_client.patch(USER_PATH, data, format="json")
 
     assert_field_error(response, *fields)
     auth_client.user.refresh_from_db()
@@ -548,7 +527,9 @@ def test_change_email_with_a_missing_or_invalid_field_is_a_400(auth_client, data
 
 
 def test_change_email_with_a_wrong_password_is_invalid_password(auth_client):
-    response = auth_client.patch(URL, {"new_email": "ann.new@example.com", "password": "wrong one"}, format="json")
+    data = {"new_email": "ann.new@example.com", "password": "wrong one"}
+
+    response = auth_client.patch(USER_PATH, data, format="json")
 
     assert_error(response, INVALID_PASSWORD)
     auth_client.user.refresh_from_db()
@@ -560,7 +541,7 @@ def test_change_email_with_a_wrong_password_is_invalid_password(auth_client):
 def test_change_email_to_a_taken_email_in_any_case_is_user_already_exist(auth_client, user_factory, taken):
     user_factory(email="bob@example.com")
 
-    response = auth_client.patch(URL, {"new_email": taken, "password": PASSWORD}, format="json")
+    response = auth_client.patch(USER_PATH, {"new_email": taken, "password": PASSWORD}, format="json")
 
     assert_error(response, USER_ALREADY_EXIST)
     auth_client.user.refresh_from_db()
@@ -571,7 +552,7 @@ def test_change_email_to_a_taken_email_in_any_case_is_user_already_exist(auth_cl
 def test_change_email_checks_the_password_before_the_taken_email(auth_client, user_factory):
     user_factory(email="bob@example.com")
 
-    response = auth_client.patch(URL, {"new_email": "bob@example.com", "password": "wrong one"}, format="json")
+    response = auth_client.patch(USER_PATH, {"new_email": "bob@example.com", "password": "wrong one"}, format="json")
 
     assert_error(response, INVALID_PASSWORD)
 
@@ -581,7 +562,7 @@ def test_change_email_checks_the_password_before_the_taken_email(auth_client, us
 def test_change_email_with_a_wrong_json_type_is_a_400(auth_client, field, value):
     data = {"new_email": "ann.new@example.com", "password": PASSWORD, field: value}
 
-    response = auth_client.patch(URL, data, format="json")
+    response = auth_client.patch(USER_PATH, data, format="json")
 
     assert_field_error(response, field)
     auth_client.user.refresh_from_db()
@@ -593,7 +574,7 @@ def test_change_email_with_a_nul_byte_is_a_400(auth_client, field):
     data = {"new_email": "ann.new@example.com", "password": PASSWORD}
     data[field] = data[field].replace("@", "\x00@") if field == "new_email" else PASSWORD + "\x00"
 
-    response = auth_client.patch(URL, data, format="json")
+    response = auth_client.patch(USER_PATH, data, format="json")
 
     errors = assert_field_error(response, field)
     assert "Null characters are not allowed." in errors[field]
@@ -605,7 +586,7 @@ def test_change_email_with_a_nul_byte_is_a_400(auth_client, field):
 
 
 def test_deactivate_answers_and_marks_the_account(auth_client):
-    response = auth_client.delete(URL)
+    response = auth_client.delete(USER_PATH)
 
     assert response.status_code == 200
     assert response.json() == {"message": "Account deactivated"}
@@ -617,9 +598,9 @@ def test_deactivate_answers_and_marks_the_account(auth_client):
 
 @pytest.mark.parametrize("method", ["get", "put", "patch", "delete"])
 def test_after_deactivation_the_token_answers_account_not_active(auth_client, method):
-    assert auth_client.delete(URL).status_code == 200
+    assert auth_client.delete(USER_PATH).status_code == 200
 
-    response = getattr(auth_client, method)(URL, {"name": "X"}, format="json")
+    response = getattr(auth_client, method)(USER_PATH, {"name": "X"}, format="json")
 
     assert_error(response, ACCOUNT_NOT_ACTIVE)
     auth_client.user.refresh_from_db()
@@ -629,7 +610,7 @@ def test_after_deactivation_the_token_answers_account_not_active(auth_client, me
 def test_login_reactivates_a_deactivated_account(api_client, user, token_for):
     old_token = token_for(user)
     api_client.credentials(HTTP_AUTHORIZATION=old_token)
-    assert api_client.delete(URL).status_code == 200
+    assert api_client.delete(USER_PATH).status_code == 200
     api_client.credentials()
 
     response = login(api_client, "ann@example.com")
@@ -639,7 +620,7 @@ def test_login_reactivates_a_deactivated_account(api_client, user, token_for):
     assert user.deactivated_at is None
     assert user.state == "active"
     api_client.credentials(HTTP_AUTHORIZATION=response.json()["token"])
-    assert api_client.get(URL).json() == {"email": "ann@example.com", "profile": {"name": "Ann Example"}}
+    assert api_client.get(USER_PATH).json() == {"email": "ann@example.com", "profile": {"name": "Ann Example"}}
     # A token issued before the deactivation never works again.
     api_client.credentials(HTTP_AUTHORIZATION=old_token)
-    assert_error(api_client.get(URL), TOKEN_INVALID)
+    assert_error(api_client.get(USER_PATH), TOKEN_INVALID)

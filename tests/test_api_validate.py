@@ -8,13 +8,11 @@ the envelope for verbs the paths do not map.
 """
 
 import re
-import smtplib
 from datetime import timedelta
 from urllib.parse import urlencode
 
 import pytest
 from django.core import mail
-from django.core.mail.backends.base import BaseEmailBackend
 from django.core.signing import Signer
 from django.utils import timezone
 
@@ -22,19 +20,21 @@ from accounts import tokens
 from accounts.models import User
 from accounts.tokens import Purpose, validation_token_make
 from tests.conftest import PASSWORD
+from tests.contract import (
+    AUTHENTICATE_PATH,
+    CONFIRMATION_PATH,
+    COULD_NOT_SEND_EMAIL,
+    INVALID_CREDENTIALS,
+    INVALID_TOKEN,
+    PASSWORD_CONFIRMATION_INVALID,
+    RECOVERY_PATH,
+    TOKEN_INVALID,
+    USER_ALREADY_CONFIRMED,
+    USER_PATH,
+    assert_error,
+)
 
-CONFIRMATION = "/api/validate/confirmation"
-RECOVERY = "/api/validate/recovery"
-USER_URL = "/api/user"
-LOGIN_URL = "/api/authenticate"
 NEW_PASSWORD = "new secret phrase 42"
-
-INVALID_TOKEN = {"status": 400, "message": "Invalid validation token"}
-INVALID_CREDENTIALS = {"status": 401, "message": "Invalid email or password"}
-USER_ALREADY_CONFIRMED = {"status": 401, "message": "Account already confirmed"}
-COULD_NOT_SEND_EMAIL = {"status": 500, "message": "Server could not process email request"}
-PASSWORD_CONFIRMATION_INVALID = {"status": 401, "message": "Passwords do not match"}
-TOKEN_INVALID = {"status": 401, "message": "Invalid or expired token"}
 
 WRONG_JSON_TYPES = [
     pytest.param(12345, id="number"),
@@ -42,20 +42,6 @@ WRONG_JSON_TYPES = [
     pytest.param({"x": "y"}, id="object"),
     pytest.param(None, id="null"),
 ]
-
-
-class FailingEmailBackend(BaseEmailBackend):
-    """An email backend whose SMTP server refuses every message."""
-
-    def send_messages(self, email_messages):
-        raise smtplib.SMTPException("451 try again later")
-
-
-def assert_error(response, expected: dict) -> None:
-    """Assert a contract error: the exact envelope, with no other key, and a JSON body."""
-    assert response["Content-Type"] == "application/json"
-    assert response.status_code == expected["status"]
-    assert response.json() == expected
 
 
 def assert_field_error(response, *fields: str) -> dict[str, list[str]]:
@@ -83,12 +69,12 @@ def tampered(token: str) -> str:
 
 
 def login(client, email: str, password: str):
-    return client.post(LOGIN_URL, {"email": email, "password": password}, format="json")
+    return client.post(AUTHENTICATE_PATH, {"email": email, "password": password}, format="json")
 
 
 def reset(client, token: str, new_password: str = NEW_PASSWORD, confirm: str | None = None):
     data = {"token": token, "new_password": new_password, "confirm": new_password if confirm is None else confirm}
-    return client.post(RECOVERY, data, format="json")
+    return client.post(RECOVERY_PATH, data, format="json")
 
 
 @pytest.fixture
@@ -105,7 +91,7 @@ def link_token(body: str, settings, path: str) -> str:
 # --- /confirmation POST: confirm -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", [CONFIRMATION, CONFIRMATION + "/"])
+@pytest.mark.parametrize("path", [CONFIRMATION_PATH, CONFIRMATION_PATH + "/"])
 def test_confirm_confirms_the_account(api_client, unconfirmed, path):
     token = validation_token_make(user=unconfirmed, purpose=Purpose.CONFIRMATION)
 
@@ -123,10 +109,10 @@ def test_confirm_reads_form_and_multipart_bodies(api_client, unconfirmed, body_f
     token = validation_token_make(user=unconfirmed, purpose=Purpose.CONFIRMATION)
     if body_format == "form":
         response = api_client.post(
-            CONFIRMATION, f"token={token}", content_type="application/x-www-form-urlencoded"
+            CONFIRMATION_PATH, f"token={token}", content_type="application/x-www-form-urlencoded"
         )
     else:
-        response = api_client.post(CONFIRMATION, {"token": token}, format="multipart")
+        response = api_client.post(CONFIRMATION_PATH, {"token": token}, format="multipart")
 
     assert response.status_code == 200
     unconfirmed.refresh_from_db()
@@ -135,11 +121,11 @@ def test_confirm_reads_form_and_multipart_bodies(api_client, unconfirmed, body_f
 
 def test_confirm_again_is_200_and_keeps_the_first_confirmation(api_client, unconfirmed):
     token = validation_token_make(user=unconfirmed, purpose=Purpose.CONFIRMATION)
-    assert api_client.post(CONFIRMATION, {"token": token}, format="json").status_code == 200
+    assert api_client.post(CONFIRMATION_PATH, {"token": token}, format="json").status_code == 200
     unconfirmed.refresh_from_db()
     first = unconfirmed.confirmed_at
 
-    response = api_client.post(CONFIRMATION, {"token": token}, format="json")
+    response = api_client.post(CONFIRMATION_PATH, {"token": token}, format="json")
 
     assert response.status_code == 200
     assert response.json() == {"message": "Account confirmed"}
@@ -164,7 +150,7 @@ def test_confirm_again_is_200_and_keeps_the_first_confirmation(api_client, uncon
 def test_confirm_with_a_bad_token_is_invalid_token(api_client, unconfirmed, make_bad):
     good = validation_token_make(user=unconfirmed, purpose=Purpose.CONFIRMATION)
 
-    response = api_client.post(CONFIRMATION, {"token": make_bad(good)}, format="json")
+    response = api_client.post(CONFIRMATION_PATH, {"token": make_bad(good)}, format="json")
 
     assert_error(response, INVALID_TOKEN)
     unconfirmed.refresh_from_db()
@@ -176,7 +162,7 @@ def test_confirm_with_an_expired_token_is_invalid_token(api_client, unconfirmed,
         monkeypatch, settings.CONFIRMATION_MAX_AGE + 60, user=unconfirmed, purpose=Purpose.CONFIRMATION
     )
 
-    response = api_client.post(CONFIRMATION, {"token": token}, format="json")
+    response = api_client.post(CONFIRMATION_PATH, {"token": token}, format="json")
 
     assert_error(response, INVALID_TOKEN)
     unconfirmed.refresh_from_db()
@@ -188,7 +174,7 @@ def test_confirm_with_a_token_inside_its_lifetime_works(api_client, unconfirmed,
         monkeypatch, settings.CONFIRMATION_MAX_AGE - 60, user=unconfirmed, purpose=Purpose.CONFIRMATION
     )
 
-    response = api_client.post(CONFIRMATION, {"token": token}, format="json")
+    response = api_client.post(CONFIRMATION_PATH, {"token": token}, format="json")
 
     assert response.status_code == 200
     unconfirmed.refresh_from_db()
@@ -199,7 +185,7 @@ def test_confirm_lifetime_follows_the_setting(api_client, unconfirmed, monkeypat
     settings.CONFIRMATION_MAX_AGE = 60
     token = token_made_ago(monkeypatch, 120, user=unconfirmed, purpose=Purpose.CONFIRMATION)
 
-    response = api_client.post(CONFIRMATION, {"token": token}, format="json")
+    response = api_client.post(CONFIRMATION_PATH, {"token": token}, format="json")
 
     assert_error(response, INVALID_TOKEN)
 
@@ -207,7 +193,7 @@ def test_confirm_lifetime_follows_the_setting(api_client, unconfirmed, monkeypat
 def test_confirm_with_a_token_made_in_the_future_is_invalid_token(api_client, unconfirmed, monkeypatch):
     token = token_made_ago(monkeypatch, -3600, user=unconfirmed, purpose=Purpose.CONFIRMATION)
 
-    response = api_client.post(CONFIRMATION, {"token": token}, format="json")
+    response = api_client.post(CONFIRMATION_PATH, {"token": token}, format="json")
 
     assert_error(response, INVALID_TOKEN)
 
@@ -215,7 +201,7 @@ def test_confirm_with_a_token_made_in_the_future_is_invalid_token(api_client, un
 def test_confirm_with_a_recovery_token_is_invalid_token(api_client, unconfirmed):
     token = validation_token_make(user=unconfirmed, purpose=Purpose.RECOVERY)
 
-    response = api_client.post(CONFIRMATION, {"token": token}, format="json")
+    response = api_client.post(CONFIRMATION_PATH, {"token": token}, format="json")
 
     assert_error(response, INVALID_TOKEN)
     unconfirmed.refresh_from_db()
@@ -226,14 +212,14 @@ def test_confirm_with_a_token_of_a_deleted_user_is_invalid_token(api_client, unc
     token = validation_token_make(user=unconfirmed, purpose=Purpose.CONFIRMATION)
     unconfirmed.delete()
 
-    response = api_client.post(CONFIRMATION, {"token": token}, format="json")
+    response = api_client.post(CONFIRMATION_PATH, {"token": token}, format="json")
 
     assert_error(response, INVALID_TOKEN)
     assert not User.objects.exists()
 
 
 def test_confirm_without_a_token_is_a_400(api_client, db):
-    response = api_client.post(CONFIRMATION, {}, format="json")
+    response = api_client.post(CONFIRMATION_PATH, {}, format="json")
 
     errors = assert_field_error(response, "token")
     assert errors["token"] == ["This field is required."]
@@ -241,7 +227,7 @@ def test_confirm_without_a_token_is_a_400(api_client, db):
 
 @pytest.mark.parametrize("value", [*WRONG_JSON_TYPES, pytest.param("abc\x00def", id="nul")])
 def test_confirm_with_a_malformed_token_is_a_400(api_client, db, value):
-    response = api_client.post(CONFIRMATION, {"token": value}, format="json")
+    response = api_client.post(CONFIRMATION_PATH, {"token": value}, format="json")
 
     assert_field_error(response, "token")
 
@@ -253,14 +239,14 @@ def test_resend_sends_the_same_subject_and_link_form_as_the_first_email(api_clie
     settings.CLIENT_ORIGIN = "https://app.example.org"
     settings.CONFIRMATION_URL = "/account/confirm"
     registered = api_client.post(
-        USER_URL,
+        USER_PATH,
         {"email": "bob@example.com", "name": "Bob Builder", "password": PASSWORD, "confirm": PASSWORD},
         format="json",
     )
     assert registered.status_code == 200
     assert len(mail.outbox) == 1
 
-    response = api_client.put(CONFIRMATION, {"email": "BOB@example.com"}, format="json")
+    response = api_client.put(CONFIRMATION_PATH, {"email": "BOB@example.com"}, format="json")
 
     assert response.status_code == 200
     assert response.json() == {"message": "New confirmation link sent"}
@@ -273,11 +259,11 @@ def test_resend_sends_the_same_subject_and_link_form_as_the_first_email(api_clie
     resent_token = link_token(resent.body, settings, "/account/confirm")
     assert resent.body.replace(resent_token, "<token>") == first.body.replace(first_token, "<token>")
 
-    assert api_client.post(CONFIRMATION, {"token": resent_token}, format="json").status_code == 200
+    assert api_client.post(CONFIRMATION_PATH, {"token": resent_token}, format="json").status_code == 200
     assert User.objects.get().confirmed_at is not None
 
 
-@pytest.mark.parametrize("path", [CONFIRMATION, CONFIRMATION + "/"])
+@pytest.mark.parametrize("path", [CONFIRMATION_PATH, CONFIRMATION_PATH + "/"])
 @pytest.mark.parametrize("body_format", ["json", "form", "multipart"])
 def test_resend_to_an_unconfirmed_account(api_client, unconfirmed, settings, path, body_format):
     if body_format == "form":
@@ -293,30 +279,28 @@ def test_resend_to_an_unconfirmed_account(api_client, unconfirmed, settings, pat
     assert mail.outbox[0].to == ["una@example.com"]
     assert mail.outbox[0].subject == "Welcome, Una Confirmed"
     token = link_token(mail.outbox[0].body, settings, settings.CONFIRMATION_URL)
-    assert api_client.post(CONFIRMATION, {"token": token}, format="json").status_code == 200
+    assert api_client.post(CONFIRMATION_PATH, {"token": token}, format="json").status_code == 200
     unconfirmed.refresh_from_db()
     assert unconfirmed.confirmed_at is not None
 
 
 @pytest.mark.parametrize("email", ["nobody@example.com", "not-an-email"])
 def test_resend_to_an_unknown_email_is_invalid_credentials(api_client, unconfirmed, email):
-    response = api_client.put(CONFIRMATION, {"email": email}, format="json")
+    response = api_client.put(CONFIRMATION_PATH, {"email": email}, format="json")
 
     assert_error(response, INVALID_CREDENTIALS)
     assert mail.outbox == []
 
 
 def test_resend_to_a_confirmed_account_is_user_already_confirmed(api_client, user):
-    response = api_client.put(CONFIRMATION, {"email": "ANN@example.com"}, format="json")
+    response = api_client.put(CONFIRMATION_PATH, {"email": "ANN@example.com"}, format="json")
 
     assert_error(response, USER_ALREADY_CONFIRMED)
     assert mail.outbox == []
 
 
-def test_resend_when_mail_fails_is_could_not_send_email(api_client, unconfirmed, settings):
-    settings.EMAIL_BACKEND = f"{__name__}.FailingEmailBackend"
-
-    response = api_client.put(CONFIRMATION, {"email": "una@example.com"}, format="json")
+def test_resend_when_mail_fails_is_could_not_send_email(api_client, unconfirmed, failing_mail):
+    response = api_client.put(CONFIRMATION_PATH, {"email": "una@example.com"}, format="json")
 
     assert_error(response, COULD_NOT_SEND_EMAIL)
     unconfirmed.refresh_from_db()
@@ -324,7 +308,7 @@ def test_resend_when_mail_fails_is_could_not_send_email(api_client, unconfirmed,
 
 
 def test_resend_without_an_email_is_a_400(api_client, db):
-    response = api_client.put(CONFIRMATION, {}, format="json")
+    response = api_client.put(CONFIRMATION_PATH, {}, format="json")
 
     errors = assert_field_error(response, "email")
     assert errors["email"] == ["This field is required."]
@@ -332,7 +316,7 @@ def test_resend_without_an_email_is_a_400(api_client, db):
 
 @pytest.mark.parametrize("value", [*WRONG_JSON_TYPES, pytest.param("una\x00@example.com", id="nul")])
 def test_resend_with_a_malformed_email_is_a_400(api_client, unconfirmed, value):
-    response = api_client.put(CONFIRMATION, {"email": value}, format="json")
+    response = api_client.put(CONFIRMATION_PATH, {"email": value}, format="json")
 
     assert_field_error(response, "email")
     assert mail.outbox == []
@@ -346,7 +330,7 @@ def recovery_token(user) -> str:
     return validation_token_make(user=user, purpose=Purpose.RECOVERY)
 
 
-@pytest.mark.parametrize("path", [RECOVERY, RECOVERY + "/"])
+@pytest.mark.parametrize("path", [RECOVERY_PATH, RECOVERY_PATH + "/"])
 def test_reset_sets_the_password(api_client, user, recovery_token, path):
     response = api_client.post(
         path, {"token": recovery_token, "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD}, format="json"
@@ -364,9 +348,11 @@ def test_reset_sets_the_password(api_client, user, recovery_token, path):
 def test_reset_reads_form_and_multipart_bodies(api_client, user, recovery_token, body_format):
     data = {"token": recovery_token, "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
     if body_format == "form":
-        response = api_client.post(RECOVERY, urlencode(data), content_type="application/x-www-form-urlencoded")
+        response = api_client.post(
+            RECOVERY_PATH, urlencode(data), content_type="application/x-www-form-urlencoded"
+        )
     else:
-        response = api_client.post(RECOVERY, data, format="multipart")
+        response = api_client.post(RECOVERY_PATH, data, format="multipart")
 
     assert response.status_code == 200
     user.refresh_from_db()
@@ -377,18 +363,18 @@ def test_reset_revokes_every_auth_token_issued_before(api_client, user, recovery
     issued = [token_for(user), token_for(user, remember=True)]
     for token in issued:
         api_client.credentials(HTTP_AUTHORIZATION=token)
-        assert api_client.get(USER_URL).status_code == 200
+        assert api_client.get(USER_PATH).status_code == 200
     api_client.credentials()
 
     assert reset(api_client, recovery_token).status_code == 200
 
     for token in issued:
         api_client.credentials(HTTP_AUTHORIZATION=token)
-        assert_error(api_client.get(USER_URL), TOKEN_INVALID)
+        assert_error(api_client.get(USER_PATH), TOKEN_INVALID)
     api_client.credentials()
     fresh = login(api_client, "ann@example.com", NEW_PASSWORD).json()["token"]
     api_client.credentials(HTTP_AUTHORIZATION=fresh)
-    assert api_client.get(USER_URL).status_code == 200
+    assert api_client.get(USER_PATH).status_code == 200
 
 
 def test_reset_spends_the_token(api_client, user, recovery_token):
@@ -415,7 +401,8 @@ def test_reset_to_the_current_password_still_spends_the_token(api_client, user, 
 def test_reset_with_a_token_made_before_a_password_change_is_invalid_token(api_client, user, recovery_token, token_for):
     api_client.credentials(HTTP_AUTHORIZATION=token_for(user))
     changed = api_client.put(
-        LOGIN_URL, {"password": PASSWORD, "new_password": "changed phrase 99", "confirm": "changed phrase 99"},
+        AUTHENTICATE_PATH,
+        {"password": PASSWORD, "new_password": "changed phrase 99", "confirm": "changed phrase 99"},
         format="json",
     )
     assert changed.status_code == 200
@@ -545,7 +532,7 @@ def test_reset_with_a_missing_field_is_a_400(api_client, user, recovery_token, f
     data = {"token": recovery_token, "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
     del data[field]
 
-    response = api_client.post(RECOVERY, data, format="json")
+    response = api_client.post(RECOVERY_PATH, data, format="json")
 
     errors = assert_field_error(response, field)
     assert errors[field] == ["This field is required."]
@@ -558,7 +545,7 @@ def test_reset_with_a_missing_field_is_a_400(api_client, user, recovery_token, f
 def test_reset_with_a_malformed_field_is_a_400(api_client, user, recovery_token, field, value):
     data = {"token": recovery_token, "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD, field: value}
 
-    response = api_client.post(RECOVERY, data, format="json")
+    response = api_client.post(RECOVERY_PATH, data, format="json")
 
     assert_field_error(response, field)
     user.refresh_from_db()
@@ -580,15 +567,15 @@ def test_reset_with_a_password_over_4096_characters_is_a_400(api_client, user, r
 @pytest.mark.parametrize(
     "method, path",
     [
-        ("get", RECOVERY),
-        ("put", RECOVERY),
-        ("patch", RECOVERY),
-        ("delete", RECOVERY),
-        ("get", CONFIRMATION),
-        ("patch", CONFIRMATION),
-        ("delete", CONFIRMATION),
-        ("get", RECOVERY + "/"),
-        ("delete", CONFIRMATION + "/"),
+        ("get", RECOVERY_PATH),
+        ("put", RECOVERY_PATH),
+        ("patch", RECOVERY_PATH),
+        ("delete", RECOVERY_PATH),
+        ("get", CONFIRMATION_PATH),
+        ("patch", CONFIRMATION_PATH),
+        ("delete", CONFIRMATION_PATH),
+        ("get", RECOVERY_PATH + "/"),
+        ("delete", CONFIRMATION_PATH + "/"),
     ],
 )
 def test_unmapped_verbs_answer_405_in_the_envelope(api_client, user, method, path):
@@ -602,7 +589,7 @@ def test_unmapped_verbs_answer_405_in_the_envelope(api_client, user, method, pat
     assert method.upper() in body["message"]
 
 
-@pytest.mark.parametrize("path", [CONFIRMATION + "/", RECOVERY + "/"])
+@pytest.mark.parametrize("path", [CONFIRMATION_PATH + "/", RECOVERY_PATH + "/"])
 def test_trailing_slash_paths_do_not_redirect(api_client, db, path):
     data = {"token": "garbage", "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
 

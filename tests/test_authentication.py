@@ -18,17 +18,12 @@ from django.utils import timezone
 from jwt.warnings import InsecureKeyLengthWarning
 from rest_framework.test import APIClient
 
-from accounts import tokens
 from accounts.models import User
 from accounts.tokens import Purpose, auth_token_issue, validation_token_make
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, mint_at
+from tests.contract import ACCOUNT_DISABLED, ACCOUNT_NOT_ACTIVE, LOGIN_REQUIRED, TOKEN_INVALID
 
 NEW_PASSWORD = "a fresh staple battery"
-
-LOGIN_REQUIRED = {"status": 401, "message": "Login required"}
-TOKEN_INVALID = {"status": 401, "message": "Invalid or expired token"}
-ACCOUNT_DISABLED = {"status": 403, "message": "Account disabled"}
-ACCOUNT_NOT_ACTIVE = {"status": 401, "message": "Account is deactivated login to reactivate"}
 
 ENDPOINTS = [
     pytest.param("get", "/api/authenticate", None, id="refresh"),
@@ -56,13 +51,6 @@ def call(method: str, path: str, body: dict | None, authorization: str | None = 
     if body is None:
         return getattr(client, method)(path)
     return getattr(client, method)(path, body, format="json")
-
-
-def mint_at(user: User, when, *, remember: bool = False) -> str:
-    """Return an auth token issued at `when`, as if the clock had said so."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(tokens, "_now", lambda: when)
-        return auth_token_issue(user=user, remember=remember)
 
 
 def signing_key() -> str:

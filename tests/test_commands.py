@@ -16,16 +16,11 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accounts.models import User
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, PROJECT
+from tests.contract import AUTHENTICATE_PATH, CONFIRMATION_PATH, INVALID_TOKEN, RECOVERY_PATH
 
-BASE_DIR = Path(__file__).resolve().parent.parent
 PYTHON = "/work/venv/bin/python" if Path("/work/venv/bin/python").exists() else sys.executable
-CONFIRMATION = "/api/validate/confirmation"
-RECOVERY = "/api/validate/recovery"
-LOGIN_URL = "/api/authenticate"
 NEW_PASSWORD = "new secret phrase 42"
-
-INVALID_TOKEN = {"status": 400, "message": "Invalid validation token"}
 
 
 def generate(*args: str) -> str:
@@ -50,7 +45,7 @@ def unconfirmed(user_factory) -> User:
 def test_generate_prints_a_confirmation_token_that_confirms(api_client, unconfirmed, email):
     token = generate(email)
 
-    response = api_client.post(CONFIRMATION, {"token": token}, format="json")
+    response = api_client.post(CONFIRMATION_PATH, {"token": token}, format="json")
 
     assert response.status_code == 200
     assert response.json() == {"message": "Account confirmed"}
@@ -61,28 +56,30 @@ def test_generate_prints_a_confirmation_token_that_confirms(api_client, unconfir
 def test_generate_with_purpose_confirmation_is_the_default(api_client, unconfirmed):
     token = generate("una@example.com", "--purpose", "confirmation")
 
-    assert api_client.post(CONFIRMATION, {"token": token}, format="json").status_code == 200
+    assert api_client.post(CONFIRMATION_PATH, {"token": token}, format="json").status_code == 200
 
 
 def test_generate_recovery_token_resets_the_password(api_client, user):
     token = generate("ann@example.com", "--purpose", "recovery")
 
     response = api_client.post(
-        RECOVERY, {"token": token, "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD}, format="json"
+        RECOVERY_PATH, {"token": token, "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD}, format="json"
     )
 
     assert response.status_code == 200
     assert response.json() == {"message": "Password reset"}
     user.refresh_from_db()
     assert user.check_password(NEW_PASSWORD)
-    login = api_client.post(LOGIN_URL, {"email": "ann@example.com", "password": NEW_PASSWORD}, format="json")
+    login = api_client.post(
+        AUTHENTICATE_PATH, {"email": "ann@example.com", "password": NEW_PASSWORD}, format="json"
+    )
     assert login.status_code == 200
 
 
 def test_generate_recovery_token_does_not_confirm(api_client, unconfirmed):
     token = generate("una@example.com", "--purpose", "recovery")
 
-    response = api_client.post(CONFIRMATION, {"token": token}, format="json")
+    response = api_client.post(CONFIRMATION_PATH, {"token": token}, format="json")
 
     assert response.status_code == 400
     assert response.json() == INVALID_TOKEN
@@ -94,7 +91,7 @@ def test_generate_confirmation_token_does_not_reset_the_password(api_client, use
     token = generate("ann@example.com")
 
     response = api_client.post(
-        RECOVERY, {"token": token, "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD}, format="json"
+        RECOVERY_PATH, {"token": token, "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD}, format="json"
     )
 
     assert response.status_code == 400
@@ -120,7 +117,7 @@ def test_generate_with_an_unknown_purpose_is_a_command_error(user):
 def _manage(*args: str, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(
         [PYTHON, "manage.py", *args],
-        cwd=BASE_DIR,
+        cwd=PROJECT,
         env=env,
         capture_output=True,
         text=True,
@@ -159,7 +156,9 @@ def test_createsuperuser_noinput_from_the_environment(api_client, db, monkeypatc
     assert admin.is_superuser and admin.is_staff and admin.is_active
     assert admin.check_password("operator phrase 31")
     assert admin.confirmed_at is not None
-    login = api_client.post(LOGIN_URL, {"email": "root@example.com", "password": "operator phrase 31"}, format="json")
+    login = api_client.post(
+        AUTHENTICATE_PATH, {"email": "root@example.com", "password": "operator phrase 31"}, format="json"
+    )
     assert login.status_code == 200
 
 

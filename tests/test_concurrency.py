@@ -12,17 +12,15 @@ from collections import Counter
 
 import pytest
 from django.core import mail
-from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 
 from accounts.models import User
 from accounts.tokens import Purpose, auth_token_issue, validation_token_make
 from tests.conftest import PASSWORD
+from tests.contract import INVALID_TOKEN, USER_ALREADY_EXIST
 
 THREADS = 8
-USER_ALREADY_EXIST = {"status": 401, "message": "A user with that email already exists"}
-INVALID_TOKEN = {"status": 400, "message": "Invalid validation token"}
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -42,10 +40,6 @@ def _no_rate_limits(settings):
     settings.SIGNUP_RATE = "none"
     settings.LOGIN_RATE = "none"
     settings.EMAIL_RATE = "none"
-    cache.clear()
-    yield
-    # The cache table is not flushed between transactional tests; leave nothing behind.
-    cache.clear()
 
 
 def race(requests) -> list[tuple[int, dict]]:

@@ -7,25 +7,17 @@ refuses the recipient or never answers turns into CouldNotSendEmail with nothing
 """
 
 import json
-import os
 import re
-import shutil
 import socket
-import subprocess
-import sys
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
 
 from accounts.models import User
-from tests.conftest import PASSWORD
-
-PROJECT = Path(__file__).resolve().parent.parent
-
-COULD_NOT_SEND = {"status": 500, "message": "Server could not process email request"}
+from tests.conftest import PASSWORD, run
+from tests.contract import COULD_NOT_SEND_EMAIL
 
 
 class Collector:
@@ -151,47 +143,18 @@ def test_recovery_email_goes_over_smtp(client, settings, smtp, user):
 # --- The environment reaches the SMTP backend ---------------------------------------------------
 
 
-def clean_env(**variables: str) -> dict[str, str]:
-    """Return the environment without the server's configuration, plus `variables`."""
-    names = {"DEBUG", "SECRET_KEY", "DATABASE_URL", "CACHE_URL", "MAIL_SENDER", "ALLOWED_HOSTS", "PYTHONPATH"}
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if name not in names and not name.startswith(("EMAIL_", "DJANGO_"))
-    }
-    env.update(variables)
-    return env
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    """A copy of the project, so that a developer's `.env` cannot change what the subprocess reads."""
-    destination = tmp_path_factory.mktemp("smtp") / "project"
-    shutil.copytree(
-        PROJECT,
-        destination,
-        ignore=shutil.ignore_patterns(
-            ".git", ".env", "db.sqlite3*", "__pycache__", ".pytest_cache", "venv", ".venv", "staticfiles"
-        ),
-    )
-    (destination / "staticfiles").mkdir()
-    return destination
+def sendtestemail(project, **variables: str):
+    """Run `manage.py sendtestemail someone@example.com` in a fresh process, DEBUG on, plus `variables`."""
+    return run(project, "manage.py", "sendtestemail", "someone@example.com", DEBUG="true", **variables)
 
 
 def test_sendtestemail_uses_the_email_variables(project, smtp_server):
-    result = subprocess.run(
-        [sys.executable, "manage.py", "sendtestemail", "someone@example.com"],
-        cwd=project,
-        env=clean_env(
-            DEBUG="true",
-            EMAIL_HOST="127.0.0.1",
-            EMAIL_PORT=str(smtp_server.port),
-            EMAIL_USE_TLS="false",
-            MAIL_SENDER="Env Sender <env-sender@auth.example>",
-        ),
-        capture_output=True,
-        text=True,
-        timeout=120,  # a safety net only
+    result = sendtestemail(
+        project,
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=str(smtp_server.port),
+        EMAIL_USE_TLS="false",
+        MAIL_SENDER="Env Sender <env-sender@auth.example>",
     )
 
     assert result.returncode == 0, result.stderr
@@ -203,14 +166,7 @@ def test_sendtestemail_uses_the_email_variables(project, smtp_server):
 
 def test_without_email_host_nothing_goes_to_smtp(project, smtp_server):
     """With EMAIL_HOST unset, emails are printed to the console, even with EMAIL_PORT set."""
-    result = subprocess.run(
-        [sys.executable, "manage.py", "sendtestemail", "someone@example.com"],
-        cwd=project,
-        env=clean_env(DEBUG="true", EMAIL_PORT=str(smtp_server.port), EMAIL_USE_TLS="false"),
-        capture_output=True,
-        text=True,
-        timeout=120,  # a safety net only
-    )
+    result = sendtestemail(project, EMAIL_PORT=str(smtp_server.port), EMAIL_USE_TLS="false")
 
     assert result.returncode == 0, result.stderr
     assert smtp_server.messages == []
@@ -226,14 +182,14 @@ def test_smtp_server_down_fails_registration_and_creates_nothing(db, client, set
     response = register(client)
 
     assert response.status_code == 500
-    assert json.loads(response.content) == COULD_NOT_SEND
+    assert json.loads(response.content) == COULD_NOT_SEND_EMAIL
     assert not User.objects.exists()
 
 
 def test_smtp_server_down_then_up_lets_the_same_email_register(db, client, settings, smtp_server):
     """The failed attempt left nothing behind: the same address registers once mail works."""
     use_smtp(settings, free_port())
-    assert json.loads(register(client).content) == COULD_NOT_SEND
+    assert json.loads(register(client).content) == COULD_NOT_SEND_EMAIL
 
     use_smtp(settings, smtp_server.port)
     response = register(client)
@@ -249,7 +205,7 @@ def test_refused_recipient_fails_registration_and_creates_nothing(db, client, sm
     response = register(client)
 
     assert response.status_code == 500
-    assert json.loads(response.content) == COULD_NOT_SEND
+    assert json.loads(response.content) == COULD_NOT_SEND_EMAIL
     assert not User.objects.exists()
     assert smtp.messages == []
 
@@ -264,7 +220,7 @@ def test_smtp_server_that_never_answers_fails_registration(db, client, settings)
         response = register(client)
 
     assert response.status_code == 500
-    assert json.loads(response.content) == COULD_NOT_SEND
+    assert json.loads(response.content) == COULD_NOT_SEND_EMAIL
     assert not User.objects.exists()
 
 
@@ -276,7 +232,7 @@ def test_smtp_server_down_fails_recovery(client, settings, user):
     )
 
     assert response.status_code == 500
-    assert json.loads(response.content) == COULD_NOT_SEND
+    assert json.loads(response.content) == COULD_NOT_SEND_EMAIL
 
 
 def test_smtp_server_down_fails_confirmation_resend(client, settings, user_factory):
@@ -290,6 +246,6 @@ def test_smtp_server_down_fails_confirmation_resend(client, settings, user_facto
     )
 
     assert response.status_code == 500
-    assert json.loads(response.content) == COULD_NOT_SEND
+    assert json.loads(response.content) == COULD_NOT_SEND_EMAIL
     pending.refresh_from_db()
     assert pending.confirmed_at is None

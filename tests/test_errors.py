@@ -16,6 +16,7 @@ from django.test import Client
 from accounts import services
 from accounts.models import User
 from tests.conftest import PASSWORD
+from tests.contract import INVALID_CREDENTIALS, INVALID_TOKEN, LOGIN_REQUIRED, TOKEN_INVALID
 
 ENVELOPE_KEYS = {"status", "message"}
 FIELD_ERROR_KEYS = {"status", "message", "errors"}
@@ -392,8 +393,8 @@ def test_field_errors_name_each_field(db, client):
 @pytest.mark.parametrize(
     "path, data, message",
     [
-        ("/api/authenticate", {"email": "nobody@example.com", "password": "x"}, "Invalid email or password"),
-        ("/api/validate/confirmation", {"token": "bad"}, "Invalid validation token"),
+        ("/api/authenticate", {"email": "nobody@example.com", "password": "x"}, INVALID_CREDENTIALS["message"]),
+        ("/api/validate/confirmation", {"token": "bad"}, INVALID_TOKEN["message"]),
     ],
 )
 def test_catalogue_errors_have_no_errors_key(db, client, path, data, message):
@@ -407,5 +408,5 @@ def test_login_required_and_token_invalid_are_exact_envelopes(db, client):
     missing = client.get("/api/user")
     garbage = client.get("/api/user", HTTP_AUTHORIZATION="garbage")
 
-    assert json.loads(missing.content) == {"status": 401, "message": "Login required"}
-    assert json.loads(garbage.content) == {"status": 401, "message": "Invalid or expired token"}
+    assert json.loads(missing.content) == LOGIN_REQUIRED
+    assert json.loads(garbage.content) == TOKEN_INVALID

@@ -7,11 +7,8 @@ that an email change survives a lost notice, that confirming twice is idempotent
 database itself refuses two emails differing only in case.
 """
 
-import smtplib
-
 import pytest
 from django.core import mail
-from django.core.mail.backends.base import BaseEmailBackend
 from django.db import IntegrityError, transaction
 
 from accounts import services
@@ -21,18 +18,16 @@ from accounts.tokens import Purpose, validation_token_make, validation_token_use
 from tests.conftest import PASSWORD
 
 NEW_PASSWORD = "new secret phrase 42"
-
-
-class FailingEmailBackend(BaseEmailBackend):
-    """An email backend whose SMTP server refuses every message."""
-
-    def send_messages(self, email_messages):
-        raise smtplib.SMTPException("554 transaction failed")
+CLIENT = "192.0.2.10"
 
 
 @pytest.fixture
-def failing_mail(settings):
-    settings.EMAIL_BACKEND = f"{__name__}.FailingEmailBackend"
+def bob_registered_after_the_check(user_factory, monkeypatch):
+    """Take bob@example.com, unseen by the services' existence check: another request won the race."""
+    user_factory(email="bob@example.com")
+    manager = User.objects
+    monkeypatch.setattr(manager, "with_email", lambda email: manager.none())
+    assert not User.objects.with_email("bob@example.com").exists()  # the existence check is blind
 
 
 # --- user_register ---------------------------------------------------------------------------
@@ -40,7 +35,7 @@ def failing_mail(settings):
 
 def test_user_register_leaves_no_user_when_the_email_backend_fails(db, failing_mail):
     with pytest.raises(CouldNotSendEmail):
-        services.user_register(email="bob@example.com", name="Bob", password=PASSWORD, confirm=PASSWORD)
+        services.user_register(email="bob@example.com", name="Bob", password=PASSWORD, confirm=PASSWORD, client_address=CLIENT)
 
     assert not User.objects.exists()
     assert mail.outbox == []
@@ -51,13 +46,13 @@ def test_user_register_inside_an_outer_transaction_rolls_back_only_its_own_row(d
     with transaction.atomic():
         user_factory(email="earlier@example.com")
         with pytest.raises(CouldNotSendEmail):
-            services.user_register(email="bob@example.com", name="Bob", password=PASSWORD, confirm=PASSWORD)
+            services.user_register(email="bob@example.com", name="Bob", password=PASSWORD, confirm=PASSWORD, client_address=CLIENT)
 
     assert list(User.objects.values_list("email", flat=True)) == ["earlier@example.com"]
 
 
 def test_user_register_creates_an_unconfirmed_user_and_sends_one_email(db):
-    user = services.user_register(email="bob@example.com", name="Bob", password=PASSWORD, confirm=PASSWORD)
+    user = services.user_register(email="bob@example.com", name="Bob", password=PASSWORD, confirm=PASSWORD, client_address=CLIENT)
 
     stored = User.objects.get()
     assert stored.pk == user.pk
@@ -66,15 +61,10 @@ def test_user_register_creates_an_unconfirmed_user_and_sends_one_email(db):
     assert [message.to for message in mail.outbox] == [["bob@example.com"]]
 
 
-def test_user_register_losing_a_race_to_the_unique_index_is_user_already_exist(db, user_factory, monkeypatch):
+def test_user_register_losing_a_race_to_the_unique_index_is_user_already_exist(db, bob_registered_after_the_check):
     """Another request registered the same email (in another case) after the existence check."""
-    user_factory(email="bob@example.com")
-    manager = User.objects
-    monkeypatch.setattr(manager, "with_email", lambda email: manager.none())
-    assert not User.objects.with_email("bob@example.com").exists()  # the existence check is blind
-
     with pytest.raises(UserAlreadyExist):
-        services.user_register(email="BOB@example.com", name="Bob", password=PASSWORD, confirm=PASSWORD)
+        services.user_register(email="BOB@example.com", name="Bob", password=PASSWORD, confirm=PASSWORD, client_address=CLIENT)
 
     assert list(User.objects.values_list("email", flat=True)) == ["bob@example.com"]
     assert mail.outbox == []
@@ -164,12 +154,7 @@ def test_email_change_to_the_same_address_in_another_case_sends_no_notice(user):
     assert mail.outbox == []
 
 
-def test_email_change_losing_a_race_to_the_unique_index_is_user_already_exist(user, user_factory, monkeypatch):
-    user_factory(email="bob@example.com")
-    manager = User.objects
-    monkeypatch.setattr(manager, "with_email", lambda email: manager.none())
-    assert not User.objects.with_email("bob@example.com").exists()  # the existence check is blind
-
+def test_email_change_losing_a_race_to_the_unique_index_is_user_already_exist(user, bob_registered_after_the_check):
     with pytest.raises(UserAlreadyExist):
         services.email_change(user=user, new_email="BOB@example.com", password=PASSWORD)
 

@@ -10,48 +10,11 @@ so that a `.env` in the working tree neither changes the results nor is ever wri
 """
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-PROJECT = Path(__file__).resolve().parent.parent
-
-# Every variable the server reads, plus those that steer Django or Python itself.
-CONFIG_VARIABLES = {
-    "DJANGO_SETTINGS_MODULE",
-    "DEBUG",
-    "SECRET_KEY",
-    "ALLOWED_HOSTS",
-    "DATABASE_URL",
-    "CONN_MAX_AGE",
-    "CACHE_URL",
-    "LOG_LEVEL",
-    "CLIENT_ORIGIN",
-    "CONFIRMATION_URL",
-    "RECOVER_URL",
-    "MAIL_SENDER",
-    "EMAIL_HOST",
-    "EMAIL_PORT",
-    "EMAIL_USERNAME",
-    "EMAIL_PASSWORD",
-    "EMAIL_TIMEOUT",
-    "EMAIL_USE_TLS",
-    "EMAIL_USE_SSL",
-    "TOKEN_LIFETIME",
-    "TOKEN_REFRESH_LIFETIME",
-    "TOKEN_REMEMBER_LIFETIME",
-    "CONFIRMATION_MAX_AGE",
-    "RECOVERY_MAX_AGE",
-    "LOGIN_RATE",
-    "SIGNUP_RATE",
-    "EMAIL_RATE",
-    "PYTHONPATH",
-    "PYTHONSTARTUP",
-}
+from tests.conftest import copy_project, run
 
 # Print the named settings as JSON, after setting Django up as a WSGI server would (no manage.py).
 PRINT_SETTINGS = """
@@ -66,50 +29,10 @@ print(json.dumps({name: getattr(settings, name, "<unset>") for name in sys.argv[
 SETUP_ONLY = "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='authserver.settings'; django.setup()"
 
 
-def clean_env(**variables: str) -> dict[str, str]:
-    """Return the current environment without any configuration, plus `variables`."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if name not in CONFIG_VARIABLES and not name.startswith(("EMAIL_", "TOKEN_", "DJANGO_"))
-    }
-    env.update(variables)
-    return env
-
-
-def copy_project(destination: Path) -> Path:
-    shutil.copytree(
-        PROJECT,
-        destination,
-        ignore=shutil.ignore_patterns(
-            ".git", ".env", "db.sqlite3*", "__pycache__", ".pytest_cache", "venv", ".venv", "staticfiles"
-        ),
-    )
-    (destination / "staticfiles").mkdir()
-    return destination
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    """A copy of the project, shared by the tests that write nothing into it."""
-    return copy_project(tmp_path_factory.mktemp("settings") / "project")
-
-
 @pytest.fixture
 def own_project(tmp_path) -> Path:
     """A copy of the project that this test may write a `.env` into."""
     return copy_project(tmp_path / "project")
-
-
-def run(cwd: Path, *args: str, **variables: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=cwd,
-        env=clean_env(**variables),
-        capture_output=True,
-        text=True,
-        timeout=120,  # a safety net only
-    )
 
 
 def read_settings(cwd: Path, names: list[str], **variables: str) -> dict:

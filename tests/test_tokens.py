@@ -26,7 +26,7 @@ from accounts.tokens import (
     validation_token_make,
     validation_token_user,
 )
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, claims
 
 NEW_PASSWORD = "a fresh staple battery"
 # RFC 3986 unreserved characters: what a token may hold to sit in a URL path unescaped.
@@ -47,12 +47,6 @@ def clock(monkeypatch):
 def start():
     """A whole-second instant, so that token ages are exact."""
     return timezone.now().replace(microsecond=0)
-
-
-def claims(token: str) -> dict:
-    """Return the payload of an auth token, checking its HS256 signature but not its times."""
-    key = django_settings.SIMPLE_JWT["SIGNING_KEY"]
-    return jwt.decode(token, key, algorithms=["HS256"], options={"verify_exp": False, "verify_iat": False})
 
 
 # Validation tokens: purposes

@@ -1,8 +1,9 @@
 """API routes. Every path answers with and without a trailing slash, for every verb, without redirect."""
 
 from django.urls import re_path
+from drf_spectacular.views import SpectacularJSONAPIView
 
-from accounts.api import views
+from accounts.api import schema, views
 
 
 def route(path: str, viewset: type[views.ContractViewSet], name: str):
@@ -16,4 +17,8 @@ urlpatterns = [
     route("user", views.UserViewSet, "user"),
     route("validate/confirmation", views.ConfirmationViewSet, "confirmation"),
     route("validate/recovery", views.RecoveryViewSet, "recovery"),
+    re_path(r"^schema/?$", SpectacularJSONAPIView.as_view(), name="schema"),
 ]
+
+# The OpenAPI descriptions are attached to the viewsets by accounts.api.schema.
+assert schema.ContractAutoSchema

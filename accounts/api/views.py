@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from accounts import services
 from accounts.api import serializers as s
+from accounts.ratelimit import client_address
 from accounts.tokens import auth_token_refresh
 
 
@@ -59,7 +60,8 @@ class AuthenticateViewSet(ContractViewSet):
     }
 
     def login(self, request):
-        return Response({"token": services.user_login(**self.validated(request))})
+        token = services.user_login(**self.validated(request), client_address=client_address(request.META))
+        return Response({"token": token})
 
     def refresh(self, request):
         return Response({"token": auth_token_refresh(user=request.user, token=request.auth)})
@@ -100,7 +102,7 @@ class UserViewSet(ContractViewSet):
         return Response({"email": user.email, "profile": {"name": user.name}})
 
     def register(self, request):
-        user = services.user_register(**self.validated(request))
+        user = services.user_register(**self.validated(request), client_address=client_address(request.META))
         return Response({"user": user.email})
 
     def update_profile(self, request):

@@ -1,0 +1,235 @@
+"""The OpenAPI 3 description of the API (drf-spectacular), served at /api/schema.
+
+The contract's responses, success and error alike, are written here once per action, so that the
+viewsets stay thin and schema-driven tools (Swagger UI, schemathesis) see every answer the
+server can give.
+"""
+
+from collections import defaultdict
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
+from rest_framework import serializers
+
+from accounts import errors
+from accounts.api import serializers as s
+from accounts.api import views
+
+# --- generator hooks (first: the decorators below load DEFAULT_SCHEMA_CLASS from here) ------
+
+
+class ContractAutoSchema(AutoSchema):
+    """Describe DELETE bodies (the contract reads them like POST) and PATCH fields as required.
+
+    drf-spectacular documents bodies for POST, PUT and PATCH only, and PATCH bodies as partial;
+    here every action's serializer is complete, whatever the verb.
+    """
+
+    def _get_request_body(self, direction="request"):
+        method = self.method
+        if method in ("DELETE", "PATCH") and self.view.action in getattr(self.view, "inputs", {}):
+            self.method = "POST"
+        try:
+            return super()._get_request_body(direction)
+        finally:
+            self.method = method
+
+
+class TokenAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "accounts.authentication.TokenAuthentication"
+    name = "token"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "The auth token, raw (`Authorization: <token>`) or as `Bearer <token>`.",
+        }
+
+
+def preprocess_endpoints(endpoints):
+    """Leave out /api/auth: an alias of /api/authenticate, described there."""
+    return [endpoint for endpoint in endpoints if not endpoint[0].startswith("/api/auth/")]
+
+
+# --- response shapes ---------------------------------------------------------------------------
+
+
+class ErrorSerializer(serializers.Serializer):
+    status = serializers.IntegerField(help_text="The HTTP status, repeated.")
+    message = serializers.CharField()
+
+
+class FieldErrorSerializer(ErrorSerializer):
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Messages per field (field validation errors only).",
+    )
+
+
+def _shape(component: str, /, **fields) -> serializers.Serializer:
+    return inline_serializer(name=component, fields=fields)
+
+
+MESSAGE = _shape("Message", message=serializers.CharField())
+TOKEN = _shape("Token", token=serializers.CharField())
+PROFILE = _shape("Profile", name=serializers.CharField())
+
+# Errors every token-protected action can answer (the contract's token checks).
+TOKEN_ERRORS = (errors.LoginRequired, errors.TokenInvalid, errors.AccountDisabled, errors.AccountNotActive)
+# Errors of any request with a body, besides the action's own.
+BODY_ERRORS = ("field", "media_type")
+
+
+def _responses(success: serializers.Serializer, *catalogue) -> dict:
+    """Build the responses of one action: 200 with `success`, and each error by status.
+
+    Any request can be refused for a declared body over the size limit (413).
+    """
+    by_status: dict[int, list] = defaultdict(list)
+    for entry in (*catalogue, "too_large"):
+        if entry == "field":
+            by_status[400].append(("Field validation", errors.envelope(400, "Invalid input. email: Enter a valid email address.", {"email": ["Enter a valid email address."]})))
+        elif entry == "too_large":
+            by_status[413].append(("Body too large", errors.envelope(413, "Request body too large")))
+        elif entry == "media_type":
+            by_status[415].append(("Unsupported media type", errors.envelope(415, 'Unsupported media type "text/plain" in request.')))
+        else:
+            by_status[entry.status].append((entry.__name__, errors.envelope(entry.status, entry.message)))
+    responses = {200: success}
+    for status, examples in sorted(by_status.items()):
+        shape = FieldErrorSerializer if status == 400 and any(name == "Field validation" for name, _ in examples) else ErrorSerializer
+        responses[status] = OpenApiResponse(
+            shape,
+            description=" / ".join(body["message"] for _, body in examples),
+            examples=[OpenApiExample(name, value=body, response_only=True, status_codes=[str(status)]) for name, body in examples],
+        )
+    return responses
+
+
+def _doc(summary: str, *, public: bool = False, request=None, responses: dict) -> dict:
+    return {"summary": summary, "request": request, "auth": [] if public else None, "responses": responses}
+
+
+# --- the actions -------------------------------------------------------------------------------
+
+
+def _describe(viewset: type[views.ContractViewSet], tag: str, **docs: dict) -> None:
+    """Attach each action's description to its method (custom action names, so not extend_schema_view)."""
+    for action, doc in docs.items():
+        extend_schema(operation_id=action, tags=[tag], **doc)(getattr(viewset, action))
+
+
+_describe(
+    views.AuthenticateViewSet,
+    "authenticate",
+    login=_doc(
+        "Log in",
+        public=True,
+        request=s.LoginSerializer,
+        responses=_responses(
+            TOKEN, *BODY_ERRORS, errors.InvalidCredentials, errors.UserConfirmationRequired, errors.AccountDisabled, errors.Throttled
+        ),
+    ),
+    refresh=_doc("Refresh the token", responses=_responses(TOKEN, *TOKEN_ERRORS)),
+    change_password=_doc(
+        "Change the password (every other token of the user stops working)",
+        request=s.PasswordChangeSerializer,
+        responses=_responses(
+            _shape("PasswordUpdated", message=serializers.CharField(), token=serializers.CharField()),
+            *TOKEN_ERRORS, *BODY_ERRORS, errors.PasswordConfirmationInvalid, errors.InvalidCredentials,
+        ),
+    ),
+    recover=_doc(
+        "Send a password recovery email",
+        public=True,
+        request=s.EmailSerializer,
+        responses=_responses(
+            MESSAGE, *BODY_ERRORS, errors.InvalidCredentials, errors.UserConfirmationRequired, errors.AccountDisabled,
+            errors.CouldNotSendEmail, errors.Throttled,
+        ),
+    ),
+    delete_account=_doc(
+        "Delete the account and everything of it",
+        request=s.PasswordSerializer,
+        responses=_responses(
+            _shape("AccountRemoved", message=serializers.CharField(), Message=serializers.CharField()),
+            *TOKEN_ERRORS, *BODY_ERRORS, errors.InvalidCredentials,
+        ),
+    ),
+)
+
+_describe(
+    views.UserViewSet,
+    "user",
+    profile=_doc(
+        "Read the profile",
+        responses=_responses(_shape("User", email=serializers.EmailField(), profile=PROFILE), *TOKEN_ERRORS),
+    ),
+    register=_doc(
+        "Register (a confirmation email is sent)",
+        public=True,
+        request=s.RegisterSerializer,
+        responses=_responses(
+            _shape("Registered", user=serializers.EmailField()),
+            *BODY_ERRORS, errors.UserAlreadyExist, errors.PasswordConfirmationInvalid, errors.CouldNotSendEmail, errors.Throttled,
+        ),
+    ),
+    update_profile=_doc(
+        "Update the profile",
+        request=s.ProfileSerializer,
+        responses=_responses(_shape("ProfileUpdated", profile=PROFILE), *TOKEN_ERRORS, *BODY_ERRORS, errors.NoUpdatesToMake),
+    ),
+    change_email=_doc(
+        "Change the email (a notice goes to the old address)",
+        request=s.EmailChangeSerializer,
+        responses=_responses(
+            _shape("EmailChanged", email=serializers.EmailField()),
+            *TOKEN_ERRORS, *BODY_ERRORS, errors.InvalidPassword, errors.UserAlreadyExist,
+        ),
+    ),
+    deactivate=_doc("Deactivate the account (logging in reactivates it)", responses=_responses(MESSAGE, *TOKEN_ERRORS)),
+)
+
+_describe(
+    views.ConfirmationViewSet,
+    "validate",
+    confirm=_doc(
+        "Confirm the account",
+        public=True,
+        request=s.ValidationTokenSerializer,
+        responses=_responses(MESSAGE, *BODY_ERRORS, errors.InvalidToken),
+    ),
+    resend=_doc(
+        "Send a new confirmation email",
+        public=True,
+        request=s.EmailSerializer,
+        responses=_responses(
+            MESSAGE, *BODY_ERRORS, errors.InvalidCredentials, errors.UserAlreadyConfirmed, errors.CouldNotSendEmail, errors.Throttled
+        ),
+    ),
+)
+
+_describe(
+    views.RecoveryViewSet,
+    "validate",
+    reset_password=_doc(
+        "Reset the password with a recovery token",
+        public=True,
+        request=s.PasswordResetSerializer,
+        responses=_responses(MESSAGE, *BODY_ERRORS, errors.InvalidToken, errors.PasswordConfirmationInvalid),
+    ),
+)
+
+extend_schema_view(
+    get=extend_schema(
+        summary="Health: the database and, when CACHE_URL is set, the cache",
+        operation_id="status",
+        tags=["status"],
+        auth=[],
+        responses={200: ErrorSerializer, 503: ErrorSerializer},
+    )
+)(views.StatusView)
