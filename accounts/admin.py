@@ -1,10 +1,18 @@
-"""Admin for the custom user, modelled on django.contrib.auth.admin."""
+"""Admin for accounts and the audit trail, modelled on django.contrib.auth.admin.
 
-from django.contrib import admin
+Every change of state goes through accounts.services, as the API's do: the account's state
+fields are read-only in the form, and the actions below change them.
+"""
+
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.contrib.auth.forms import AdminPasswordChangeForm, AdminUserCreationForm, UserChangeForm
+from django.db.models import Q
+from django.utils.translation import ngettext
 
-from accounts.models import User
+from accounts import audit, services
+from accounts.errors import AuthError
+from accounts.models import AuthEvent, User
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -19,22 +27,148 @@ class UserEditForm(UserChangeForm):
         fields = "__all__"
 
 
+class PasswordSetForm(AdminPasswordChangeForm):
+    """Django's admin password form; the new password also signs the user out everywhere."""
+
+    def save(self, commit=True):
+        usable = self.cleaned_data.get("set_usable_password", True)
+        # The staff action is recorded by UserAdmin.log_change, which knows who acted.
+        services.password_set(user=self.user, password=self.cleaned_data["password1"] if usable else None)
+        return self.user
+
+
+class StateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+    lookups_by_state = {
+        "unconfirmed": Q(is_active=True, confirmed_at__isnull=True),
+        "active": Q(is_active=True, confirmed_at__isnull=False, deactivated_at__isnull=True),
+        "deactivated": Q(is_active=True, confirmed_at__isnull=False, deactivated_at__isnull=False),
+        "disabled": Q(is_active=False),
+    }
+
+    def lookups(self, request, model_admin):
+        return [(state, state.capitalize()) for state in self.lookups_by_state]
+
+    def queryset(self, request, queryset):
+        if self.value() in self.lookups_by_state:
+            return queryset.filter(self.lookups_by_state[self.value()])
+        return queryset
+
+
+def _bulk(modeladmin, request, queryset, service, done: str) -> None:
+    """Apply a service to each selected account and report how many it touched."""
+    touched, unchanged, refused = 0, 0, {}
+    for user in queryset:
+        try:
+            changed = service(user=user, actor=request.user)
+        except AuthError as exc:
+            refused[exc.message] = refused.get(exc.message, 0) + 1
+            continue
+        if changed is False:
+            unchanged += 1
+        else:
+            touched += 1
+    modeladmin.message_user(
+        request, ngettext("%(n)d account %(done)s.", "%(n)d accounts %(done)s.", touched) % {"n": touched, "done": done}
+    )
+    if unchanged:
+        modeladmin.message_user(
+            request, ngettext("%(n)d account skipped: already %(done)s.", "%(n)d accounts skipped: already %(done)s.", unchanged)
+            % {"n": unchanged, "done": done}, messages.WARNING,
+        )
+    for message, count in refused.items():
+        modeladmin.message_user(
+            request, ngettext("%(n)d account skipped: %(why)s.", "%(n)d accounts skipped: %(why)s.", count)
+            % {"n": count, "why": message}, messages.WARNING,
+        )
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     form = UserEditForm
     add_form = UserCreationForm
+    change_password_form = PasswordSetForm
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Profile", {"fields": ("name",)}),
-        ("State", {"fields": ("is_active", "confirmed_at", "deactivated_at", "tokens_valid_after")}),
+        (
+            "State (use the actions of the list to change it)",
+            {"fields": ("state", "is_active", "confirmed_at", "deactivated_at", "tokens_valid_after")},
+        ),
         ("Permissions", {"fields": ("is_staff", "is_superuser", "groups", "user_permissions")}),
         ("Important dates", {"fields": ("last_login", "date_joined")}),
     )
-    add_fieldsets = (
-        (None, {"classes": ("wide",), "fields": ("email", "name", "password1", "password2")}),
-    )
-    readonly_fields = ("tokens_valid_after", "last_login", "date_joined")
+    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "name", "usable_password", "password1", "password2")}),)
+    readonly_fields = ("state", "is_active", "confirmed_at", "deactivated_at", "tokens_valid_after", "last_login", "date_joined")
     list_display = ("email", "name", "state", "is_staff", "last_login", "date_joined")
-    list_filter = ("is_active", "is_staff", "is_superuser")
+    list_filter = (StateFilter, "is_staff", "is_superuser")
     search_fields = ("email", "name")
     ordering = ("email",)
+    actions = ["confirm", "disable", "enable", "send_confirmation", "send_recovery", "sign_out_everywhere"]
+
+    @admin.display(description="state")
+    def state(self, user):
+        return user.state
+
+    # Django calls these with the request after each save of the add, change and password
+    # forms, and before a deletion: the one place that knows which staff member acted.
+    def log_addition(self, request, obj, message):
+        super().log_addition(request, obj, message)
+        services.staff_action_record(user=obj, actor=request.user, action="created the account")
+
+    def log_change(self, request, obj, message):
+        super().log_change(request, obj, message)
+        fields = [field for entry in message for field in entry.get("changed", {}).get("fields", [])]
+        if fields:
+            services.staff_action_record(user=obj, actor=request.user, action=f"changed {', '.join(fields)}")
+
+    def log_deletions(self, request, queryset):
+        super().log_deletions(request, queryset)
+        for user in queryset:
+            # Recorded before the row goes; the event keeps the email, its user becomes null.
+            audit.record(audit.Type.DELETE, user=user, detail=f"deleted by {request.user.email}")
+
+    @admin.action(description="Confirm the selected accounts")
+    def confirm(self, request, queryset):
+        _bulk(self, request, queryset, services.user_confirm, "confirmed")
+
+    @admin.action(description="Disable the selected accounts (and sign them out)")
+    def disable(self, request, queryset):
+        _bulk(self, request, queryset, lambda **kw: services.user_set_active(active=False, **kw), "disabled")
+
+    @admin.action(description="Enable the selected accounts")
+    def enable(self, request, queryset):
+        _bulk(self, request, queryset, lambda **kw: services.user_set_active(active=True, **kw), "enabled")
+
+    @admin.action(description="Send a new confirmation email")
+    def send_confirmation(self, request, queryset):
+        _bulk(self, request, queryset, services.staff_confirmation_send, "sent a confirmation email")
+
+    @admin.action(description="Send a recovery email")
+    def send_recovery(self, request, queryset):
+        _bulk(self, request, queryset, services.staff_recovery_send, "sent a recovery email")
+
+    @admin.action(description="Sign out everywhere (revoke all tokens)")
+    def sign_out_everywhere(self, request, queryset):
+        _bulk(self, request, queryset, services.tokens_revoke, "signed out everywhere")
+
+
+@admin.register(AuthEvent)
+class AuthEventAdmin(admin.ModelAdmin):
+    """The audit trail, read-only."""
+
+    list_display = ("created_at", "type", "email", "client_address", "detail")
+    list_filter = ("type", "created_at")
+    search_fields = ("email", "client_address", "detail", "user_agent")
+    date_hierarchy = "created_at"
+    list_select_related = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -8,7 +8,7 @@ the user's `tokens_valid_after` → TokenInvalid. One query: the user row by pri
 
 from rest_framework.authentication import BaseAuthentication
 
-from accounts.errors import AccountDisabled, AccountNotActive, TokenInvalid
+from accounts.errors import AccountDisabled, AccountNotActive, AuthError, TokenInvalid
 from accounts.models import User
 from accounts.tokens import AuthToken, auth_token_decode
 
@@ -43,7 +43,12 @@ class TokenAuthentication(BaseAuthentication):
         user = User.objects.filter(pk=token.user_id).first()
         if user is None:
             raise TokenInvalid
-        user_check_token(user, token)
+        try:
+            user_check_token(user, token)
+        except AuthError as exc:
+            # Whose token was refused, for the audit trail (a refused refresh names the user).
+            exc.user = user
+            raise
         return user, token
 
     def authenticate_header(self, request):

@@ -5,6 +5,7 @@ results into responses. Checks run in the order the contract lists them.
 """
 
 import logging
+from datetime import timedelta
 
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.password_validation import validate_password
@@ -12,9 +13,10 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts import emails
+from accounts import audit, emails
 from accounts.errors import (
     AccountDisabled,
+    AuthError,
     CouldNotSendEmail,
     InvalidCredentials,
     InvalidPassword,
@@ -26,7 +28,7 @@ from accounts.errors import (
     UserAlreadyExist,
     UserConfirmationRequired,
 )
-from accounts.models import User
+from accounts.models import AuthEvent, User
 from accounts.ratelimit import RateLimit
 from accounts.tokens import AuthToken, Purpose, auth_token_issue, validation_token_make, validation_token_user
 
@@ -41,16 +43,13 @@ def _password_validate(password: str, *, user: User, field: str) -> None:
         raise ValidationError({field: exc.messages}) from exc
 
 
-def _credentials_check(*, email: str, password: str) -> User:
-    """Return the user with this email and password, or raise InvalidCredentials."""
-    user = User.objects.with_email(email).first()
+def _password_matches(user: User | None, password: str) -> bool:
+    """Check the password; without a user, hash it anyway so that the answer takes as long
+    as for a real account and does not tell which emails exist (Django ticket #20760)."""
     if user is None:
-        # Hash anyway, so that the answer takes as long as for a real account (Django #20760).
         User().set_password(password)
-        raise InvalidCredentials
-    if not user.check_password(password):
-        raise InvalidCredentials
-    return user
+        return False
+    return user.check_password(password)
 
 
 def _user_by_email(email: str) -> User:
@@ -82,6 +81,7 @@ def user_register(*, email: str, name: str, password: str, confirm: str, client_
     except IntegrityError as exc:
         # A concurrent registration of the same email (in any case) won the unique index.
         raise UserAlreadyExist from exc
+    audit.record(audit.Type.REGISTER, user=user)
     return user
 
 
@@ -90,7 +90,8 @@ def account_confirm(*, token: str) -> User:
     user = validation_token_user(token=token, purpose=Purpose.CONFIRMATION)
     if user.confirmed_at is None:
         user.confirmed_at = timezone.now()
-        User.objects.filter(pk=user.pk, confirmed_at__isnull=True).update(confirmed_at=user.confirmed_at)
+        if User.objects.filter(pk=user.pk, confirmed_at__isnull=True).update(confirmed_at=user.confirmed_at):
+            audit.record(audit.Type.CONFIRM, user=user)
     return user
 
 
@@ -109,16 +110,23 @@ def user_login(*, email: str, password: str, remember: bool = False, client_addr
     reached, every attempt is refused until the window moves on, right password or not.
     """
     failures = RateLimit("login", f"{email.lower()}|{client_address}")
-    failures.check()
+    user = None
     try:
-        user = _credentials_check(email=email, password=password)
-    except InvalidCredentials:
-        failures.hit()
+        failures.check()
+        user = User.objects.with_email(email).first()
+        if not _password_matches(user, password):
+            failures.hit()
+            raise InvalidCredentials
+        if not user.is_confirmed:
+            raise UserConfirmationRequired
+        if not user.is_active:
+            raise AccountDisabled
+    except Throttled:
+        # The failures that reached the limit are recorded; a flood of refusals writes nothing.
         raise
-    if not user.is_confirmed:
-        raise UserConfirmationRequired
-    if not user.is_active:
-        raise AccountDisabled
+    except AuthError as exc:
+        audit.record(audit.Type.LOGIN_FAILED, user=user, email=email, detail=exc.message)
+        raise
     now = timezone.now()
     user.last_login = now
     fields = ["last_login"]
@@ -127,7 +135,9 @@ def user_login(*, email: str, password: str, remember: bool = False, client_addr
         user.deactivated_at = None
         user.tokens_valid_after = now
         fields += ["deactivated_at", "tokens_valid_after"]
+        audit.record(audit.Type.REACTIVATE, user=user)
     user.save(update_fields=fields)
+    audit.record(audit.Type.LOGIN, user=user, detail="remember" if remember else "")
     return auth_token_issue(user=user, remember=remember, now=now)
 
 
@@ -142,6 +152,7 @@ def password_change(*, user: User, token: AuthToken, password: str, new_password
     user.set_password(new_password)
     user.tokens_valid_after = now
     user.save(update_fields=["password", "tokens_valid_after"])
+    audit.record(audit.Type.PASSWORD_CHANGE, user=user)
     return auth_token_issue(user=user, remember=token["remember"], now=now)
 
 
@@ -153,6 +164,7 @@ def recovery_request(*, email: str) -> None:
     if not user.is_active:
         raise AccountDisabled
     emails.send_recovery(user=user, token=validation_token_make(user=user, purpose=Purpose.RECOVERY))
+    audit.record(audit.Type.RECOVERY_REQUEST, user=user)
 
 
 def password_reset(*, token: str, new_password: str, confirm: str) -> None:
@@ -168,13 +180,16 @@ def password_reset(*, token: str, new_password: str, confirm: str) -> None:
     ).update(password=make_password(new_password), tokens_valid_after=timezone.now())
     if not updated:
         raise InvalidToken
+    audit.record(audit.Type.RECOVERY_COMPLETE, user=user)
 
 
 def user_delete(*, user: User, password: str) -> None:
     """Delete the account and everything of it, after checking the password."""
     if not user.check_password(password):
         raise InvalidCredentials
+    email = user.email
     user.delete()
+    audit.record(audit.Type.DELETE, email=email)
 
 
 def profile_update(*, user: User, name: str | None) -> User:
@@ -199,6 +214,7 @@ def email_change(*, user: User, new_email: str, password: str) -> User:
             user.save(update_fields=["email"])
     except IntegrityError as exc:
         raise UserAlreadyExist from exc
+    audit.record(audit.Type.EMAIL_CHANGE, user=user, detail=f"from {old_email}")
     if old_email.lower() != new_email.lower():
         try:
             emails.send_email_changed(user=user, old_email=old_email)
@@ -214,6 +230,7 @@ def user_deactivate(*, user: User) -> None:
     user.deactivated_at = now
     user.tokens_valid_after = now
     user.save(update_fields=["deactivated_at", "tokens_valid_after"])
+    audit.record(audit.Type.DEACTIVATE, user=user)
 
 
 def validation_token_issue(*, email: str, purpose: Purpose) -> str:
@@ -222,3 +239,75 @@ def validation_token_issue(*, email: str, purpose: Purpose) -> str:
     if user is None:
         raise User.DoesNotExist(f"No user with email {email!r}")
     return validation_token_make(user=user, purpose=purpose)
+
+
+# --- staff and operators ------------------------------------------------------------------------
+
+
+def staff_action_record(*, user: User, actor: User | None, action: str) -> None:
+    """Record a staff action on an account; `actor` None means an operator's command."""
+    by = actor.email if actor is not None else "an operator command"
+    audit.record(audit.Type.STAFF_ACTION, user=user, detail=f"{action} by {by}")
+
+
+def user_confirm(*, user: User, actor: User | None) -> bool:
+    """Confirm an account without its email link; return False if it was confirmed already."""
+    if user.is_confirmed:
+        return False
+    user.confirmed_at = timezone.now()
+    user.save(update_fields=["confirmed_at"])
+    staff_action_record(user=user, actor=actor, action="confirmed")
+    return True
+
+
+def user_set_active(*, user: User, active: bool, actor: User | None) -> bool:
+    """Disable (or enable again) an account; disabling revokes its tokens. Return False if
+    the account was in that state already."""
+    if user.is_active == active:
+        return False
+    user.is_active = active
+    fields = ["is_active"]
+    if not active:
+        user.tokens_valid_after = timezone.now()
+        fields.append("tokens_valid_after")
+    user.save(update_fields=fields)
+    staff_action_record(user=user, actor=actor, action="enabled" if active else "disabled")
+    return True
+
+
+def password_set(*, user: User, password: str | None) -> None:
+    """Set a password chosen by staff (None: no usable password); the user is signed out.
+
+    The caller records the staff action (the admin, in UserAdmin.log_change)."""
+    if password is None:
+        user.set_unusable_password()
+    else:
+        user.set_password(password)
+    user.tokens_valid_after = timezone.now()
+    user.save(update_fields=["password", "tokens_valid_after"])
+
+
+def tokens_revoke(*, user: User, actor: User | None) -> None:
+    """Sign the user out everywhere: every auth token issued so far stops working."""
+    user.tokens_valid_after = timezone.now()
+    user.save(update_fields=["tokens_valid_after"])
+    staff_action_record(user=user, actor=actor, action="signed out everywhere")
+
+
+def staff_confirmation_send(*, user: User, actor: User | None) -> None:
+    """Send a new confirmation email, as PUT /api/validate/confirmation does."""
+    confirmation_resend(email=user.email)
+    staff_action_record(user=user, actor=actor, action="sent a confirmation email")
+
+
+def staff_recovery_send(*, user: User, actor: User | None) -> None:
+    """Send a recovery email, as PATCH /api/authenticate does."""
+    recovery_request(email=user.email)
+    staff_action_record(user=user, actor=actor, action="sent a recovery email")
+
+
+def auth_events_prune(*, older_than_days: int) -> int:
+    """Delete the audit events older than the given number of days; return how many."""
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    deleted, _ = AuthEvent.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

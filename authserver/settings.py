@@ -37,6 +37,8 @@ INSTALLED_APPS = [
     "corsheaders",
     "rest_framework",
     "drf_spectacular",
+    # Swagger UI for /api/docs, served from the static files (no CDN needed).
+    "drf_spectacular_sidecar",
     "accounts",
 ]
 
@@ -45,6 +47,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "authserver.middleware.body_size_limit",
+    "accounts.audit.RequestContextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -110,11 +113,26 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
 PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    # Argon2id with the ARGON2_* costs below; it also reads hashes made by Django's Argon2 hasher
+    # (same algorithm name, so Django's own must not be listed too), and any hash whose costs differ
+    # from these is rehashed at the next successful login. The others only check old hashes.
+    "accounts.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
     "django.contrib.auth.hashers.ScryptPasswordHasher",
 ]
+# Argon2id costs, OWASP's recommendation by default: 19 MiB of memory, 2 iterations, 1 lane
+# (about 34 ms of one core per hash on a 2-core cloud machine). Each login costs one hash, so this
+# trades login throughput for resistance to offline guessing; `python manage.py calibrate_hasher
+# --target-ms N` measures this machine and prints the values for a chosen time per hash.
+ARGON2_MEMORY_COST = env.int("ARGON2_MEMORY_COST", default=19 * 1024)  # KiB
+ARGON2_TIME_COST = env.int("ARGON2_TIME_COST", default=2)
+ARGON2_PARALLELISM = env.int("ARGON2_PARALLELISM", default=1)
+if ARGON2_TIME_COST < 1 or ARGON2_PARALLELISM < 1 or ARGON2_MEMORY_COST < 8 * ARGON2_PARALLELISM:
+    raise ImproperlyConfigured(
+        "ARGON2_TIME_COST and ARGON2_PARALLELISM must be at least 1, "
+        "and ARGON2_MEMORY_COST (KiB) at least 8 times ARGON2_PARALLELISM."
+    )
 AUTH_PASSWORD_VALIDATORS = [
     {
         "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
@@ -174,6 +192,9 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
     "PREPROCESSING_HOOKS": ["accounts.api.schema.preprocess_endpoints"],
+    # /api/docs loads Swagger UI from this server's static files, never from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
 

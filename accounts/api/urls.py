@@ -1,7 +1,7 @@
 """API routes. Every path answers with and without a trailing slash, for every verb, without redirect."""
 
 from django.urls import re_path
-from drf_spectacular.views import SpectacularJSONAPIView
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from accounts.api import schema, views
 
@@ -18,6 +18,8 @@ urlpatterns = [
     route("validate/confirmation", views.ConfirmationViewSet, "confirmation"),
     route("validate/recovery", views.RecoveryViewSet, "recovery"),
     re_path(r"^schema/?$", SpectacularJSONAPIView.as_view(), name="schema"),
+    # Swagger UI on the schema above; its files come from drf-spectacular-sidecar (no CDN).
+    re_path(r"^docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]
 
 # The OpenAPI descriptions are attached to the viewsets by accounts.api.schema.

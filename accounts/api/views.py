@@ -8,8 +8,9 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import services
+from accounts import audit, services
 from accounts.api import serializers as s
+from accounts.errors import AuthError
 from accounts.ratelimit import client_address
 from accounts.tokens import auth_token_refresh
 
@@ -65,6 +66,12 @@ class AuthenticateViewSet(ContractViewSet):
 
     def refresh(self, request):
         return Response({"token": auth_token_refresh(user=request.user, token=request.auth)})
+
+    def handle_exception(self, exc):
+        if self.action == "refresh" and isinstance(exc, AuthError):
+            # A refused refresh is worth an audit entry (a stolen or replayed token, say).
+            audit.record(audit.Type.REFRESH_REFUSED, user=getattr(exc, "user", None), detail=exc.message)
+        return super().handle_exception(exc)
 
     def change_password(self, request):
         token = services.password_change(user=request.user, token=request.auth, **self.validated(request))
