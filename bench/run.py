@@ -1,0 +1,528 @@
+"""Benchmark the auth server under gunicorn against a ceiling, and print the numbers.
+
+    python -m bench.run --quick                      # 1,000 users, SQLite, under 2 minutes
+    python -m bench.run --users 1000 1000000         # the README's table (seeding 1M: see below)
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/authserver_bench python -m bench.run ...
+
+For each user count it seeds a database (bench/seed.py; SQLite files under bench/results/, or
+the PostgreSQL database of DATABASE_URL with the count appended to its name; a database already
+holding that count is reused) and starts the server as production would: gunicorn with 3 sync
+workers, DEBUG off, persistent connections (CONN_MAX_AGE) with health checks, and only the rate
+limits turned off (LOGIN_RATE, SIGNUP_RATE, EMAIL_RATE = none) so that the load is not refused.
+wrk (Debian: `apt-get install -y wrk`) then drives, on the loopback, in rounds that interleave
+the scenarios and the user counts, so that a noisy machine hits them all alike:
+
+    ceiling  GET /api/bench/ceiling/<id>: a plain Django view doing one primary-key lookup,
+             through the same gunicorn, settings and middleware (bench/urls.py), no DRF, no token
+    read     GET /api/user with a token (raw and Bearer alternately)
+    refresh  GET /api/authenticate with a token
+    login    POST /api/authenticate (email, password): one Argon2id check per request
+
+The users each scenario touches are a random sample spread over the whole table. Per scenario it
+prints requests per second, p50 and p99 latency (medians over the rounds), the server's CPU time
+per request (the gunicorn workers' user + system time from /proc, before and after each round;
+PostgreSQL's backends of the bench shown apart), the workers' resident memory, and the ratios to
+the ceiling: of requests per second (the median of the per-round ratios, with their range) and
+of CPU time per request (which other programs on a shared machine disturb less). It also says
+how much CPU other programs took meanwhile. With several user counts it adds the ratios of each
+count's p50 and req/s to the first's. Raw numbers go to bench/results/run-<time>.json.
+
+This is a measuring tool, not a test: it prints numbers and judges nothing.
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import re
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+BASE_DIR = BENCH_DIR.parent
+RESULTS_DIR = BENCH_DIR / "results"
+GUNICORN_CONF = BASE_DIR / "gunicorn.conf.py"
+TICKS = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+SCENARIOS = {
+    "ceiling": "GET /api/bench/ceiling/<id> (Django view, 1 PK query)",
+    "read": "GET /api/user",
+    "refresh": "GET /api/authenticate",
+    "login": "POST /api/authenticate",
+}
+
+
+# --- Processes and /proc -------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def children(pid: int) -> list[int]:
+    """Return the pids of the direct children of a process (gunicorn's workers)."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+        return sorted(int(child) for child in text.split())
+    except OSError:
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[1]) == pid:
+                    found.append(int(entry.name))
+        return sorted(found)
+
+
+def cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    """Return the user + system CPU time each process has used, in seconds (gone ones left out)."""
+    found = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        found[pid] = (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime (fields 14, 15)
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    return sum(cpu_by_pid(pids).values())
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """Return the CPU time used between two readings by the processes present in both."""
+    return sum(after[pid] - before[pid] for pid in before if pid in after)
+
+
+def machine_busy_seconds() -> float:
+    """Return the CPU time all processes of the machine have used (all cores), in seconds."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, idle, iowait, irq, softirq, steal = (int(value) for value in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / TICKS
+
+
+def rss_mib(pid: int) -> float:
+    try:
+        resident = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    except OSError:
+        return 0.0
+    return resident * PAGE / 2**20
+
+
+# --- Databases -------------------------------------------------------------------------------------
+
+
+def database_url(base: str | None, users: int) -> str:
+    """Return the database URL for one user count: the base's name with the count appended."""
+    if not base:
+        return f"sqlite:///{RESULTS_DIR / f'bench_{users}.sqlite3'}"
+    parsed = urllib.parse.urlsplit(base)
+    if parsed.scheme.startswith("sqlite"):
+        path = Path(parsed.path)
+        return urllib.parse.urlunsplit(parsed._replace(path=str(path.with_name(f"{path.stem}_{users}{path.suffix}"))))
+    return urllib.parse.urlunsplit(parsed._replace(path=f"{parsed.path.rstrip('/')}_{users}"))
+
+
+class Postgres:
+    """The PostgreSQL side of one server: its backends' CPU time and the sessions opened."""
+
+    def __init__(self, url: str):
+        import psycopg
+
+        self.conn = psycopg.connect(url, autocommit=True)
+        self.name = self.conn.info.dbname
+
+    def backends(self) -> list[int]:
+        rows = self.conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [self.name]
+        ).fetchall()
+        return [pid for (pid,) in rows]
+
+    def sessions(self) -> int:
+        self.conn.execute("SELECT pg_stat_clear_snapshot()")
+        (count,) = self.conn.execute("SELECT sessions FROM pg_stat_database WHERE datname = %s", [self.name]).fetchone()
+        return count
+
+    def version(self) -> str:
+        return self.conn.execute("SHOW server_version").fetchone()[0]
+
+
+# --- One server per user count -------------------------------------------------------------------
+
+
+class Server:
+    def __init__(self, users: int, url: str, env: dict[str, str], workers: int, workdir: Path):
+        self.users, self.url, self.workers, self.workdir = users, url, workers, workdir
+        self.env = {**env, "DATABASE_URL": url}
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+        self.postgres: Postgres | None = None
+        self.description: dict = {}
+        self.request_files: dict[str, Path] = {}
+
+    def seed(self, sample: int, reseed: bool) -> None:
+        out = self.workdir / f"seed-{self.users}.json"
+        command = [sys.executable, "-m", "bench.seed", "--users", str(self.users), "--sample", str(sample)]
+        command += ["--out", str(out)] + (["--reseed"] if reseed else [])
+        # Tokens minted for the load live a day, so that no long run sees them expire.
+        subprocess.run(command, cwd=BASE_DIR, env={**self.env, "TOKEN_LIFETIME": "86400"}, check=True)
+        self.description = json.loads(out.read_text())
+        self.write_requests()
+
+    def write_requests(self) -> None:
+        sample = self.description["sample"]
+        password = self.description["password"]
+        lines: dict[str, list[str]] = {name: [] for name in SCENARIOS}
+        for index, (pk, email, token) in enumerate(sample):
+            auth = token if index % 2 == 0 else f"Bearer {token}"
+            body = urllib.parse.urlencode({"email": email, "password": password})
+            lines["ceiling"].append(f"GET\t/api/bench/ceiling/{pk}\t\t")
+            lines["read"].append(f"GET\t/api/user\t{auth}\t")
+            lines["refresh"].append(f"GET\t/api/authenticate\t{auth}\t")
+            lines["login"].append(f"POST\t/api/authenticate\t\t{body}")
+        for name, content in lines.items():
+            path = self.workdir / f"requests-{self.users}-{name}.tsv"
+            path.write_text("\n".join(content) + "\n")
+            self.request_files[name] = path
+
+    def start(self) -> None:
+        log = open(self.workdir / f"gunicorn-{self.users}.log", "w")
+        # The project's gunicorn.conf.py (production's, if there is one) applies, as it would
+        # anyway from this directory; the command line sets the address and the worker count.
+        config = ["-c", str(GUNICORN_CONF)] if GUNICORN_CONF.is_file() else []
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "gunicorn", *config, "authserver.wsgi:application",
+                "--bind", f"127.0.0.1:{self.port}",
+                "--workers", str(self.workers),
+                "--worker-class", "sync",
+            ],
+            cwd=BASE_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while True:
+            if self.process.poll() is not None:
+                raise SystemExit(f"gunicorn exited; see {log.name}:\n{Path(log.name).read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.base}/status", timeout=5) as response:
+                    if response.status == 200 and len(self.worker_pids()) == self.workers:
+                        break
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit(f"gunicorn did not answer on {self.base}/status; see {log.name}")
+            time.sleep(0.2)
+        if self.description["vendor"] == "postgresql":
+            self.postgres = Postgres(self.url)
+
+    def worker_pids(self) -> list[int]:
+        return children(self.process.pid) if self.process else []
+
+    def check(self) -> None:
+        """Send one request of each scenario and insist on the answer a client expects."""
+        pk, email, token = self.description["sample"][0]
+        expected = {
+            "ceiling": (f"/api/bench/ceiling/{pk}", None, None, "email"),
+            "read": ("/api/user", token, None, "email"),
+            "refresh": ("/api/authenticate", f"Bearer {token}", None, "token"),
+            "login": ("/api/authenticate", None, {"email": email, "password": self.description["password"]}, "token"),
+        }
+        for name, (path, auth, form, key) in expected.items():
+            data = urllib.parse.urlencode(form).encode() if form else None
+            request = urllib.request.Request(self.base + path, data=data, headers={"Authorization": auth} if auth else {})
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    body = json.loads(response.read())
+            except urllib.error.HTTPError as error:
+                raise SystemExit(f"{name}: {path} answered {error.code} {error.read()[:300]!r}") from error
+            if key not in body:
+                raise SystemExit(f"{name}: {path} answered {body!r}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        if self.postgres:
+            self.postgres.conn.close()
+
+
+# --- Load ----------------------------------------------------------------------------------------
+
+
+def wrk(server: Server, scenario: str, seconds: float, connections: int) -> dict:
+    command = [
+        "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
+        "-s", str(BENCH_DIR / "requests.lua"), server.base, "--", str(server.request_files[scenario]),
+    ]  # fmt: skip
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    lines = [line for line in output.splitlines() if line.startswith("{")]
+    if not lines:
+        raise SystemExit(f"wrk printed no summary:\n{output}")
+    return json.loads(lines[-1])
+
+
+def settle(pids: list[int], quiet: float = 0.3, limit: float = 10.0) -> None:
+    """Wait until the processes stop using CPU: requests left in the backlog are served first."""
+    deadline = time.monotonic() + limit
+    before = cpu_seconds(pids)
+    while time.monotonic() < deadline:
+        time.sleep(quiet)
+        after = cpu_seconds(pids)
+        if after - before < 1.5 / TICKS:
+            return
+        before = after
+
+
+def measure(server: Server, scenario: str, seconds: float, connections: int) -> dict:
+    workers = server.worker_pids()
+    backends = server.postgres.backends() if server.postgres else []
+    settle(workers + backends)
+    cpu_before, db_before = cpu_by_pid(workers), cpu_by_pid(backends)
+    busy_before, children_before = machine_busy_seconds(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = wrk(server, scenario, seconds, connections)
+    # Read at once: requests still queued when wrk stops are served after this and not counted.
+    cpu_after, db_after = cpu_by_pid(workers), cpu_by_pid(backends)
+    busy_after, children_after = machine_busy_seconds(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    # A PostgreSQL backend replaced during the round (CONN_MAX_AGE) takes its CPU time along:
+    # the database's figure may then be a little low, never negative.
+    server_cpu, db_cpu = cpu_used(cpu_before, cpu_after), cpu_used(db_before, db_after)
+    wrk_cpu = (children_after.ru_utime + children_after.ru_stime) - (children_before.ru_utime + children_before.ru_stime)
+    if server.worker_pids() != workers:
+        print(f"  warning: gunicorn workers changed during {scenario} ({server.users} users)", file=sys.stderr)
+    errors = sum(result[key] for key in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts"))
+    if errors:
+        print(f"  warning: {scenario} ({server.users} users): {errors} errors {result}", file=sys.stderr)
+    result.update(
+        scenario=scenario,
+        users=server.users,
+        rps=result["requests"] / (result["duration_us"] / 1e6),
+        cpu_s=server_cpu,
+        db_cpu_s=db_cpu,
+        wrk_cpu_s=wrk_cpu,
+        # CPU time of everything else on the machine (other programs, the kernel's own work).
+        other_cpu_s=max(0.0, (busy_after - busy_before) - server_cpu - db_cpu - wrk_cpu),
+        rss_mib=[round(rss_mib(pid), 1) for pid in workers],
+    )
+    return result
+
+
+# --- Report --------------------------------------------------------------------------------------
+
+
+def summarize(results: list[dict], users: int) -> dict[str, dict]:
+    rounds = {}
+    for result in results:
+        if result["users"] == users:
+            rounds.setdefault(result["round"], {})[result["scenario"]] = result
+    summary = {}
+    for scenario in SCENARIOS:
+        runs = [by_scenario[scenario] for by_scenario in rounds.values()]
+        requests = sum(run["requests"] for run in runs)
+        ratios = [by_scenario[scenario]["rps"] / by_scenario["ceiling"]["rps"] for by_scenario in rounds.values()]
+        summary[scenario] = {
+            "rps": statistics.median(run["rps"] for run in runs),
+            "p50_ms": statistics.median(run["p50_us"] for run in runs) / 1000,
+            "p99_ms": statistics.median(run["p99_us"] for run in runs) / 1000,
+            "cpu_ms": 1000 * sum(run["cpu_s"] for run in runs) / requests,
+            "db_cpu_ms": 1000 * sum(run["db_cpu_s"] for run in runs) / requests,
+            "rss_mib": max(max(run["rss_mib"]) for run in runs),
+            "ratio": statistics.median(ratios),
+            "cpu_ratio": 0.0,  # set below, once the ceiling's is known
+            "ratio_min": min(ratios),
+            "ratio_max": max(ratios),
+            "requests": requests,
+            "errors": sum(run["status_errors"] + run["connect_errors"] + run["timeouts"] for run in runs),
+            "other_cpu_share": sum(run["other_cpu_s"] for run in runs)
+            / sum(run["duration_us"] / 1e6 * (os.cpu_count() or 1) for run in runs),
+        }
+    for scenario in SCENARIOS:
+        summary[scenario]["cpu_ratio"] = summary["ceiling"]["cpu_ms"] / summary[scenario]["cpu_ms"]
+    return summary
+
+
+def table(summary: dict[str, dict], postgres: bool) -> str:
+    db = " DB CPU ms/req |" if postgres else ""
+    lines = [
+        f"| scenario | req/s | p50 ms | p99 ms | server CPU ms/req |{db} RSS MiB/worker "
+        "| req/s vs ceiling (min–max) | CPU vs ceiling |",
+        "| --- | ---: | ---: | ---: | ---: |" + (" ---: |" if postgres else "") + " ---: | ---: | ---: |",
+    ]
+    for scenario, label in SCENARIOS.items():
+        row = summary[scenario]
+        ratio = "1" if scenario == "ceiling" else f"{row['ratio']:.2f} ({row['ratio_min']:.2f}–{row['ratio_max']:.2f})"
+        cpu_ratio = "1" if scenario == "ceiling" else f"{row['cpu_ratio']:.2f}"
+        db_cell = f" {row['db_cpu_ms']:.2f} |" if postgres else ""
+        lines.append(
+            f"| {scenario}: {label} | {row['rps']:,.0f} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} "
+            f"| {row['cpu_ms']:.2f} |{db_cell} {row['rss_mib']:.0f} | {ratio} | {cpu_ratio} |"
+        )
+    other = statistics.mean(row["other_cpu_share"] for row in summary.values())
+    lines.append(f"\nOther processes used {other:.0%} of the machine's CPU time during these rounds.")
+    return "\n".join(lines)
+
+
+def environment(servers: list[Server], args) -> list[str]:
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+        platform.processor(),
+    )
+    versions = subprocess.run(
+        [sys.executable, "-c", "import django, gunicorn, rest_framework, argon2; "
+         "print(django.get_version(), gunicorn.__version__, rest_framework.__version__, argon2.__version__)"],
+        capture_output=True, text=True, cwd=BASE_DIR,
+    ).stdout.split()  # fmt: skip
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("[")[0].strip()
+    first = servers[0]
+    database = first.description["vendor"]
+    if first.postgres:
+        database = f"PostgreSQL {first.postgres.version()}"
+    elif database == "sqlite":
+        import sqlite3
+
+        database = f"SQLite {sqlite3.sqlite_version}"
+    return [
+        f"machine: {os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}",
+        f"software: Python {platform.python_version()}, Django {versions[0]}, gunicorn {versions[1]}, "
+        f"DRF {versions[2]}, argon2-cffi {versions[3]}, {wrk_version}, {database}",
+        f"server: gunicorn {args.workers} sync workers"
+        f"{' (gunicorn.conf.py)' if GUNICORN_CONF.is_file() else ''}, DEBUG off, CONN_MAX_AGE={first.env.get('CONN_MAX_AGE', '60')} "
+        f"with health checks, rate limits off; Argon2id {first.description['password_hash_params']}",
+        f"load: wrk 1 thread, {args.connections} connections, {args.rounds} rounds x {args.duration} s per "
+        f"scenario and user count, interleaved (after {args.warmup} s of warm-up each)",
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog="See the module docstring.")
+    parser.add_argument("--users", type=int, nargs="+", default=[1000], help="user counts to compare (default 1000)")
+    parser.add_argument("--rounds", type=int, default=8, help="rounds of every scenario (default 8)")
+    parser.add_argument("--duration", type=int, default=5, help="seconds of load per scenario and round (default 5)")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up load per scenario (default 3)")
+    parser.add_argument("--connections", type=int, default=16, help="concurrent connections (default 16)")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers (default 3)")
+    parser.add_argument("--sample", type=int, default=1000, help="users the load is spread over (default 1000)")
+    parser.add_argument("--reseed", action="store_true", help="seed again even when a database of that size exists")
+    parser.add_argument("--quick", action="store_true", help="4 rounds of 4 s, 2 s of warm-up (under 2 minutes at 1k users)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.duration, args.warmup = 4, 4, 2
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed: apt-get install -y wrk (Debian/Ubuntu)")
+
+    started = time.monotonic()
+    RESULTS_DIR.mkdir(exist_ok=True)
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    env.update(
+        DJANGO_SETTINGS_MODULE="bench.settings",
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        LOGIN_RATE="none",
+        SIGNUP_RATE="none",
+        EMAIL_RATE="none",
+        EMAIL_HOST="",
+    )
+    workdir = Path(tempfile.mkdtemp(prefix="bench-"))
+    servers = [
+        Server(users, database_url(os.environ.get("DATABASE_URL"), users), env, args.workers, workdir)
+        for users in args.users
+    ]
+    try:
+        for server in servers:
+            seeding = time.monotonic()
+            server.seed(args.sample, args.reseed)
+            seeded = server.description["seed_seconds"]
+            how = f"seeded in {seeded:.1f} s" if seeded is not None else "reused"
+            print(f"{server.users:,} users: {server.description['database']} ({how}; "
+                  f"ready in {time.monotonic() - seeding:.1f} s)", flush=True)  # fmt: skip
+            server.start()
+            server.check()
+        for server in servers:
+            for scenario in SCENARIOS:
+                wrk(server, scenario, args.warmup, args.connections)
+        sessions_before = {server.users: server.postgres.sessions() for server in servers if server.postgres}
+        results = []
+        for round_number in range(args.rounds):
+            # Rotate the order each round, so that no scenario always follows the same one.
+            order = list(SCENARIOS)[round_number % 4 :] + list(SCENARIOS)[: round_number % 4]
+            for server in servers if round_number % 2 == 0 else reversed(servers):
+                for scenario in order:
+                    result = measure(server, scenario, args.duration, args.connections)
+                    result["round"] = round_number
+                    results.append(result)
+            print(f"round {round_number + 1}/{args.rounds} done ({time.monotonic() - started:.0f} s)", flush=True)
+        sessions = {users: server.postgres.sessions() - sessions_before[users]
+                    for server in servers if server.postgres for users in [server.users]}  # fmt: skip
+        described = environment(servers, args)
+    finally:
+        for server in servers:
+            server.stop()
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out = RESULTS_DIR / f"run-{stamp}.json"
+    out.write_text(json.dumps({"args": vars(args), "environment": described, "results": results}, indent=1))
+
+    print()
+    for line in described:
+        print(line)
+    summaries = {}
+    for server in servers:
+        summary = summaries[server.users] = summarize(results, server.users)
+        print()
+        print(f"{server.users:,} users ({server.description['vendor']}):")
+        print(table(summary, server.postgres is not None))
+        if server.users in sessions:
+            served = sum(row["requests"] for row in summary.values())
+            print(
+                f"PostgreSQL sessions opened during the measured rounds: {sessions[server.users]}, for "
+                f"{served:,} requests (persistent connections; CONN_MAX_AGE renews each worker's in time)"
+            )
+    if len(servers) > 1:
+        first = summaries[servers[0].users]
+        print()
+        print(f"Scale: each user count against {servers[0].users:,} users (p50 latency and req/s, medians over the rounds)")
+        print()
+        header = "".join(f" p50 ms at {server.users:,} | ratio | req/s ratio |" for server in servers[1:])
+        print(f"| scenario | p50 ms at {servers[0].users:,} |{header}")
+        print("| --- | ---: |" + " ---: | ---: | ---: |" * (len(servers) - 1))
+        for scenario in SCENARIOS:
+            cells = "".join(
+                f" {summaries[server.users][scenario]['p50_ms']:.1f} "
+                f"| {summaries[server.users][scenario]['p50_ms'] / first[scenario]['p50_ms']:.2f} "
+                f"| {summaries[server.users][scenario]['rps'] / first[scenario]['rps']:.2f} |"
+                for server in servers[1:]
+            )
+            print(f"| {scenario} | {first[scenario]['p50_ms']:.1f} |{cells}")
+    print()
+    for server in servers:
+        for name, plan in server.description["plans"].items():
+            print(f"query plan, {server.users:,} users, {name}:")
+            print("    " + plan.replace("\n", "\n    "))
+    print(f"\nraw results: {out.relative_to(BASE_DIR)}; total time {time.monotonic() - started:.0f} s")
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
