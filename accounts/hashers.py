@@ -81,7 +81,12 @@ def argon2_time(*, memory_cost: int, time_cost: int, parallelism: int, samples: 
 
 
 def argon2_calibrate(
-    *, target_ms: float, time_cost: int = 2, parallelism: int = 1, max_memory: int = 1024 * 1024, samples: int = 5
+    *,
+    target_ms: float,
+    time_cost: int = 2,
+    parallelism: int = 1,
+    max_memory: int = 1024 * 1024,
+    samples: int = 5,
 ) -> Argon2Cost:
     """Return the costs whose hash takes at most `target_ms` here, with as much memory as fits.
 
@@ -97,7 +102,9 @@ def argon2_calibrate(
     guess = probe * target_ms / measure(memory_cost=probe, time_cost=time_cost)
     if guess > max_memory:
         # The memory is capped: more iterations fill the rest of the target.
-        time_cost = max(time_cost, int(time_cost * target_ms / measure(memory_cost=max_memory, time_cost=time_cost)))
+        time_cost = max(
+            time_cost, int(time_cost * target_ms / measure(memory_cost=max_memory, time_cost=time_cost))
+        )
     met, met_ms = 0, 0.0  # most memory that met the target
     missed, missed_ms = max_memory + step, float("inf")  # least memory that did not
     memory = max(step, min(max_memory, int(guess) // step * step))
@@ -113,5 +120,7 @@ def argon2_calibrate(
             break
     if not met:
         # Not even the least memory tried meets the target: report the cheapest tried.
-        return Argon2Cost(memory_cost=missed, time_cost=time_cost, parallelism=parallelism, milliseconds=missed_ms)
+        return Argon2Cost(
+            memory_cost=missed, time_cost=time_cost, parallelism=parallelism, milliseconds=missed_ms
+        )
     return Argon2Cost(memory_cost=met, time_cost=time_cost, parallelism=parallelism, milliseconds=met_ms)

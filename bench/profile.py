@@ -86,7 +86,9 @@ def main() -> None:
     def serve(scenario: str, count: int) -> None:
         statuses = []
         for index in range(count):
-            response = application(make(scenario, index), lambda status, headers, exc_info=None: statuses.append(status))
+            response = application(
+                make(scenario, index), lambda status, headers, exc_info=None: statuses.append(status)
+            )
             b"".join(response)
             response.close()
         if any(not status.startswith("200") for status in statuses):
@@ -97,7 +99,8 @@ def main() -> None:
         serve(scenario, min(count, 200))  # warm up
         started = time.process_time()
         serve(scenario, count)
-        print(f"{scenario:8} {1000 * (time.process_time() - started) / count:.3f} ms CPU per request (in-process)")
+        per_request = 1000 * (time.process_time() - started) / count
+        print(f"{scenario:8} {per_request:.3f} ms CPU per request (in-process)")
 
     profiler = cProfile.Profile()
     count = args.requests // 10 if args.scenario == "login" else args.requests

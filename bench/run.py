@@ -35,7 +35,6 @@ import json
 import os
 import platform
 import resource
-import re
 import secrets
 import shutil
 import socket
@@ -138,7 +137,9 @@ def database_url(base: str | None, users: int) -> str:
     parsed = urllib.parse.urlsplit(base)
     if parsed.scheme.startswith("sqlite"):
         path = Path(parsed.path)
-        return urllib.parse.urlunsplit(parsed._replace(path=str(path.with_name(f"{path.stem}_{users}{path.suffix}"))))
+        return urllib.parse.urlunsplit(
+            parsed._replace(path=str(path.with_name(f"{path.stem}_{users}{path.suffix}")))
+        )
     return urllib.parse.urlunsplit(parsed._replace(path=f"{parsed.path.rstrip('/')}_{users}"))
 
 
@@ -159,7 +160,9 @@ class Postgres:
 
     def sessions(self) -> int:
         self.conn.execute("SELECT pg_stat_clear_snapshot()")
-        (count,) = self.conn.execute("SELECT sessions FROM pg_stat_database WHERE datname = %s", [self.name]).fetchone()
+        (count,) = self.conn.execute(
+            "SELECT sessions FROM pg_stat_database WHERE datname = %s", [self.name]
+        ).fetchone()
         return count
 
     def version(self) -> str:
@@ -212,13 +215,23 @@ class Server:
         config = ["-c", str(GUNICORN_CONF)] if GUNICORN_CONF.is_file() else []
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "gunicorn", *config, "authserver.wsgi:application",
-                "--bind", f"127.0.0.1:{self.port}",
-                "--workers", str(self.workers),
-                "--worker-class", "sync",
+                sys.executable,
+                "-m",
+                "gunicorn",
+                *config,
+                "authserver.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(self.workers),
+                "--worker-class",
+                "sync",
             ],
-            cwd=BASE_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            cwd=BASE_DIR,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 60
         while True:
             if self.process.poll() is not None:
@@ -245,11 +258,18 @@ class Server:
             "ceiling": (f"/api/bench/ceiling/{pk}", None, None, "email"),
             "read": ("/api/user", token, None, "email"),
             "refresh": ("/api/authenticate", f"Bearer {token}", None, "token"),
-            "login": ("/api/authenticate", None, {"email": email, "password": self.description["password"]}, "token"),
+            "login": (
+                "/api/authenticate",
+                None,
+                {"email": email, "password": self.description["password"]},
+                "token",
+            ),
         }
         for name, (path, auth, form, key) in expected.items():
             data = urllib.parse.urlencode(form).encode() if form else None
-            request = urllib.request.Request(self.base + path, data=data, headers={"Authorization": auth} if auth else {})
+            request = urllib.request.Request(
+                self.base + path, data=data, headers={"Authorization": auth} if auth else {}
+            )
             try:
                 with urllib.request.urlopen(request, timeout=30) as response:
                     body = json.loads(response.read())
@@ -274,9 +294,18 @@ class Server:
 
 def wrk(server: Server, scenario: str, seconds: float, connections: int) -> dict:
     command = [
-        "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
-        "-s", str(BENCH_DIR / "requests.lua"), server.base, "--", str(server.request_files[scenario]),
-    ]  # fmt: skip
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(BENCH_DIR / "requests.lua"),
+        server.base,
+        "--",
+        str(server.request_files[scenario]),
+    ]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     lines = [line for line in output.splitlines() if line.startswith("{")]
     if not lines:
@@ -309,10 +338,16 @@ def measure(server: Server, scenario: str, seconds: float, connections: int) -> 
     # A PostgreSQL backend replaced during the round (CONN_MAX_AGE) takes its CPU time along:
     # the database's figure may then be a little low, never negative.
     server_cpu, db_cpu = cpu_used(cpu_before, cpu_after), cpu_used(db_before, db_after)
-    wrk_cpu = (children_after.ru_utime + children_after.ru_stime) - (children_before.ru_utime + children_before.ru_stime)
+    wrk_cpu = (children_after.ru_utime + children_after.ru_stime) - (
+        children_before.ru_utime + children_before.ru_stime
+    )
     if server.worker_pids() != workers:
-        print(f"  warning: gunicorn workers changed during {scenario} ({server.users} users)", file=sys.stderr)
-    errors = sum(result[key] for key in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts"))
+        print(
+            f"  warning: gunicorn workers changed during {scenario} ({server.users} users)", file=sys.stderr
+        )
+    errors = sum(
+        result[key] for key in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts")
+    )
     if errors:
         print(f"  warning: {scenario} ({server.users} users): {errors} errors {result}", file=sys.stderr)
     result.update(
@@ -341,7 +376,9 @@ def summarize(results: list[dict], users: int) -> dict[str, dict]:
     for scenario in SCENARIOS:
         runs = [by_scenario[scenario] for by_scenario in rounds.values()]
         requests = sum(run["requests"] for run in runs)
-        ratios = [by_scenario[scenario]["rps"] / by_scenario["ceiling"]["rps"] for by_scenario in rounds.values()]
+        ratios = [
+            by_scenario[scenario]["rps"] / by_scenario["ceiling"]["rps"] for by_scenario in rounds.values()
+        ]
         summary[scenario] = {
             "rps": statistics.median(run["rps"] for run in runs),
             "p50_ms": statistics.median(run["p50_us"] for run in runs) / 1000,
@@ -372,7 +409,11 @@ def table(summary: dict[str, dict], postgres: bool) -> str:
     ]
     for scenario, label in SCENARIOS.items():
         row = summary[scenario]
-        ratio = "1" if scenario == "ceiling" else f"{row['ratio']:.2f} ({row['ratio_min']:.2f}–{row['ratio_max']:.2f})"
+        ratio = (
+            "1"
+            if scenario == "ceiling"
+            else f"{row['ratio']:.2f} ({row['ratio_min']:.2f}–{row['ratio_max']:.2f})"
+        )
         cpu_ratio = "1" if scenario == "ceiling" else f"{row['cpu_ratio']:.2f}"
         db_cell = f" {row['db_cpu_ms']:.2f} |" if postgres else ""
         lines.append(
@@ -386,16 +427,27 @@ def table(summary: dict[str, dict], postgres: bool) -> str:
 
 def environment(servers: list[Server], args) -> list[str]:
     cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
         platform.processor(),
     )
     versions = subprocess.run(
-        [sys.executable, "-c", "import django, gunicorn, rest_framework, argon2; "
-         "print(django.get_version(), gunicorn.__version__, rest_framework.__version__, argon2.__version__)"],
-        capture_output=True, text=True, cwd=BASE_DIR,
-    ).stdout.split()  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "import django, gunicorn, rest_framework, argon2; print(django.get_version(), "
+            "gunicorn.__version__, rest_framework.__version__, argon2.__version__)",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=BASE_DIR,
+    ).stdout.split()
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("[")[0].strip()
     first = servers[0]
+    config = " (gunicorn.conf.py)" if GUNICORN_CONF.is_file() else ""
     database = first.description["vendor"]
     if first.postgres:
         database = f"PostgreSQL {first.postgres.version()}"
@@ -407,9 +459,9 @@ def environment(servers: list[Server], args) -> list[str]:
         f"machine: {os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}",
         f"software: Python {platform.python_version()}, Django {versions[0]}, gunicorn {versions[1]}, "
         f"DRF {versions[2]}, argon2-cffi {versions[3]}, {wrk_version}, {database}",
-        f"server: gunicorn {args.workers} sync workers"
-        f"{' (gunicorn.conf.py)' if GUNICORN_CONF.is_file() else ''}, DEBUG off, CONN_MAX_AGE={first.env.get('CONN_MAX_AGE', '60')} "
-        f"with health checks, rate limits off; Argon2id {first.description['password_hash_params']}",
+        f"server: gunicorn {args.workers} sync workers{config}, "
+        f"DEBUG off, CONN_MAX_AGE={first.env.get('CONN_MAX_AGE', '60')} with health checks, rate limits off; "
+        f"Argon2id {first.description['password_hash_params']}",
         f"load: wrk 1 thread, {args.connections} connections, {args.rounds} rounds x {args.duration} s per "
         f"scenario and user count, interleaved (after {args.warmup} s of warm-up each)",
     ]
@@ -417,15 +469,27 @@ def environment(servers: list[Server], args) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog="See the module docstring.")
-    parser.add_argument("--users", type=int, nargs="+", default=[1000], help="user counts to compare (default 1000)")
+    parser.add_argument(
+        "--users", type=int, nargs="+", default=[1000], help="user counts to compare (default 1000)"
+    )
     parser.add_argument("--rounds", type=int, default=8, help="rounds of every scenario (default 8)")
-    parser.add_argument("--duration", type=int, default=5, help="seconds of load per scenario and round (default 5)")
-    parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up load per scenario (default 3)")
+    parser.add_argument(
+        "--duration", type=int, default=5, help="seconds of load per scenario and round (default 5)"
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=3, help="seconds of warm-up load per scenario (default 3)"
+    )
     parser.add_argument("--connections", type=int, default=16, help="concurrent connections (default 16)")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers (default 3)")
-    parser.add_argument("--sample", type=int, default=1000, help="users the load is spread over (default 1000)")
-    parser.add_argument("--reseed", action="store_true", help="seed again even when a database of that size exists")
-    parser.add_argument("--quick", action="store_true", help="4 rounds of 4 s, 2 s of warm-up (under 2 minutes at 1k users)")
+    parser.add_argument(
+        "--sample", type=int, default=1000, help="users the load is spread over (default 1000)"
+    )
+    parser.add_argument(
+        "--reseed", action="store_true", help="seed again even when a database of that size exists"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="4 rounds of 4 s, 2 s of warm-up (under 2 minutes at 1k users)"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds, args.duration, args.warmup = 4, 4, 2
@@ -456,8 +520,11 @@ def main(argv: list[str] | None = None) -> None:
             server.seed(args.sample, args.reseed)
             seeded = server.description["seed_seconds"]
             how = f"seeded in {seeded:.1f} s" if seeded is not None else "reused"
-            print(f"{server.users:,} users: {server.description['database']} ({how}; "
-                  f"ready in {time.monotonic() - seeding:.1f} s)", flush=True)  # fmt: skip
+            print(
+                f"{server.users:,} users: {server.description['database']} ({how}; "
+                f"ready in {time.monotonic() - seeding:.1f} s)",
+                flush=True,
+            )
             server.start()
             server.check()
         for server in servers:
@@ -473,9 +540,16 @@ def main(argv: list[str] | None = None) -> None:
                     result = measure(server, scenario, args.duration, args.connections)
                     result["round"] = round_number
                     results.append(result)
-            print(f"round {round_number + 1}/{args.rounds} done ({time.monotonic() - started:.0f} s)", flush=True)
-        sessions = {users: server.postgres.sessions() - sessions_before[users]
-                    for server in servers if server.postgres for users in [server.users]}  # fmt: skip
+            print(
+                f"round {round_number + 1}/{args.rounds} done ({time.monotonic() - started:.0f} s)",
+                flush=True,
+            )
+        sessions = {
+            users: server.postgres.sessions() - sessions_before[users]
+            for server in servers
+            if server.postgres
+            for users in [server.users]
+        }
         described = environment(servers, args)
     finally:
         for server in servers:
@@ -502,7 +576,7 @@ def main(argv: list[str] | None = None) -> None:
     if len(servers) > 1:
         first = summaries[servers[0].users]
         print()
-        print(f"Scale: each user count against {servers[0].users:,} users (p50 latency and req/s, medians over the rounds)")
+        print(f"Scale: each user count against {servers[0].users:,} (p50 and req/s: medians of the rounds)")
         print()
         header = "".join(f" p50 ms at {server.users:,} | ratio | req/s ratio |" for server in servers[1:])
         print(f"| scenario | p50 ms at {servers[0].users:,} |{header}")

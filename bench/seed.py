@@ -22,8 +22,8 @@ import random
 import sys
 import time
 
-import django
 import dj_database_url
+import django
 
 PASSWORD = "bench horse battery staple"
 COLUMNS = (
@@ -51,7 +51,9 @@ def database_prepare() -> dict:
     config = dj_database_url.parse(os.environ["DATABASE_URL"])
     name = str(config["NAME"])
     if "bench" not in os.path.basename(name):
-        sys.exit(f"bench.seed: refusing to use database {name!r}: its name must contain 'bench' (it is wiped).")
+        sys.exit(
+            f"bench.seed: refusing to use database {name!r}: its name must contain 'bench' (it is wiped)."
+        )
     if config["ENGINE"] == "django.db.backends.postgresql":
         import psycopg
 
@@ -91,8 +93,20 @@ def users_insert(connection, users: int, password_hash: str) -> None:
 
     def rows():
         for number in range(1, users + 1):
-            yield (number, password_hash, None, False, email_of(number), f"Bench User {number}",
-                   False, True, when, when, None, when)  # fmt: skip
+            yield (
+                number,
+                password_hash,
+                None,
+                False,
+                email_of(number),
+                f"Bench User {number}",
+                False,
+                True,
+                when,
+                when,
+                None,
+                when,
+            )
 
     with transaction.atomic():
         with connection.cursor() as cursor:
@@ -128,7 +142,9 @@ def explain(queryset) -> str:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, required=True, help="number of users in the table")
-    parser.add_argument("--sample", type=int, default=1000, help="users to sample for the load (default 1000)")
+    parser.add_argument(
+        "--sample", type=int, default=1000, help="users to sample for the load (default 1000)"
+    )
     parser.add_argument("--reseed", action="store_true", help="seed even if the database holds this size")
     parser.add_argument("--out", help="write the JSON description here instead of stdout")
     args = parser.parse_args(argv)
@@ -168,7 +184,9 @@ def main(argv: list[str] | None = None) -> dict:
         "vendor": connection.vendor,
         "database": str(config["NAME"]),
         "password": PASSWORD,
-        "password_hash_params": stored.split("$")[3] if stored.startswith("argon2$") else stored.split("$")[0],
+        "password_hash_params": stored.split("$")[3]
+        if stored.startswith("argon2$")
+        else stored.split("$")[0],
         "sample": sample,
         "plans": {
             "login: User.objects.with_email(email).first()": explain(

@@ -7,7 +7,9 @@ PATHS = ["/api/user", "/api/authenticate", "/api/user/", "/api/auth"]
 
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("scheme", ["", "Bearer "], ids=["raw", "bearer"])
-def test_read_and_refresh_make_one_query(api_client, user, token_for, django_assert_num_queries, path, scheme):
+def test_read_and_refresh_make_one_query(
+    api_client, user, token_for, django_assert_num_queries, path, scheme
+):
     api_client.credentials(HTTP_AUTHORIZATION=scheme + token_for(user))
 
     with django_assert_num_queries(1) as captured:
@@ -18,4 +20,3 @@ def test_read_and_refresh_make_one_query(api_client, user, token_for, django_ass
     sql = query["sql"]
     assert sql.startswith("SELECT")
     assert 'FROM "accounts_user" WHERE "accounts_user"."id" =' in sql
-

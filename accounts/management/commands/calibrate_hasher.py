@@ -17,7 +17,10 @@ class Command(BaseCommand):
             "--target-ms", type=float, required=True, help="Time one hash may take here, in milliseconds."
         )
         parser.add_argument(
-            "--time-cost", type=int, default=2, help="Iterations (default 2, as OWASP recommends with 19 MiB)."
+            "--time-cost",
+            type=int,
+            default=2,
+            help="Iterations (default 2, as OWASP recommends with 19 MiB).",
         )
         parser.add_argument("--parallelism", type=int, default=1, help="Lanes (default 1).")
         parser.add_argument(
@@ -26,11 +29,15 @@ class Command(BaseCommand):
             default=1024,
             help="Memory per hash never to exceed, in MiB (default 1024); past it the iterations grow.",
         )
-        parser.add_argument("--samples", type=int, default=5, help="Hashes timed per try; the fastest counts (default 5).")
+        parser.add_argument(
+            "--samples", type=int, default=5, help="Hashes timed per try; the fastest counts (default 5)."
+        )
 
     def handle(self, *args, target_ms, time_cost, parallelism, max_memory_mib, samples, **options):
         if target_ms <= 0 or time_cost < 1 or parallelism < 1 or max_memory_mib < 1 or samples < 1:
-            raise CommandError("--target-ms, --time-cost, --parallelism, --max-memory-mib and --samples must be positive.")
+            raise CommandError(
+                "--target-ms, --time-cost, --parallelism, --max-memory-mib and --samples must be positive."
+            )
         owasp = argon2_time(memory_cost=OWASP_MINIMUM_MEMORY[2], time_cost=2, parallelism=1, samples=samples)
         cost = argon2_calibrate(
             target_ms=target_ms,
@@ -39,7 +46,9 @@ class Command(BaseCommand):
             max_memory=max_memory_mib * 1024,
             samples=samples,
         )
-        self.stdout.write(f"Argon2id on this machine (fastest of {samples} hashes per try), target {target_ms:g} ms:")
+        self.stdout.write(
+            f"Argon2id on this machine (fastest of {samples} hashes per try), target {target_ms:g} ms:"
+        )
         self.stdout.write(
             f"  {cost.memory_cost // 1024} MiB ({cost.memory_cost} KiB), {cost.time_cost} iterations, "
             f"{cost.parallelism} lane(s): {cost.milliseconds:.1f} ms per hash"
