@@ -6,6 +6,8 @@ import shutil
 import smtplib
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import jwt
@@ -205,3 +207,20 @@ def project(tmp_path_factory) -> Path:
     nor is ever written by a test.
     """
     return copy_project(tmp_path_factory.mktemp("project") / "project")
+
+
+def wait_for_server(process: subprocess.Popen, base: str, log: Path, timeout: float = 60) -> None:
+    """Wait until a server started as `process` answers GET /status with 200, or fail the test
+    with the end of its log (`timeout` is a safety net, not a measure)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/status", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the server did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.2)

@@ -17,7 +17,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import clean_env, copy_project, run
+from tests.conftest import clean_env, copy_project, run, wait_for_server
 from tests.contract import ACCOUNT_DISABLED
 
 
@@ -117,17 +116,7 @@ def server(tmp_path_factory):
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if http(f"{base}/status")[0] == 200:
-                break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"gunicorn did not start: {(workdir / 'gunicorn.log').read_text()[-3000:]}")
-        time.sleep(0.2)
+    wait_for_server(process, base, workdir / 'gunicorn.log', timeout=30)
     yield {"base": base, "project": project, "variables": variables}
     process.terminate()
     try:

@@ -30,7 +30,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.conftest import PROJECT, copy_project
+from tests.conftest import PROJECT, copy_project, wait_for_server
 from tests.test_configuration import dockerfile, environment, procfile_commands
 from tests.test_throttle_gunicorn import free_port
 
@@ -110,17 +110,7 @@ def deployment(tmp_path_factory, smoke_database_url):
     with open(stdout, "w") as out, open(stderr, "w") as err:
         process = subprocess.Popen(shlex.split(procfile_commands()["web"]), cwd=project, env=env, stdout=out, stderr=err)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if http(f"{base}/status")[0] == 200:
-                break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"gunicorn did not start:\n{stderr.read_text()[-3000:]}")
-        time.sleep(0.2)
+    wait_for_server(process, base, stderr, timeout=60)
     try:
         yield {"base": base, "env": env, "project": project, "process": process, "stdout": stdout, "stderr": stderr}
     finally:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import wait_for_server
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -84,17 +86,7 @@ def server(tmp_path_factory):
         stderr=open(workdir / "error.log", "w"),
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if request(f"{base}/status")[0] == 200:
-                break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"gunicorn did not start: {(workdir / 'error.log').read_text()[-2000:]}")
-        time.sleep(0.2)
+    wait_for_server(process, base, workdir / 'error.log', timeout=60)
     yield base, access_log
     process.terminate()
     process.wait(timeout=30)
