@@ -23,9 +23,11 @@ prints requests per second, p50 and p99 latency (medians over the rounds), the s
 per request (the gunicorn workers' user + system time from /proc, before and after each round;
 PostgreSQL's backends of the bench shown apart), the workers' resident memory, and the ratios to
 the ceiling: of requests per second (the median of the per-round ratios, with their range) and
-of CPU time per request (which other programs on a shared machine disturb less). It also says
-how much CPU other programs took meanwhile. With several user counts it adds the ratios of each
-count's p50 and req/s to the first's. Raw numbers go to bench/results/run-<time>.json.
+of CPU time per request (which other programs on a shared machine disturb less). It measures
+how much CPU other programs took during each run, and leaves the runs they disturbed (over 10%
+of the machine, --max-other-load) out of the medians, saying how many. With several user counts
+it adds the ratios of each count's p50 and req/s to the first's. Raw numbers go to
+bench/results/run-<time>.json.
 
 This is a measuring tool, not a test: it prints numbers and judges nothing.
 """
@@ -367,18 +369,31 @@ def measure(server: Server, scenario: str, seconds: float, connections: int) -> 
 # --- Report --------------------------------------------------------------------------------------
 
 
-def summarize(results: list[dict], users: int) -> dict[str, dict]:
+def other_share(run: dict) -> float:
+    """Return the share of the machine's CPU that other programs took during one run."""
+    return run["other_cpu_s"] / (run["duration_us"] / 1e6 * (os.cpu_count() or 1))
+
+
+def summarize(results: list[dict], users: int, max_other: float) -> dict[str, dict]:
+    """Return each scenario's figures over the rounds, leaving out the runs that other programs
+    disturbed (more than `max_other` of the CPU), unless that would leave none."""
     rounds = {}
     for result in results:
         if result["users"] == users:
             rounds.setdefault(result["round"], {})[result["scenario"]] = result
     summary = {}
     for scenario in SCENARIOS:
-        runs = [by_scenario[scenario] for by_scenario in rounds.values()]
+        every = [by_scenario[scenario] for by_scenario in rounds.values()]
+        runs = [run for run in every if other_share(run) <= max_other] or every
+        # A round's ratio counts when neither the scenario's run nor the ceiling's was disturbed.
+        pairs = [
+            (by_scenario[scenario], by_scenario["ceiling"])
+            for by_scenario in rounds.values()
+            if other_share(by_scenario[scenario]) <= max_other
+            and other_share(by_scenario["ceiling"]) <= max_other
+        ] or [(by_scenario[scenario], by_scenario["ceiling"]) for by_scenario in rounds.values()]
+        ratios = [run["rps"] / ceiling["rps"] for run, ceiling in pairs]
         requests = sum(run["requests"] for run in runs)
-        ratios = [
-            by_scenario[scenario]["rps"] / by_scenario["ceiling"]["rps"] for by_scenario in rounds.values()
-        ]
         summary[scenario] = {
             "rps": statistics.median(run["rps"] for run in runs),
             "p50_ms": statistics.median(run["p50_us"] for run in runs) / 1000,
@@ -390,17 +405,18 @@ def summarize(results: list[dict], users: int) -> dict[str, dict]:
             "cpu_ratio": 0.0,  # set below, once the ceiling's is known
             "ratio_min": min(ratios),
             "ratio_max": max(ratios),
-            "requests": requests,
-            "errors": sum(run["status_errors"] + run["connect_errors"] + run["timeouts"] for run in runs),
-            "other_cpu_share": sum(run["other_cpu_s"] for run in runs)
-            / sum(run["duration_us"] / 1e6 * (os.cpu_count() or 1) for run in runs),
+            "requests": sum(run["requests"] for run in every),
+            "runs": len(runs),
+            "rounds": len(every),
+            "errors": sum(run["status_errors"] + run["connect_errors"] + run["timeouts"] for run in every),
+            "other_cpu_share": statistics.mean(other_share(run) for run in every),
         }
     for scenario in SCENARIOS:
         summary[scenario]["cpu_ratio"] = summary["ceiling"]["cpu_ms"] / summary[scenario]["cpu_ms"]
     return summary
 
 
-def table(summary: dict[str, dict], postgres: bool) -> str:
+def table(summary: dict[str, dict], postgres: bool, max_other: float) -> str:
     db = " DB CPU ms/req |" if postgres else ""
     lines = [
         f"| scenario | req/s | p50 ms | p99 ms | server CPU ms/req |{db} RSS MiB/worker "
@@ -421,7 +437,17 @@ def table(summary: dict[str, dict], postgres: bool) -> str:
             f"| {row['cpu_ms']:.2f} |{db_cell} {row['rss_mib']:.0f} | {ratio} | {cpu_ratio} |"
         )
     other = statistics.mean(row["other_cpu_share"] for row in summary.values())
-    lines.append(f"\nOther processes used {other:.0%} of the machine's CPU time during these rounds.")
+    kept = sum(row["runs"] for row in summary.values())
+    total = sum(row["rounds"] for row in summary.values())
+    lines.append(
+        f"\nOther programs took {other:.0%} of the machine's CPU during these rounds; "
+        f"{kept} of {total} runs count (a run where they took more than {max_other:.0%} is left out)."
+    )
+    errors = sum(row["errors"] for row in summary.values())
+    if errors:
+        lines.append(
+            f"{errors} requests failed (connection errors, timeouts or non-2xx answers): see stderr."
+        )
     return "\n".join(lines)
 
 
@@ -483,6 +509,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers (default 3)")
     parser.add_argument(
         "--sample", type=int, default=1000, help="users the load is spread over (default 1000)"
+    )
+    parser.add_argument(
+        "--max-other-load",
+        type=float,
+        default=10,
+        help="leave out of the medians a run during which other programs took more than this percentage "
+        "of the CPU (default 10; 100 keeps every run)",
     )
     parser.add_argument(
         "--reseed", action="store_true", help="seed again even when a database of that size exists"
@@ -563,10 +596,10 @@ def main(argv: list[str] | None = None) -> None:
         print(line)
     summaries = {}
     for server in servers:
-        summary = summaries[server.users] = summarize(results, server.users)
+        summary = summaries[server.users] = summarize(results, server.users, args.max_other_load / 100)
         print()
         print(f"{server.users:,} users ({server.description['vendor']}):")
-        print(table(summary, server.postgres is not None))
+        print(table(summary, server.postgres is not None, args.max_other_load / 100))
         if server.users in sessions:
             served = sum(row["requests"] for row in summary.values())
             print(
