@@ -7,6 +7,8 @@ each with a body that would succeed, and a refused request changes nothing.
 """
 
 import base64
+import hashlib
+import hmac
 import json
 import warnings
 from datetime import timedelta
@@ -63,8 +65,9 @@ def genuine_claims(user: User) -> dict:
     return jwt.decode(token, signing_key(), algorithms=["HS256"])
 
 
-def b64(data: dict) -> str:
-    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+def b64(data: dict, compact: bool = False) -> str:
+    text = json.dumps(data, separators=(",", ":")) if compact else json.dumps(data)
+    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
 
 
 def assert_untouched(user: User) -> None:
@@ -162,6 +165,32 @@ def _forged(**change):
     return build
 
 
+def _signed(header: dict | None = None, body: bytes | None = None, claims_change: dict | None = None):
+    """A token signed with the real key whose header or payload bytes this server did not write."""
+
+    def build(member, make_user):
+        head = b64(header or {"alg": "HS256", "typ": "JWT"}, compact=True)
+        payload = body if body is not None else json.dumps(genuine_claims(member) | (claims_change or {})).encode()
+        signing_input = f"{head}.{base64.urlsafe_b64encode(payload).rstrip(b'=').decode()}"
+        digest = hmac.new(signing_key().encode(), signing_input.encode(), hashlib.sha256).digest()
+        return f"{signing_input}.{base64.urlsafe_b64encode(digest).rstrip(b'=').decode()}"
+
+    return build
+
+
+def _padded_signature(member, make_user):
+    return auth_token_issue(user=member, remember=False) + "="
+
+
+def _extra_segment(member, make_user):
+    return auth_token_issue(user=member, remember=False) + ".AAAA"
+
+
+def _non_ascii(member, make_user):
+    header, payload, signature = auth_token_issue(user=member, remember=False).split(".")
+    return ".".join([header, payload, signature[:-1] + "é"])
+
+
 def _validation_token(purpose):
     def build(member, make_user):
         return validation_token_make(user=member, purpose=purpose)
@@ -199,6 +228,18 @@ BAD_HEADERS = {
     "alg-none-header-on-signed-token": _alg_none_with_signature,
     "hs512": _other_algorithm("HS512"),
     "hs384": _other_algorithm("HS384"),
+    "header-keys-reordered": _signed(header={"typ": "JWT", "alg": "HS256"}),
+    "header-with-kid": _signed(header={"alg": "HS256", "kid": "1", "typ": "JWT"}),
+    "header-without-typ": _signed(header={"alg": "HS256"}),
+    "payload-not-json": _signed(body=b"not json"),
+    "payload-a-list": _signed(body=b"[1, 2, 3]"),
+    "exp-a-string": _signed(claims_change={"exp": "9999999999"}),
+    "exp-a-boolean": _signed(claims_change={"exp": True}),
+    "exp-a-float": _signed(claims_change={"exp": 9999999999.5}),
+    "exp-out-of-range": _signed(claims_change={"exp": 10**20}),
+    "signature-padded": _padded_signature,
+    "extra-segment": _extra_segment,
+    "non-ascii": _non_ascii,
     "tampered-user-id": _tampered_user,
     "tampered-expiry": _tampered_expiry,
     "type-refresh": _forged(token_type="refresh"),

@@ -338,3 +338,25 @@ def test_auth_token_decode_refuses_a_payload_it_did_not_write(user, change):
 
     with pytest.raises(TokenInvalid):
         auth_token_decode(forged)
+
+
+def test_auth_tokens_are_interchangeable_with_pyjwt(user):
+    """Tokens this server writes are standard HS256 JWTs, and so are the ones it accepts.
+
+    PyJWT writes the same header bytes, so tokens issued before the server checked its own
+    signatures (when simplejwt's PyJWT backend did) stay valid.
+    """
+    issued = auth_token_issue(user=user, remember=False)
+    key = django_settings.SIMPLE_JWT["SIGNING_KEY"]
+    assert jwt.get_unverified_header(issued) == {"alg": "HS256", "typ": "JWT"}
+
+    written_by_pyjwt = jwt.encode(claims(issued), key, algorithm="HS256")
+
+    assert written_by_pyjwt.split(".")[0] == issued.split(".")[0]
+    assert auth_token_decode(written_by_pyjwt).payload == claims(issued)
+
+
+@pytest.mark.parametrize("header", ["Bearer", "", "..", "a.b", "a.b.c.d", "é.é.é", "\x00.\x00.\x00"])
+def test_auth_token_decode_refuses_what_is_no_token(header):
+    with pytest.raises(TokenInvalid):
+        auth_token_decode(header)

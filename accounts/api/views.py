@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from rest_framework import viewsets
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,9 +16,22 @@ from accounts.ratelimit import client_address
 from accounts.tokens import auth_token_refresh
 
 
+class JSONNegotiation(DefaultContentNegotiation):
+    """Answer JSON whatever the Accept header asks for, as the Flask server did.
+
+    The API has one renderer. DRF's negotiation would parse the Accept header on every request
+    only to pick that renderer, or to refuse the request with a 406 that no client of this API
+    wants. Request bodies are still matched to a parser by their Content-Type.
+    """
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 class ContractViewSet(viewsets.ViewSet):
     """Map HTTP verbs to actions (`actions`); `public` actions need no token."""
 
+    content_negotiation_class = JSONNegotiation
     actions: dict[str, str] = {}
     public: frozenset[str] = frozenset()
     inputs: dict[str, type[s.serializers.Serializer]] = {}
