@@ -215,7 +215,8 @@ EMAIL_RATE = _rate("EMAIL_RATE", "5/hour")
 # N-th address from the right of X-Forwarded-For, and X-Forwarded-Proto says whether it used https.
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 
-# Auth tokens (JWT, HS256, signed with SECRET_KEY). Lifetimes are read when a token is made.
+# Auth tokens (JWT, HS256, signed with SECRET_KEY; made and checked by accounts.tokens.HS256Backend,
+# which accepts only the header it writes). Lifetimes are read when a token is made.
 TOKEN_LIFETIME = env.int("TOKEN_LIFETIME", default=3600)
 TOKEN_REFRESH_LIFETIME = env.int("TOKEN_REFRESH_LIFETIME", default=604800)
 TOKEN_REMEMBER_LIFETIME = env.int("TOKEN_REMEMBER_LIFETIME", default=2592000)

@@ -134,6 +134,29 @@ def test_exotic_verb_on_api_path_is_json(client, method):
     assert_envelope(response, 405)
 
 
+# --- Accept ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("accept", ["text/html", "application/xml", "image/png;q=1, */*;q=0", "garbage"])
+def test_any_accept_header_gets_json(db, client, user_factory, accept):
+    """The API answers JSON whatever Accept asks for, as the Flask server did: never a 406."""
+    member = user_factory(email="ann@example.com")
+    login = client.post(
+        "/api/authenticate",
+        data=json.dumps({"email": "ann@example.com", "password": PASSWORD}),
+        content_type="application/json",
+        HTTP_ACCEPT=accept,
+    )
+    assert login.status_code == 200
+    assert login["Content-Type"] == "application/json"
+
+    profile = client.get("/api/user", HTTP_AUTHORIZATION=login.json()["token"], HTTP_ACCEPT=accept)
+    assert profile.status_code == 200
+    assert profile.json() == {"email": member.email, "profile": {"name": member.name}}
+
+    assert assert_envelope(client.get("/api/user", HTTP_ACCEPT=accept), 401) == LOGIN_REQUIRED
+
+
 # --- 415 -----------------------------------------------------------------------------------------
 
 
