@@ -1,6 +1,6 @@
 """The audit trail: `record()` writes one AuthEvent, and never fails the request that causes it.
 
-Who acts from where (client address, user agent) comes from the request being served, which
+Who acts from where (client address, user agent) comes from the request being served, whose META
 `RequestContextMiddleware` puts in a context variable, so the services that record events take
 values only and need no request. Outside a request (commands) the context is empty.
 """
@@ -8,7 +8,6 @@ values only and need no request. Outside a request (commands) the context is emp
 import contextvars
 import ipaddress
 import logging
-from dataclasses import dataclass
 
 from django.db import DatabaseError, transaction
 
@@ -20,18 +19,14 @@ logger = logging.getLogger(__name__)
 Type = AuthEvent.Type
 
 
-@dataclass(frozen=True)
-class RequestContext:
-    client_address: str | None = None
-    user_agent: str = ""
-
-
-_context: contextvars.ContextVar[RequestContext] = contextvars.ContextVar("audit_context", default=RequestContext())
+# The META of the request being served; empty outside a request (commands).
+_request_meta: contextvars.ContextVar[dict] = contextvars.ContextVar("audit_request_meta", default={})
 
 
 def record(type: Type, *, user: User | None = None, email: str = "", detail: str = "") -> None:
     """Write one event (one INSERT); a failure is logged, never raised."""
-    context = _context.get()
+    meta = _request_meta.get()
+    address = client_address(meta)
     try:
         # A savepoint when inside a transaction, so a failed insert cannot break the caller's.
         with transaction.atomic():
@@ -39,8 +34,8 @@ def record(type: Type, *, user: User | None = None, email: str = "", detail: str
                 type=type,
                 user=user if user is not None and user.pk is not None else None,
                 email=(email or (user.email if user is not None else ""))[:254],
-                client_address=context.client_address,
-                user_agent=context.user_agent,
+                client_address=address if _is_ip(address) else None,
+                user_agent=meta.get("HTTP_USER_AGENT", "")[:512],
                 detail=detail[:255],
             )
     except (DatabaseError, ValueError) as exc:
@@ -48,23 +43,21 @@ def record(type: Type, *, user: User | None = None, email: str = "", detail: str
 
 
 class RequestContextMiddleware:
-    """Make the client address and user agent of the current request known to `record()`."""
+    """Make the current request's client address and user agent known to `record()`.
+
+    It only keeps the request's META: most requests record nothing, so the address is worked
+    out when an event is written, not on every request.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        address = client_address(request.META) or None
-        token = _context.set(
-            RequestContext(
-                client_address=address if _is_ip(address) else None,
-                user_agent=request.META.get("HTTP_USER_AGENT", "")[:512],
-            )
-        )
+        token = _request_meta.set(request.META)
         try:
             return self.get_response(request)
         finally:
-            _context.reset(token)
+            _request_meta.reset(token)
 
 
 def _is_ip(value: str | None) -> bool:
