@@ -10,7 +10,7 @@ from rest_framework.authentication import BaseAuthentication
 
 from accounts.errors import AccountDisabled, AccountNotActive, AuthError, TokenInvalid
 from accounts.models import User
-from accounts.tokens import AuthToken, auth_token_decode
+from accounts.tokens.auth import AuthToken, auth_token_decode
 
 
 def token_from_header(header: str) -> str:

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 
 from accounts import errors
-from accounts.api.views import StatusView
+from accounts.api.views.status import StatusView
 
 urlpatterns = [
     path("api/", include("accounts.api.urls")),

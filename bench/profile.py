@@ -64,7 +64,7 @@ def main() -> None:
 
     application = get_wsgi_application()
     from accounts.models import User
-    from accounts.tokens import auth_token_issue
+    from accounts.tokens.auth import auth_token_issue
     from bench.seed import PASSWORD
 
     users = list(User.objects.order_by("pk").values_list("pk", "email")[:100])

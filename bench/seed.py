@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> dict:
     from django.db import connection
 
     from accounts.models import User
-    from accounts.tokens import auth_token_issue
+    from accounts.tokens.auth import auth_token_issue
 
     call_command("migrate", verbosity=0, interactive=False)
     seed_seconds = None

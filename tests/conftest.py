@@ -18,9 +18,9 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts import tokens
+from accounts.tokens import auth as tokens
 from accounts.models import User
-from accounts.tokens import auth_token_issue
+from accounts.tokens.auth import auth_token_issue
 
 PASSWORD = "correct horse battery"
 PROJECT = Path(__file__).resolve().parent.parent

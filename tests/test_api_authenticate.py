@@ -18,8 +18,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from accounts.services import user_deactivate
-from accounts.tokens import Purpose, auth_token_issue, validation_token_user
+from accounts.services.account import user_deactivate
+from accounts.tokens.auth import auth_token_issue
+from accounts.tokens.validation import Purpose, validation_token_user
 from tests.conftest import PASSWORD, claims, mint_at
 from tests.contract import (
     ACCOUNT_DISABLED,

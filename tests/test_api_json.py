@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import pytest
 from django.urls import Resolver404, resolve
 
-from accounts.tokens import Purpose, validation_token_make
+from accounts.tokens.validation import Purpose, validation_token_make
 from tests.conftest import PASSWORD
 from tests.contract import AUTHENTICATE_PATH, CONFIRMATION_PATH, RECOVERY_PATH, USER_PATH
 

@@ -16,9 +16,9 @@ from django.core import mail
 from django.core.signing import Signer
 from django.utils import timezone
 
-from accounts import tokens
+from accounts.tokens import validation as tokens
 from accounts.models import User
-from accounts.tokens import Purpose, validation_token_make
+from accounts.tokens.validation import Purpose, validation_token_make
 from tests.conftest import PASSWORD
 from tests.contract import (
     AUTHENTICATE_PATH,

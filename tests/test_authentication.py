@@ -21,7 +21,8 @@ from jwt.warnings import InsecureKeyLengthWarning
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from accounts.tokens import Purpose, auth_token_issue, validation_token_make
+from accounts.tokens.auth import auth_token_issue
+from accounts.tokens.validation import Purpose, validation_token_make
 from tests.conftest import PASSWORD, mint_at
 from tests.contract import ACCOUNT_DISABLED, ACCOUNT_NOT_ACTIVE, LOGIN_REQUIRED, TOKEN_INVALID
 

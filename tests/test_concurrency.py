@@ -16,7 +16,8 @@ from django.db import connection
 from django.test import Client
 
 from accounts.models import User
-from accounts.tokens import Purpose, auth_token_issue, validation_token_make
+from accounts.tokens.auth import auth_token_issue
+from accounts.tokens.validation import Purpose, validation_token_make
 from tests.conftest import PASSWORD
 from tests.contract import INVALID_TOKEN, USER_ALREADY_EXIST
 

@@ -13,7 +13,9 @@ from urllib.parse import urlencode
 import pytest
 from django.test import Client
 
-from accounts import services
+from accounts.services import account as account_services
+from accounts.services import login as login_services
+from accounts.services import registration as registration_services
 from accounts.models import User
 from tests.conftest import PASSWORD
 from tests.contract import INVALID_CREDENTIALS, INVALID_TOKEN, LOGIN_REQUIRED, TOKEN_INVALID
@@ -316,7 +318,7 @@ def _boom(**kwargs):
 
 
 def test_exception_in_a_view_is_json_500(db, client, monkeypatch, caplog):
-    monkeypatch.setattr(services, "user_register", _boom)
+    monkeypatch.setattr(registration_services, "user_register", _boom)
 
     with caplog.at_level(logging.ERROR):
         response = client.post("/api/user", data=json.dumps(registration()), content_type="application/json")
@@ -329,7 +331,7 @@ def test_exception_in_a_view_is_json_500(db, client, monkeypatch, caplog):
 
 
 def test_exception_in_a_form_request_is_json_500(db, client, monkeypatch):
-    monkeypatch.setattr(services, "user_login", _boom)
+    monkeypatch.setattr(login_services, "user_login", _boom)
 
     response = client.post("/api/authenticate", data={"email": "a@example.com", "password": "x"})
 
@@ -337,7 +339,7 @@ def test_exception_in_a_form_request_is_json_500(db, client, monkeypatch):
 
 
 def test_exception_in_a_token_protected_view_is_json_500(auth_client, monkeypatch):
-    monkeypatch.setattr(services, "user_deactivate", _boom)
+    monkeypatch.setattr(account_services, "user_deactivate", _boom)
 
     response = auth_client.delete("/api/user")
 
@@ -354,7 +356,7 @@ def test_exception_in_authentication_is_json_500(db, client, monkeypatch):
 
 def test_exception_in_a_view_is_json_500_with_debug_on(db, client, settings, monkeypatch):
     settings.DEBUG = True
-    monkeypatch.setattr(services, "user_register", _boom)
+    monkeypatch.setattr(registration_services, "user_register", _boom)
 
     response = client.post("/api/user", data=json.dumps(registration()), content_type="application/json")
 

@@ -50,7 +50,7 @@ from schemathesis.specs.openapi.checks import (
 from werkzeug.test import Client
 
 from accounts.models import User
-from accounts.tokens import Purpose, validation_token_make
+from accounts.tokens.validation import Purpose, validation_token_make
 from authserver.wsgi import application
 from tests.conftest import PASSWORD
 

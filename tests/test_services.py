@@ -11,10 +11,10 @@ import pytest
 from django.core import mail
 from django.db import IntegrityError, transaction
 
-from accounts import services
+from accounts.services import account, passwords, registration
 from accounts.errors import CouldNotSendEmail, InvalidToken, UserAlreadyExist
 from accounts.models import User
-from accounts.tokens import Purpose, validation_token_make, validation_token_user
+from accounts.tokens.validation import Purpose, validation_token_make, validation_token_user
 from tests.conftest import PASSWORD
 
 NEW_PASSWORD = "new secret phrase 42"
@@ -35,7 +35,7 @@ def bob_registered_after_the_check(user_factory, monkeypatch):
 
 def test_user_register_leaves_no_user_when_the_email_backend_fails(db, failing_mail):
     with pytest.raises(CouldNotSendEmail):
-        services.user_register(email="bob@example.com", name="Bob", password=PASSWORD, confirm=PASSWORD, client_address=CLIENT)
+        registration.user_register(email="bob@example.com", name="Bob", password=PASSWORD, confirm=PASSWORD, client_address=CLIENT)
 
     assert not User.objects.exists()
     assert mail.outbox == []
@@ -46,13 +46,13 @@ def test_user_register_inside_an_outer_transaction_rolls_back_only_its_own_row(d
     with transaction.atomic():
         user_factory(email="earlier@example.com")
         with pytest.raises(CouldNotSendEmail):
-            services.user_register(email="bob@example.com", name="Bob", password=PASSWORD, confirm=PASSWORD, client_address=CLIENT)
+            registration.user_register(email="bob@example.com", name="Bob", password=PASSWORD, confirm=PASSWORD, client_address=CLIENT)
 
     assert list(User.objects.values_list("email", flat=True)) == ["earlier@example.com"]
 
 
 def test_user_register_creates_an_unconfirmed_user_and_sends_one_email(db):
-    user = services.user_register(email="bob@example.com", name="Bob", password=PASSWORD, confirm=PASSWORD, client_address=CLIENT)
+    user = registration.user_register(email="bob@example.com", name="Bob", password=PASSWORD, confirm=PASSWORD, client_address=CLIENT)
 
     stored = User.objects.get()
     assert stored.pk == user.pk
@@ -64,7 +64,7 @@ def test_user_register_creates_an_unconfirmed_user_and_sends_one_email(db):
 def test_user_register_losing_a_race_to_the_unique_index_is_user_already_exist(db, bob_registered_after_the_check):
     """Another request registered the same email (in another case) after the existence check."""
     with pytest.raises(UserAlreadyExist):
-        services.user_register(email="BOB@example.com", name="Bob", password=PASSWORD, confirm=PASSWORD, client_address=CLIENT)
+        registration.user_register(email="BOB@example.com", name="Bob", password=PASSWORD, confirm=PASSWORD, client_address=CLIENT)
 
     assert list(User.objects.values_list("email", flat=True)) == ["bob@example.com"]
     assert mail.outbox == []
@@ -76,10 +76,10 @@ def test_user_register_losing_a_race_to_the_unique_index_is_user_already_exist(d
 def test_password_reset_spends_the_token(user):
     token = validation_token_make(user=user, purpose=Purpose.RECOVERY)
 
-    services.password_reset(token=token, new_password=NEW_PASSWORD, confirm=NEW_PASSWORD)
+    passwords.password_reset(token=token, new_password=NEW_PASSWORD, confirm=NEW_PASSWORD)
 
     with pytest.raises(InvalidToken):
-        services.password_reset(token=token, new_password="another phrase 77", confirm="another phrase 77")
+        passwords.password_reset(token=token, new_password="another phrase 77", confirm="another phrase 77")
     user.refresh_from_db()
     assert user.check_password(NEW_PASSWORD)
 
@@ -96,11 +96,11 @@ def test_password_reset_is_compare_and_set_when_two_resets_read_the_user_first(u
     def read_before_any_write(*, token, purpose):
         return User(**{field.attname: getattr(stale, field.attname) for field in User._meta.concrete_fields})
 
-    monkeypatch.setattr(services, "validation_token_user", read_before_any_write)
+    monkeypatch.setattr(passwords, "validation_token_user", read_before_any_write)
 
-    services.password_reset(token=token, new_password=NEW_PASSWORD, confirm=NEW_PASSWORD)
+    passwords.password_reset(token=token, new_password=NEW_PASSWORD, confirm=NEW_PASSWORD)
     with pytest.raises(InvalidToken):
-        services.password_reset(token=token, new_password="another phrase 77", confirm="another phrase 77")
+        passwords.password_reset(token=token, new_password="another phrase 77", confirm="another phrase 77")
 
     user.refresh_from_db()
     assert user.check_password(NEW_PASSWORD)
@@ -111,11 +111,11 @@ def test_password_reset_is_compare_and_set_even_for_the_same_user_object(user, m
     """The same User object handed to two resets (as a cache or a shared lookup would) wins once."""
     token = validation_token_make(user=user, purpose=Purpose.RECOVERY)
     shared = validation_token_user(token=token, purpose=Purpose.RECOVERY)
-    monkeypatch.setattr(services, "validation_token_user", lambda *, token, purpose: shared)
+    monkeypatch.setattr(passwords, "validation_token_user", lambda *, token, purpose: shared)
 
-    services.password_reset(token=token, new_password=NEW_PASSWORD, confirm=NEW_PASSWORD)
+    passwords.password_reset(token=token, new_password=NEW_PASSWORD, confirm=NEW_PASSWORD)
     with pytest.raises(InvalidToken):
-        services.password_reset(token=token, new_password="another phrase 77", confirm="another phrase 77")
+        passwords.password_reset(token=token, new_password="another phrase 77", confirm="another phrase 77")
 
     user.refresh_from_db()
     assert user.check_password(NEW_PASSWORD)
@@ -125,7 +125,7 @@ def test_password_reset_moves_tokens_valid_after(user):
     before = User.objects.get(pk=user.pk).tokens_valid_after
     token = validation_token_make(user=user, purpose=Purpose.RECOVERY)
 
-    services.password_reset(token=token, new_password=NEW_PASSWORD, confirm=NEW_PASSWORD)
+    passwords.password_reset(token=token, new_password=NEW_PASSWORD, confirm=NEW_PASSWORD)
 
     assert User.objects.get(pk=user.pk).tokens_valid_after > before
 
@@ -134,7 +134,7 @@ def test_password_reset_moves_tokens_valid_after(user):
 
 
 def test_email_change_keeps_the_change_when_the_notice_fails(user, failing_mail):
-    changed = services.email_change(user=user, new_email="ann.new@example.com", password=PASSWORD)
+    changed = account.email_change(user=user, new_email="ann.new@example.com", password=PASSWORD)
 
     assert changed.email == "ann.new@example.com"
     assert User.objects.get(pk=user.pk).email == "ann.new@example.com"
@@ -142,13 +142,13 @@ def test_email_change_keeps_the_change_when_the_notice_fails(user, failing_mail)
 
 
 def test_email_change_sends_the_notice_to_the_old_address(user):
-    services.email_change(user=user, new_email="ann.new@example.com", password=PASSWORD)
+    account.email_change(user=user, new_email="ann.new@example.com", password=PASSWORD)
 
     assert [message.to for message in mail.outbox] == [["ann@example.com"]]
 
 
 def test_email_change_to_the_same_address_in_another_case_sends_no_notice(user):
-    services.email_change(user=user, new_email="Ann@Example.com", password=PASSWORD)
+    account.email_change(user=user, new_email="Ann@Example.com", password=PASSWORD)
 
     assert User.objects.get(pk=user.pk).email == "Ann@Example.com"
     assert mail.outbox == []
@@ -156,7 +156,7 @@ def test_email_change_to_the_same_address_in_another_case_sends_no_notice(user):
 
 def test_email_change_losing_a_race_to_the_unique_index_is_user_already_exist(user, bob_registered_after_the_check):
     with pytest.raises(UserAlreadyExist):
-        services.email_change(user=user, new_email="BOB@example.com", password=PASSWORD)
+        account.email_change(user=user, new_email="BOB@example.com", password=PASSWORD)
 
     assert User.objects.get(pk=user.pk).email == "ann@example.com"
     assert mail.outbox == []
@@ -169,9 +169,9 @@ def test_account_confirm_twice_is_idempotent(user_factory):
     user = user_factory(confirmed=False)
     token = validation_token_make(user=user, purpose=Purpose.CONFIRMATION)
 
-    first = services.account_confirm(token=token)
+    first = registration.account_confirm(token=token)
     confirmed_at = User.objects.get(pk=user.pk).confirmed_at
-    second = services.account_confirm(token=token)
+    second = registration.account_confirm(token=token)
 
     assert first.pk == second.pk == user.pk
     assert confirmed_at is not None
@@ -183,7 +183,7 @@ def test_account_confirm_does_not_touch_an_already_confirmed_account(user):
     confirmed_at = user.confirmed_at
     token = validation_token_make(user=user, purpose=Purpose.CONFIRMATION)
 
-    services.account_confirm(token=token)
+    registration.account_confirm(token=token)
 
     assert User.objects.get(pk=user.pk).confirmed_at == confirmed_at
 

@@ -15,17 +15,13 @@ import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
 
-from accounts import services, tokens
+from accounts.services import passwords, registration
+from accounts.tokens import auth as tokens
+from accounts.tokens import validation
 from accounts.errors import InvalidToken, TokenInvalid
 from accounts.models import User
-from accounts.tokens import (
-    Purpose,
-    auth_token_decode,
-    auth_token_issue,
-    auth_token_refresh,
-    validation_token_make,
-    validation_token_user,
-)
+from accounts.tokens.auth import auth_token_decode, auth_token_issue, auth_token_refresh
+from accounts.tokens.validation import Purpose, validation_token_make, validation_token_user
 from tests.conftest import PASSWORD, claims
 
 NEW_PASSWORD = "a fresh staple battery"
@@ -39,6 +35,7 @@ def clock(monkeypatch):
 
     def set_to(when):
         monkeypatch.setattr(tokens, "_now", lambda: when)
+        monkeypatch.setattr(validation, "_now", lambda: when)
 
     return set_to
 
@@ -74,7 +71,7 @@ def test_confirmation_token_does_not_reset_a_password(user):
     token = validation_token_make(user=user, purpose=Purpose.CONFIRMATION)
 
     with pytest.raises(InvalidToken):
-        services.password_reset(token=token, new_password=NEW_PASSWORD, confirm=NEW_PASSWORD)
+        passwords.password_reset(token=token, new_password=NEW_PASSWORD, confirm=NEW_PASSWORD)
 
     user.refresh_from_db()
     assert user.check_password(PASSWORD)
@@ -86,7 +83,7 @@ def test_recovery_token_does_not_confirm_an_account(user_factory):
     token = validation_token_make(user=user, purpose=Purpose.RECOVERY)
 
     with pytest.raises(InvalidToken):
-        services.account_confirm(token=token)
+        registration.account_confirm(token=token)
 
     user.refresh_from_db()
     assert user.confirmed_at is None
@@ -167,10 +164,10 @@ def test_recovery_token_dies_when_tokens_valid_after_moves(user):
 
 def test_recovery_token_works_once(user):
     token = validation_token_make(user=user, purpose=Purpose.RECOVERY)
-    services.password_reset(token=token, new_password=NEW_PASSWORD, confirm=NEW_PASSWORD)
+    passwords.password_reset(token=token, new_password=NEW_PASSWORD, confirm=NEW_PASSWORD)
 
     with pytest.raises(InvalidToken):
-        services.password_reset(token=token, new_password=NEW_PASSWORD + "!", confirm=NEW_PASSWORD + "!")
+        passwords.password_reset(token=token, new_password=NEW_PASSWORD + "!", confirm=NEW_PASSWORD + "!")
 
     user.refresh_from_db()
     assert user.check_password(NEW_PASSWORD)

@@ -14,7 +14,11 @@ from rest_framework import serializers
 
 from accounts import errors
 from accounts.api import serializers as s
-from accounts.api import views
+from accounts.api.views.authenticate import AuthenticateViewSet
+from accounts.api.views.base import ContractViewSet
+from accounts.api.views.status import StatusView
+from accounts.api.views.user import UserViewSet
+from accounts.api.views.validate import ConfirmationViewSet, RecoveryViewSet
 
 # --- generator hooks (first: the decorators below load DEFAULT_SCHEMA_CLASS from here) ------
 
@@ -117,14 +121,14 @@ def _doc(summary: str, *, public: bool = False, request=None, responses: dict) -
 # --- the actions -------------------------------------------------------------------------------
 
 
-def _describe(viewset: type[views.ContractViewSet], tag: str, **docs: dict) -> None:
+def _describe(viewset: type[ContractViewSet], tag: str, **docs: dict) -> None:
     """Attach each action's description to its method (custom action names, so not extend_schema_view)."""
     for action, doc in docs.items():
         extend_schema(operation_id=action, tags=[tag], **doc)(getattr(viewset, action))
 
 
 _describe(
-    views.AuthenticateViewSet,
+    AuthenticateViewSet,
     "authenticate",
     login=_doc(
         "Log in",
@@ -163,7 +167,7 @@ _describe(
 )
 
 _describe(
-    views.UserViewSet,
+    UserViewSet,
     "user",
     profile=_doc(
         "Read the profile",
@@ -195,7 +199,7 @@ _describe(
 )
 
 _describe(
-    views.ConfirmationViewSet,
+    ConfirmationViewSet,
     "validate",
     confirm=_doc(
         "Confirm the account",
@@ -214,7 +218,7 @@ _describe(
 )
 
 _describe(
-    views.RecoveryViewSet,
+    RecoveryViewSet,
     "validate",
     reset_password=_doc(
         "Reset the password with a recovery token",
@@ -232,4 +236,4 @@ extend_schema_view(
         auth=[],
         responses={200: ErrorSerializer, 503: ErrorSerializer},
     )
-)(views.StatusView)
+)(StatusView)

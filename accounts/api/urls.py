@@ -3,20 +3,24 @@
 from django.urls import re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
-from accounts.api import schema, views  # noqa: F401 (importing schema attaches the OpenAPI docs to the viewsets)
+from accounts.api import schema  # noqa: F401 (importing schema attaches the OpenAPI docs to the viewsets)
+from accounts.api.views.authenticate import AuthenticateViewSet
+from accounts.api.views.base import ContractViewSet
+from accounts.api.views.user import UserViewSet
+from accounts.api.views.validate import ConfirmationViewSet, RecoveryViewSet
 
 
-def route(path: str, viewset: type[views.ContractViewSet], name: str):
+def route(path: str, viewset: type[ContractViewSet], name: str):
     return re_path(rf"^{path}/?$", viewset.as_view(viewset.actions), name=name)
 
 
 urlpatterns = [
-    route("authenticate", views.AuthenticateViewSet, "authenticate"),
+    route("authenticate", AuthenticateViewSet, "authenticate"),
     # The old server's code and its Insomnia collection used /api/auth.
-    route("auth", views.AuthenticateViewSet, "auth"),
-    route("user", views.UserViewSet, "user"),
-    route("validate/confirmation", views.ConfirmationViewSet, "confirmation"),
-    route("validate/recovery", views.RecoveryViewSet, "recovery"),
+    route("auth", AuthenticateViewSet, "auth"),
+    route("user", UserViewSet, "user"),
+    route("validate/confirmation", ConfirmationViewSet, "confirmation"),
+    route("validate/recovery", RecoveryViewSet, "recovery"),
     re_path(r"^schema/?$", SpectacularJSONAPIView.as_view(), name="schema"),
     # Swagger UI on the schema above; its files come from drf-spectacular-sidecar (no CDN).
     re_path(r"^docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

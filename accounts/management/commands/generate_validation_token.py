@@ -3,8 +3,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User
-from accounts.services import validation_token_issue
-from accounts.tokens import Purpose
+from accounts.services.operators import validation_token_issue
+from accounts.tokens.validation import Purpose
 
 
 class Command(BaseCommand):

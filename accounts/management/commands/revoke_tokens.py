@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User
-from accounts.services import tokens_revoke
+from accounts.services.staff import tokens_revoke
 
 
 class Command(BaseCommand):

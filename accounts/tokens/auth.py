@@ -1,14 +1,10 @@
-"""Auth tokens (JWT through simplejwt) and the two validation-token purposes.
+"""Auth tokens (JWT through simplejwt).
 
 Auth token: one per login, a JWT of type "auth" that lives TOKEN_LIFETIME and can be refreshed
 (GET /api/authenticate) until `refresh_exp`, the end of the refresh window that began at login.
 Its `iat` carries microseconds so that it can be compared exactly with the user's
 `tokens_valid_after`.
 
-Validation tokens: signed, URL-safe strings for the confirmation and the recovery email. Each
-purpose has its own salt, so one never passes for the other, and each signs a fingerprint of the
-user state it depends on: a recovery token dies when the password (or `tokens_valid_after`)
-changes, which also makes it single-use.
 """
 
 import base64
@@ -17,19 +13,16 @@ import functools
 import hmac
 import json
 from datetime import datetime, timedelta
-from enum import Enum
 
 from django.conf import settings
-from django.core import signing
 from django.utils import timezone
-from django.utils.crypto import constant_time_compare, salted_hmac
 from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.exceptions import TokenBackendError, TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import Token
 from rest_framework_simplejwt.utils import datetime_from_epoch, datetime_to_epoch
 
-from accounts.errors import InvalidToken, TokenInvalid
+from accounts.errors import TokenInvalid
 from accounts.models import User
 
 
@@ -176,62 +169,3 @@ def auth_token_decode(raw: str) -> AuthToken:
         return AuthToken(raw)
     except TokenError as exc:
         raise TokenInvalid from exc
-
-
-class Purpose(str, Enum):
-    CONFIRMATION = "confirmation"
-    RECOVERY = "recovery"
-
-    @property
-    def max_age(self) -> int:
-        if self is Purpose.CONFIRMATION:
-            return settings.CONFIRMATION_MAX_AGE
-        return settings.RECOVERY_MAX_AGE
-
-    @property
-    def salt(self) -> str:
-        return f"accounts.tokens.{self.value}"
-
-
-def _fingerprint(user: User, purpose: Purpose) -> str:
-    """Return a digest of the user state the token depends on; when it changes, the token dies."""
-    if purpose is Purpose.CONFIRMATION:
-        state = f"{user.pk}:{user.email.lower()}"
-    else:
-        state = f"{user.pk}:{user.password}:{user.tokens_valid_after.timestamp()}"
-    return salted_hmac(purpose.salt, state, algorithm="sha256").hexdigest()[:32]
-
-
-def _signer(purpose: Purpose) -> signing.Signer:
-    return signing.Signer(salt=purpose.salt, sep=".", algorithm="sha256")
-
-
-def validation_token_make(*, user: User, purpose: Purpose) -> str:
-    """Return a URL-safe validation token for the user and purpose."""
-    payload = {"u": user.pk, "t": int(_now().timestamp()), "s": _fingerprint(user, purpose)}
-    return _signer(purpose).sign_object(payload)
-
-
-def validation_token_user(*, token: str, purpose: Purpose) -> User:
-    """Return the user a validation token was made for, or raise InvalidToken.
-
-    Refused: a bad signature, another purpose, an expired token, a deleted user, and a token
-    whose user state changed since it was made (a used or outdated recovery token).
-    """
-    try:
-        payload = _signer(purpose).unsign_object(token)
-    except (signing.BadSignature, ValueError, TypeError, UnicodeError) as exc:
-        raise InvalidToken from exc
-    if not isinstance(payload, dict):
-        raise InvalidToken
-    user_id, made_at, fingerprint = payload.get("u"), payload.get("t"), payload.get("s")
-    if not (isinstance(user_id, int) and isinstance(made_at, int) and isinstance(fingerprint, str)):
-        raise InvalidToken
-    # `t` is whole seconds, so a token checked at once has an age between 0 and 1.
-    age = _now().timestamp() - made_at
-    if not 0 <= age <= purpose.max_age:
-        raise InvalidToken
-    user = User.objects.filter(pk=user_id).first()
-    if user is None or not constant_time_compare(_fingerprint(user, purpose), fingerprint):
-        raise InvalidToken
-    return user

@@ -108,37 +108,3 @@ class User(AbstractBaseUser, PermissionsMixin):
         if self.is_deactivated:
             return "deactivated"
         return "active"
-
-
-class AuthEvent(models.Model):
-    """One entry of the audit trail. The email is kept as text, so the entry outlives the user."""
-
-    class Type(models.TextChoices):
-        LOGIN = "login", "Login"
-        LOGIN_FAILED = "login_failed", "Login failed"
-        REFRESH_REFUSED = "refresh_refused", "Token refresh refused"
-        REGISTER = "register", "Registration"
-        CONFIRM = "confirm", "Confirmation"
-        PASSWORD_CHANGE = "password_change", "Password change"
-        RECOVERY_REQUEST = "recovery_request", "Recovery requested"
-        RECOVERY_COMPLETE = "recovery_complete", "Recovery completed"
-        EMAIL_CHANGE = "email_change", "Email change"
-        DEACTIVATE = "deactivate", "Deactivation"
-        REACTIVATE = "reactivate", "Reactivation"
-        DELETE = "delete", "Deletion"
-        STAFF_ACTION = "staff_action", "Staff action"
-
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    type = models.CharField(max_length=32, choices=Type.choices, db_index=True)
-    user = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    email = models.CharField(max_length=254, blank=True, db_index=True)
-    client_address = models.GenericIPAddressField(null=True, blank=True)
-    user_agent = models.CharField(max_length=512, blank=True)
-    detail = models.CharField(max_length=255, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-        verbose_name = "authentication event"
-
-    def __str__(self):
-        return f"{self.get_type_display()} {self.email}"

@@ -1,4 +1,4 @@
-"""Admin for accounts and the audit trail, modelled on django.contrib.auth.admin.
+"""Admin for accounts, modelled on django.contrib.auth.admin.
 
 Every change of state goes through accounts.services, as the API's do: the account's state
 fields are read-only in the form, and the actions below change them.
@@ -10,9 +10,10 @@ from django.contrib.auth.forms import AdminPasswordChangeForm, AdminUserCreation
 from django.db.models import Q
 from django.utils.translation import ngettext
 
-from accounts import audit, services
+from accounts import audit
+from accounts.services import passwords, staff
 from accounts.errors import AuthError
-from accounts.models import AuthEvent, User
+from accounts.models import User
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -33,7 +34,7 @@ class PasswordSetForm(AdminPasswordChangeForm):
     def save(self, commit=True):
         usable = self.cleaned_data.get("set_usable_password", True)
         # The staff action is recorded by UserAdmin.log_change, which knows who acted.
-        services.password_set(user=self.user, password=self.cleaned_data["password1"] if usable else None)
+        passwords.password_set(user=self.user, password=self.cleaned_data["password1"] if usable else None)
         return self.user
 
 
@@ -115,13 +116,13 @@ class UserAdmin(DjangoUserAdmin):
     # forms, and before a deletion: the one place that knows which staff member acted.
     def log_addition(self, request, obj, message):
         super().log_addition(request, obj, message)
-        services.staff_action_record(user=obj, actor=request.user, action="created the account")
+        staff.staff_action_record(user=obj, actor=request.user, action="created the account")
 
     def log_change(self, request, obj, message):
         super().log_change(request, obj, message)
         fields = [field for entry in message for field in entry.get("changed", {}).get("fields", [])]
         if fields:
-            services.staff_action_record(user=obj, actor=request.user, action=f"changed {', '.join(fields)}")
+            staff.staff_action_record(user=obj, actor=request.user, action=f"changed {', '.join(fields)}")
 
     def log_deletions(self, request, queryset):
         super().log_deletions(request, queryset)
@@ -131,44 +132,24 @@ class UserAdmin(DjangoUserAdmin):
 
     @admin.action(description="Confirm the selected accounts")
     def confirm(self, request, queryset):
-        _bulk(self, request, queryset, services.user_confirm, "confirmed")
+        _bulk(self, request, queryset, staff.user_confirm, "confirmed")
 
     @admin.action(description="Disable the selected accounts (and sign them out)")
     def disable(self, request, queryset):
-        _bulk(self, request, queryset, lambda **kw: services.user_set_active(active=False, **kw), "disabled")
+        _bulk(self, request, queryset, lambda **kw: staff.user_set_active(active=False, **kw), "disabled")
 
     @admin.action(description="Enable the selected accounts")
     def enable(self, request, queryset):
-        _bulk(self, request, queryset, lambda **kw: services.user_set_active(active=True, **kw), "enabled")
+        _bulk(self, request, queryset, lambda **kw: staff.user_set_active(active=True, **kw), "enabled")
 
     @admin.action(description="Send a new confirmation email")
     def send_confirmation(self, request, queryset):
-        _bulk(self, request, queryset, services.staff_confirmation_send, "sent a confirmation email")
+        _bulk(self, request, queryset, staff.staff_confirmation_send, "sent a confirmation email")
 
     @admin.action(description="Send a recovery email")
     def send_recovery(self, request, queryset):
-        _bulk(self, request, queryset, services.staff_recovery_send, "sent a recovery email")
+        _bulk(self, request, queryset, staff.staff_recovery_send, "sent a recovery email")
 
     @admin.action(description="Sign out everywhere (revoke all tokens)")
     def sign_out_everywhere(self, request, queryset):
-        _bulk(self, request, queryset, services.tokens_revoke, "signed out everywhere")
-
-
-@admin.register(AuthEvent)
-class AuthEventAdmin(admin.ModelAdmin):
-    """The audit trail, read-only."""
-
-    list_display = ("created_at", "type", "email", "client_address", "detail")
-    list_filter = ("type", "created_at")
-    search_fields = ("email", "client_address", "detail", "user_agent")
-    date_hierarchy = "created_at"
-    list_select_related = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+        _bulk(self, request, queryset, staff.tokens_revoke, "signed out everywhere")

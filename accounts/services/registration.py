@@ -1,0 +1,64 @@
+"""Registration and confirmation: POST /api/user, /api/validate/confirmation."""
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts import audit, emails
+from accounts.errors import (
+    PasswordConfirmationInvalid,
+    UserAlreadyConfirmed,
+    UserAlreadyExist,
+)
+from accounts.models import User
+from accounts.ratelimit import RateLimit
+from accounts.selectors import user_by_email
+from accounts.services.passwords import password_validate
+from accounts.tokens.validation import (
+    Purpose,
+    validation_token_make,
+    validation_token_user,
+)
+
+
+def user_register(*, email: str, name: str, password: str, confirm: str, client_address: str) -> User:
+    """Create an unconfirmed account and email its confirmation link, or create nothing.
+
+    Every attempt counts against SIGNUP_RATE for the client address.
+    """
+    RateLimit("signup", client_address).check_and_hit()
+    if User.objects.with_email(email).exists():
+        raise UserAlreadyExist
+    if password != confirm:
+        raise PasswordConfirmationInvalid
+    user = User(email=email, name=name)
+    password_validate(password, user=user, field="password")
+    user.set_password(password)
+    try:
+        # The email is sent inside the transaction: if it fails, the account is rolled back.
+        with transaction.atomic():
+            user.save()
+            token = validation_token_make(user=user, purpose=Purpose.CONFIRMATION)
+            emails.send_confirmation(user=user, token=token)
+    except IntegrityError as exc:
+        # A concurrent registration of the same email (in any case) won the unique index.
+        raise UserAlreadyExist from exc
+    audit.record(audit.Type.REGISTER, user=user)
+    return user
+
+
+def account_confirm(*, token: str) -> User:
+    """Confirm the account a confirmation token names; confirming twice is not an error."""
+    user = validation_token_user(token=token, purpose=Purpose.CONFIRMATION)
+    if user.confirmed_at is None:
+        user.confirmed_at = timezone.now()
+        if User.objects.filter(pk=user.pk, confirmed_at__isnull=True).update(confirmed_at=user.confirmed_at):
+            audit.record(audit.Type.CONFIRM, user=user)
+    return user
+
+
+def confirmation_resend(*, email: str) -> None:
+    """Email a new confirmation link to an unconfirmed account."""
+    user = user_by_email(email)
+    if user.is_confirmed:
+        raise UserAlreadyConfirmed
+    emails.send_confirmation(user=user, token=validation_token_make(user=user, purpose=Purpose.CONFIRMATION))

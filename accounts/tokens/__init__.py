@@ -1,0 +1,1 @@
+"""Tokens: auth tokens (`auth`) and the emailed validation tokens (`validation`)."""
