@@ -9,10 +9,12 @@ import contextvars
 import ipaddress
 import logging
 
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import DatabaseError, transaction
 
 from accounts.models import AuthEvent, User
-from accounts.ratelimit import client_address
+from accounts.addresses import client_address
 
 logger = logging.getLogger(__name__)
 
@@ -23,10 +25,21 @@ Type = AuthEvent.Type
 _request_meta: contextvars.ContextVar[dict] = contextvars.ContextVar("audit_request_meta", default={})
 
 
+def _email_or_nothing(value: str) -> str:
+    """Return the value if it is an email address: what a client typed into the email field of a
+    login may be anything, a password even, and the audit trail keeps only addresses."""
+    try:
+        validate_email(value)
+    except ValidationError:
+        return ""
+    return value
+
+
 def record(type: Type, *, user: User | None = None, email: str = "", detail: str = "") -> None:
     """Write one event (one INSERT); a failure is logged, never raised."""
     meta = _request_meta.get()
     address = client_address(meta)
+    email = _email_or_nothing(email[:254]) if email else ""
     try:
         # A savepoint when inside a transaction, so a failed insert cannot break the caller's.
         with transaction.atomic():

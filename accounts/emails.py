@@ -1,24 +1,38 @@
-"""The only place that sends mail. Bodies are text templates under templates/accounts/email/."""
+"""The only place that sends mail. Bodies are text templates under templates/accounts/email/.
+
+Two kinds of email:
+- Links (confirmation, recovery): counted against EMAIL_RATE for the recipient; a failure is
+  CouldNotSendEmail, which the caller turns into the contract's 500 (and, for a registration,
+  into no account at all).
+- Security notices (email changed, password changed, two-factor on or off, recovery code used):
+  never refused by the recipient's EMAIL_RATE (a stranger's recovery requests must not silence
+  them), and never lost: one that cannot be sent at once is queued (QueuedEmail) and sent again by
+  `python manage.py send_queued_emails`. They hold no link and no token, so a queued body is safe
+  to keep.
+"""
 
 import logging
 import smtplib
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
+from django.utils import timezone
 
 from accounts.errors import CouldNotSendEmail
-from accounts.models import User
+from accounts.models import QueuedEmail, User
 from accounts.ratelimit import RateLimit
 
 logger = logging.getLogger(__name__)
 
+# Queued notices: retried after 1, 2, 4, ... minutes (at most an hour apart), for a day.
+QUEUE_GIVE_UP_AFTER = timedelta(days=1)
+QUEUE_MAX_BACKOFF = timedelta(hours=1)
 
-def _send(*, to: str, subject: str, template: str, context: dict) -> None:
-    """Send one email, or raise Throttled (EMAIL_RATE for this address) or CouldNotSendEmail."""
-    sent = RateLimit("email", to.lower())
-    sent.check()
-    body = render_to_string(f"accounts/email/{template}", context)
+
+def _deliver(*, to: str, subject: str, body: str) -> None:
+    """Hand one email to the backend, or raise CouldNotSendEmail."""
     # A header cannot hold a line break; names set by staff are not filtered like API input.
     subject = " ".join(subject.split())
     try:
@@ -26,13 +40,37 @@ def _send(*, to: str, subject: str, template: str, context: dict) -> None:
     except (smtplib.SMTPException, OSError) as exc:
         logger.warning("Could not send %r to %s: %s", subject, to, exc)
         raise CouldNotSendEmail from exc
+
+
+def _send_link(*, to: str, subject: str, template: str, context: dict) -> None:
+    """Send an email with a link, or raise Throttled (EMAIL_RATE for this address) or CouldNotSendEmail."""
+    sent = RateLimit("email", to.lower())
+    sent.check()
+    _deliver(to=to, subject=subject, body=render_to_string(f"accounts/email/{template}", context))
     sent.hit()
+
+
+def _send_notice(*, kind: str, to: str, subject: str, template: str, context: dict) -> None:
+    """Send a security notice now, or queue it to be sent again; never raises for the mail server."""
+    body = render_to_string(f"accounts/email/{template}", context)
+    try:
+        _deliver(to=to, subject=subject, body=body)
+    except CouldNotSendEmail as exc:
+        QueuedEmail.objects.create(
+            kind=kind,
+            to=to,
+            subject=subject,
+            body=body,
+            next_attempt_at=timezone.now() + timedelta(minutes=1),
+            last_error=str(exc.__cause__)[:255],
+        )
+        logger.warning("Notice %r to %s queued to be sent again", kind, to)
 
 
 def send_confirmation(*, user: User, token: str) -> None:
     """Send the confirmation link (the same for the first email and every resend)."""
     link = f"{settings.CLIENT_ORIGIN}{settings.CONFIRMATION_URL}/{token}"
-    _send(
+    _send_link(
         to=user.email,
         subject=f"Welcome, {user.name}",
         template="confirmation.txt",
@@ -43,7 +81,7 @@ def send_confirmation(*, user: User, token: str) -> None:
 def send_recovery(*, user: User, token: str) -> None:
     """Send the password recovery link."""
     link = f"{settings.CLIENT_ORIGIN}{settings.RECOVER_URL}/{token}"
-    _send(
+    _send_link(
         to=user.email,
         subject="Recover Your Account",
         template="recovery.txt",
@@ -53,9 +91,45 @@ def send_recovery(*, user: User, token: str) -> None:
 
 def send_email_changed(*, user: User, old_email: str) -> None:
     """Tell the old address that the account's email changed."""
-    _send(
+    _send_notice(
+        kind="email_changed",
         to=old_email,
         subject="Your email address was changed",
         template="email_changed.txt",
         context={"user": user, "old_email": old_email},
     )
+
+
+def send_password_changed(*, user: User, how: str) -> None:
+    """Tell the user that the password changed (`how`: "changed", "reset by email", ...)."""
+    _send_notice(
+        kind="password_changed",
+        to=user.email,
+        subject="Your password was changed",
+        template="password_changed.txt",
+        context={"user": user, "how": how},
+    )
+
+
+def queued_send(*, now=None) -> tuple[int, int, int]:
+    """Send the queued notices that are due; return (sent, failed again, given up)."""
+    now = now or timezone.now()
+    sent = failed = given_up = 0
+    for email in QueuedEmail.objects.filter(next_attempt_at__lte=now):
+        try:
+            _deliver(to=email.to, subject=email.subject, body=email.body)
+        except CouldNotSendEmail as exc:
+            if now - email.created_at >= QUEUE_GIVE_UP_AFTER:
+                logger.error("Notice %r to %s given up after %d attempts", email.kind, email.to, email.attempts + 1)
+                email.delete()
+                given_up += 1
+                continue
+            email.attempts += 1
+            email.next_attempt_at = now + min(timedelta(minutes=2 ** (email.attempts - 1)), QUEUE_MAX_BACKOFF)
+            email.last_error = str(exc.__cause__)[:255]
+            email.save(update_fields=["attempts", "next_attempt_at", "last_error"])
+            failed += 1
+        else:
+            email.delete()
+            sent += 1
+    return sent, failed, given_up

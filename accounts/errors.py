@@ -22,6 +22,8 @@ class AuthError(Exception):
 
     status: int = 400
     message: str = ""
+    # What a 401 answers in WWW-Authenticate (RFC 9110, section 15.5.2).
+    challenge: str = 'Bearer realm="api"'
 
     def __str__(self):
         return self.message
@@ -79,16 +81,25 @@ class AccountDisabled(AuthError):
     status, message = 403, "Account disabled"
 
 
+class InvalidClientCredentials(AuthError):
+    status, message = 401, "Invalid client credentials"
+    challenge = 'Basic realm="introspection"'
+
+
+class NotFound(AuthError):
+    status, message = 404, "Not found"
+
+
 class Throttled(AuthError):
     status, message = 429, "Too many requests"
 
-    def __init__(self, wait: int):
+    def __init__(self, wait: int, limit: str = ""):
         super().__init__()
         self.wait = max(int(wait), 1)
+        # The rate limit's scope (login, login_account, ...), for metrics and the audit trail.
+        self.limit = limit
 
 
-# Every 401 tells the client how to authenticate (RFC 9110, section 15.5.2).
-_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="api"'}
 
 
 def envelope(status: int, message: str, errors: dict | None = None) -> dict:
@@ -126,7 +137,8 @@ def error_body(exc: Exception) -> tuple[dict, dict]:
     """Return the envelope and headers for any exception; an unknown one is a logged 500."""
     body, headers = _error_body(exc)
     if body["status"] == 401:
-        headers = {**headers, **_CHALLENGE}
+        # Every 401 tells the client how to authenticate.
+        headers = {**headers, "WWW-Authenticate": getattr(exc, "challenge", AuthError.challenge)}
     return body, headers
 
 

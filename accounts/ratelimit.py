@@ -1,4 +1,10 @@
-"""Rate limits (LOGIN_RATE, SIGNUP_RATE, EMAIL_RATE), counted in the cache all workers share.
+"""Rate limits, counted in the cache all workers share.
+
+The scopes, each read from the setting `<SCOPE>_RATE`: LOGIN (failed logins per email and client
+address), LOGIN_ADDRESS (failed logins per client address), LOGIN_ACCOUNT (failed password or
+two-factor checks per account, from anywhere), SIGNUP (registrations per client address), EMAIL
+(emails sent to one address), EMAIL_REQUEST (unauthenticated requests that send email, per client
+address). Client addresses are counted per address_group(): an IPv6 client per /64.
 
 A limit of N hits per period is N slots in the cache, each a key that lives one period. A hit
 takes a free slot with `cache.add`, which is atomic on every backend (Redis SET NX, a primary
@@ -46,6 +52,7 @@ class RateLimit:
     """One scope's limit for one identity (an address, an email and an address, ...)."""
 
     def __init__(self, scope: str, identity: str):
+        self.scope = scope
         self.rate = parse_rate(getattr(settings, f"{scope.upper()}_RATE"))
         digest = hashlib.sha256(identity.encode()).hexdigest()[:40]
         self.slots = [f"ratelimit:{scope}:{digest}:{slot}" for slot in range(self.rate.count)] if self.rate else []
@@ -61,7 +68,7 @@ class RateLimit:
         now = _now()
         taken = self._taken(now)
         if len(taken) >= self.rate.count:
-            raise Throttled(wait=math.ceil(min(taken.values()) + self.rate.seconds - now))
+            raise Throttled(wait=math.ceil(min(taken.values()) + self.rate.seconds - now), limit=self.scope)
 
     def hit(self) -> bool:
         """Count one hit; return False if no slot was free (the limit is reached)."""
@@ -77,19 +84,9 @@ class RateLimit:
         if not self.hit():
             # Concurrent requests took the last free slots since the check: the limit is reached.
             self.check()
-            raise Throttled(wait=1)
+            raise Throttled(wait=1, limit=self.scope)
 
-
-def client_address(meta: dict) -> str:
-    """Return the client's address: REMOTE_ADDR, or with NUM_PROXIES trusted proxies in front,
-    the address the outermost trusted proxy saw (counted from the right of X-Forwarded-For;
-    addresses further left are whatever the client chose to send)."""
-    remote = meta.get("REMOTE_ADDR", "")
-    proxies = settings.NUM_PROXIES
-    forwarded = meta.get("HTTP_X_FORWARDED_FOR")
-    if not proxies or not forwarded:
-        return remote
-    addresses = [address.strip() for address in forwarded.split(",") if address.strip()]
-    if not addresses:
-        return remote
-    return addresses[-min(proxies, len(addresses))]
+    def reset(self) -> None:
+        """Forget every hit (a completed password reset clears the account's failures)."""
+        if self.rate is not None:
+            cache.delete_many(self.slots)

@@ -27,7 +27,8 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin on our site class (accounts.admin_site): the API's sign-in rules and sessions.
+    "authserver.apps.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -195,6 +196,12 @@ SPECTACULAR_SETTINGS = {
     # /api/docs loads Swagger UI from this server's static files, never from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # /api/introspect authenticates resource servers with HTTP Basic, checked in its view.
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "client": {"type": "http", "scheme": "basic", "description": "client_id and client_secret of a resource server."}
+        }
+    },
 }
 
 
@@ -206,26 +213,53 @@ def _rate(name: str, default: str) -> str:
     return value
 
 
-# Rate limits, counted in CACHES: failed logins per email and client address,
-# registrations per client address, emails per recipient address.
+# Rate limits, counted in CACHES (accounts.ratelimit). Client addresses count per address, IPv6
+# per /64. Failed logins per email and client address:
 LOGIN_RATE = _rate("LOGIN_RATE", "10/min")
+# Failed password or two-factor checks per account, from any address, on every endpoint that makes
+# one (login, change password, delete account, change email, two-factor, the admin login). At the
+# limit every check for the account is refused, the right password included: the trade-off is
+# that anyone can lock an account's password checks for up to an hour by failing 20 times.
+LOGIN_ACCOUNT_RATE = _rate("LOGIN_ACCOUNT_RATE", "20/hour")
+# Failed logins per client address, over all emails (one address trying many accounts).
+LOGIN_ADDRESS_RATE = _rate("LOGIN_ADDRESS_RATE", "100/hour")
+# Registrations per client address.
 SIGNUP_RATE = _rate("SIGNUP_RATE", "30/hour")
+# Emails sent to one address (confirmation, resend, recovery); security notices are not refused.
 EMAIL_RATE = _rate("EMAIL_RATE", "5/hour")
+# Unauthenticated requests that send email (recovery, confirmation resend) per client address,
+# answered or refused.
+EMAIL_REQUEST_RATE = _rate("EMAIL_REQUEST_RATE", "20/hour")
 # Reverse proxies in front of the server. 0: the client is REMOTE_ADDR. N: the client is the
 # N-th address from the right of X-Forwarded-For, and X-Forwarded-Proto says whether it used https.
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 
-# Auth tokens (JWT, HS256, signed with SECRET_KEY; made and checked by accounts.tokens.HS256Backend,
-# which accepts only the header it writes). Lifetimes are read when a token is made.
+# Older values of SECRET_KEY, still accepted for what they signed or encrypted (admin sessions,
+# email links, secrets at rest), while SECRET_KEY is being rotated (comma list).
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
+
+# Auth tokens: JWTs signed with the signing keys in the database (accounts.tokens.keyring), which
+# other services verify with /.well-known/jwks.json. Lifetimes are read when a token is made.
 TOKEN_LIFETIME = env.int("TOKEN_LIFETIME", default=3600)
 TOKEN_REFRESH_LIFETIME = env.int("TOKEN_REFRESH_LIFETIME", default=604800)
 TOKEN_REMEMBER_LIFETIME = env.int("TOKEN_REMEMBER_LIFETIME", default=2592000)
+# `iss`: this server's public base URL; `aud`: who the tokens are for (comma list).
+TOKEN_ISSUER = env.str("TOKEN_ISSUER", default="http://localhost:8000").rstrip("/")
+TOKEN_AUDIENCE = env.list("TOKEN_AUDIENCE", default=["authserver"])
+if not TOKEN_AUDIENCE or not all(TOKEN_AUDIENCE):
+    raise ImproperlyConfigured("TOKEN_AUDIENCE must name at least one audience (a comma list).")
+# The algorithm of keys made from now on (the next rotation); each key keeps its own.
+TOKEN_ALGORITHM = env.str("TOKEN_ALGORITHM", default="ES256")
+if TOKEN_ALGORITHM not in ("ES256", "RS256"):
+    raise ImproperlyConfigured(f"TOKEN_ALGORITHM={TOKEN_ALGORITHM!r}: use ES256 or RS256.")
+# Seconds resource servers may cache the key set (Cache-Control of /.well-known/jwks.json).
+JWKS_MAX_AGE = env.int("JWKS_MAX_AGE", default=300)
+# simplejwt makes and checks the token's envelope; signing is accounts.tokens.auth's backend, so
+# no token is ever signed with SECRET_KEY.
 SIMPLE_JWT = {
-    "ALGORITHM": "HS256",
-    "SIGNING_KEY": SECRET_KEY,
+    "ALGORITHM": "ES256",
+    "SIGNING_KEY": None,
     "LEEWAY": 0,
-    "USER_ID_FIELD": "id",
-    "USER_ID_CLAIM": "user_id",
     "TOKEN_TYPE_CLAIM": "token_type",
     "JTI_CLAIM": "jti",
 }

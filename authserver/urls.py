@@ -5,10 +5,13 @@ from django.urls import include, path, re_path
 
 from accounts import errors
 from accounts.api.views.status import StatusView
+from accounts.api.views.wellknown import AuthorizationServerMetadataView, JWKSView
 
 urlpatterns = [
     path("api/", include("accounts.api.urls")),
     re_path(r"^status/?$", StatusView.as_view(), name="status"),
+    re_path(r"^\.well-known/jwks\.json/?$", JWKSView.as_view(), name="jwks"),
+    re_path(r"^\.well-known/openid-configuration/?$", AuthorizationServerMetadataView.as_view(), name="metadata"),
     path("admin/", admin.site.urls),
     # Also with DEBUG on, an unknown path answers in the envelope, not with an HTML page.
     re_path(r"^", errors.page_not_found),

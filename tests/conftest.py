@@ -18,9 +18,11 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.tokens import auth as tokens
 from accounts.models import User
-from accounts.tokens.auth import auth_token_issue
+from accounts.services.credentials import timing_hashes_forget
+from accounts.services.sessions import session_open
+from accounts.tokens.auth import auth_token_issue, token_backend
+from accounts.tokens.keyring import keyring
 
 PASSWORD = "correct horse battery"
 PROJECT = Path(__file__).resolve().parent.parent
@@ -30,6 +32,18 @@ PROJECT = Path(__file__).resolve().parent.parent
 def _fast_hashing(settings):
     """Hash with MD5 in tests; tests where hashing is the point override this."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_state():
+    """Forget what this process remembers of the database between tests (each test's database
+    is rolled back): the signing keys, the tokens already verified, the hashes used for timing."""
+    keyring.forget()
+    token_backend().forget()
+    timing_hashes_forget()
+    yield
+    keyring.forget()
+    token_backend().forget()
 
 
 @pytest.fixture(autouse=True)
@@ -82,27 +96,73 @@ def api_client() -> APIClient:
     return APIClient()
 
 
+def sign_in(user: User, *, remember: bool = False, amr=("pwd",), when=None, user_agent: str = "pytest", ip: str = "127.0.0.1"):
+    """Open a session for the user as a login would, at `when` (default now); return it."""
+    return session_open(
+        user=user, remember=remember, amr=list(amr), user_agent=user_agent, client_address=ip, now=when
+    )
+
+
 @pytest.fixture
 def token_for():
-    """Return a function that issues an auth token as a login would."""
+    """Return a function that signs the user in (a new session) and returns its auth token."""
 
     def issue(user: User, *, remember: bool = False) -> str:
-        return auth_token_issue(user=user, remember=remember)
+        session = sign_in(user, remember=remember)
+        return auth_token_issue(session=session, user=user, now=session.created_at)
 
     return issue
 
 
 def mint_at(user: User, when, *, remember: bool = False) -> str:
-    """Return an auth token issued at `when`, as if the clock had said so."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(tokens, "_now", lambda: when)
-        return auth_token_issue(user=user, remember=remember)
+    """Return an auth token of a session opened at `when`, as if the clock had said so."""
+    session = sign_in(user, remember=remember, when=when)
+    return auth_token_issue(session=session, user=user, now=when)
+
+
+def session_of(token: str):
+    """Return the session of an auth token."""
+    from accounts.models import Session
+
+    return Session.objects.get(public_id=claims(token)["sid"])
 
 
 def claims(token: str) -> dict:
-    """Return the payload of an auth token, checking its HS256 signature but not its times."""
-    key = django_settings.SIMPLE_JWT["SIGNING_KEY"]
-    return jwt.decode(token, key, algorithms=["HS256"], options={"verify_exp": False, "verify_iat": False})
+    """Return the payload of an auth token, verified with the published keys (PyJWT, as a
+    resource server would) but not its times."""
+    keys = {key["kid"]: key for key in keyring.keyset().jwks}
+    header = jwt.get_unverified_header(token)
+    key = jwt.PyJWK(keys[header["kid"]])
+    return jwt.decode(
+        token,
+        key.key,
+        algorithms=[key.algorithm_name],
+        audience=django_settings.TOKEN_AUDIENCE,
+        options={"verify_exp": False, "verify_iat": False},
+    )
+
+
+# The management form of the read-only inline of open sessions, which every post of the admin's
+# change form for a user carries (a browser sends it from the page).
+SESSIONS_INLINE = {
+    "auth_sessions-TOTAL_FORMS": "0",
+    "auth_sessions-INITIAL_FORMS": "0",
+    "auth_sessions-MIN_NUM_FORMS": "0",
+    "auth_sessions-MAX_NUM_FORMS": "1000",
+}
+
+
+def admin_login(client, user: User):
+    """Log `client` into the admin site as `user`, as the admin's login form would: a Django session
+    and the server session it opens (accounts.admin_site). Return the server session."""
+    from accounts.admin_site import SESSION_ID_KEY
+
+    client.force_login(user)
+    session = sign_in(user, user_agent="admin test client")
+    django_session = client.session
+    django_session[SESSION_ID_KEY] = session.public_id
+    django_session.save()
+    return session
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from django.core import mail
 from django.test import Client
 
 from accounts.models import AuthEvent, User
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, SESSIONS_INLINE, admin_login
 from tests.contract import (
     ACCOUNT_DISABLED,
     AUTHENTICATE_PATH,
@@ -50,7 +50,7 @@ def staff(user_factory) -> User:
 @pytest.fixture
 def admin_client(staff) -> Client:
     client = Client()
-    client.force_login(staff)
+    admin_login(client, staff)
     return client
 
 
@@ -157,7 +157,7 @@ def test_a_non_staff_user_cannot_log_in_to_the_admin(user):
 def test_non_staff_are_redirected_to_the_admin_login(user, path, who):
     client = Client()
     if who == "non-staff":
-        client.force_login(user)
+        admin_login(client, user)
     path = path.format(change=change_url(user), password=password_url(user))
 
     response = client.get(path)
@@ -170,7 +170,7 @@ def test_a_non_staff_user_cannot_run_an_action(user_factory, user, token_for, ap
     victim = user_factory(email="victim@example.com")
     token = token_for(victim)
     client = Client()
-    client.force_login(user)
+    admin_login(client, user)
 
     response = client.post(USERS, {"action": "disable", "_selected_action": [victim.pk], "index": 0})
 
@@ -267,7 +267,7 @@ def test_change_form_renders_with_the_state_read_only(admin_client, accounts):
 
 def test_change_form_saves_the_name_and_email(admin_client, user, token_for, api_client):
     response = admin_client.post(
-        change_url(user), {"email": "ann.new@example.com", "name": "Ann Renamed", "is_staff": "on"}
+        change_url(user), {"email": "ann.new@example.com", "name": "Ann Renamed", "is_staff": "on", **SESSIONS_INLINE}
     )
 
     assert response.status_code == 302, response.context["adminform"].form.errors
@@ -279,7 +279,7 @@ def test_change_form_saves_the_name_and_email(admin_client, user, token_for, api
 def test_change_form_refuses_an_email_taken_in_another_case(admin_client, user, user_factory):
     other = user_factory(email="bob@example.com")
 
-    response = admin_client.post(change_url(other), {"email": "ANN@example.com", "name": "Bob"})
+    response = admin_client.post(change_url(other), {"email": "ANN@example.com", "name": "Bob", **SESSIONS_INLINE})
 
     assert response.status_code == 200
     assert "A user with that email already exists" in response.content.decode()

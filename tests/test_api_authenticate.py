@@ -19,9 +19,9 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.services.account import user_deactivate
-from accounts.tokens.auth import auth_token_issue
+from accounts.services.sessions import sessions_end
 from accounts.tokens.validation import Purpose, validation_token_user
-from tests.conftest import PASSWORD, claims, mint_at
+from tests.conftest import PASSWORD, claims, mint_at, session_of
 from tests.contract import (
     ACCOUNT_DISABLED,
     ACCOUNT_NOT_ACTIVE,
@@ -82,8 +82,7 @@ def assert_error(response, expected: dict) -> None:
 
 @pytest.fixture
 def long_standing_user(user_factory):
-    """An active user whose tokens are revoked only up to a day ago, so tokens minted in the past count."""
-    return user_factory(email="ann@example.com", tokens_valid_after=timezone.now() - timedelta(days=1))
+    return user_factory(email="ann@example.com")
 
 
 class TestLogin:
@@ -93,8 +92,10 @@ class TestLogin:
 
         assert response.status_code == 200
         token = response.json()["token"]
-        assert claims(token)["user_id"] == str(user.pk)
+        assert claims(token)["sub"] == str(user.public_id)
         assert profile(token).json()["email"] == user.email
+        session = session_of(token)
+        assert (session.user, session.amr, session.remember, session.ended_at) == (user, ["pwd"], False, None)
         user.refresh_from_db()
         assert user.last_login is not None
 
@@ -172,18 +173,15 @@ class TestLogin:
         assert_error(profile(before), TOKEN_INVALID)
         assert_error(profile(remembered), TOKEN_INVALID)
 
-    def test_reactivation_revokes_tokens_issued_while_deactivated(self, user_factory):
-        # Reactivation is itself a revocation point: a token minted after the deactivation
-        # began (here: deactivated since creation) dies too.
-        now = timezone.now()
-        member = user_factory(
-            email="ann@example.com", deactivated=True, tokens_valid_after=now - timedelta(days=1)
-        )
-        during = mint_at(member, now - timedelta(minutes=5))
+    def test_reactivation_opens_a_new_session_and_the_old_ones_stay_ended(self, user, token_for):
+        before = token_for(user)
+        user_deactivate(user=user)
 
-        assert login("ann@example.com", PASSWORD).status_code == 200
+        token = login(user.email, PASSWORD).json()["token"]
 
-        assert_error(profile(during), TOKEN_INVALID)
+        assert session_of(token) != session_of(before)
+        assert session_of(before).end_reason == "deactivation"
+        assert_error(profile(before), TOKEN_INVALID)
 
     @pytest.mark.parametrize(
         ("stored", "typed"),
@@ -201,7 +199,7 @@ class TestLogin:
         response = login(typed, PASSWORD)
 
         assert response.status_code == 200
-        assert claims(response.json()["token"])["user_id"] == str(member.pk)
+        assert claims(response.json()["token"])["sub"] == str(member.public_id)
 
     @pytest.mark.parametrize(
         ("body", "remember", "window"),
@@ -225,10 +223,11 @@ class TestLogin:
         response = send(APIClient(), "post", data, body=body)
 
         assert response.status_code == 200
-        payload = claims(response.json()["token"])
-        assert payload["refresh_exp"] == int(payload["iat"]) + getattr(settings, window)
+        token = response.json()["token"]
+        payload, session = claims(token), session_of(token)
+        assert session.expires_at == session.created_at + timedelta(seconds=getattr(settings, window))
         assert payload["exp"] == int(payload["iat"]) + 600
-        assert payload["remember"] is (window == "TOKEN_REMEMBER_LIFETIME")
+        assert session.remember is (window == "TOKEN_REMEMBER_LIFETIME")
 
 
 class TestRefresh:
@@ -243,10 +242,11 @@ class TestRefresh:
         assert new != old
         assert profile(new).status_code == 200
         payload = claims(new)
-        assert payload["refresh_exp"] == claims(old)["refresh_exp"]
-        assert payload["remember"] is remember
+        assert payload["sid"] == claims(old)["sid"]
+        session = session_of(new)
+        assert session.remember is remember
         lifetime = django_settings.TOKEN_LIFETIME
-        assert payload["exp"] == min(int(payload["iat"]) + lifetime, payload["refresh_exp"])
+        assert payload["exp"] == min(int(payload["iat"]) + lifetime, int(session.expires_at.timestamp()))
 
     def test_never_past_the_end_of_the_refresh_window(self, long_standing_user, settings):
         settings.TOKEN_LIFETIME = 3_600
@@ -258,16 +258,15 @@ class TestRefresh:
 
         assert response.status_code == 200
         payload = claims(response.json()["token"])
-        assert payload["refresh_exp"] == claims(old)["refresh_exp"]
-        assert payload["exp"] <= payload["refresh_exp"]
+        window_end = int(session_of(old).expires_at.timestamp())
         # Not TOKEN_LIFETIME more: the window's end came first.
-        assert payload["exp"] == payload["refresh_exp"]
+        assert payload["exp"] == window_end
 
     def test_an_expired_token_cannot_be_refreshed(self, long_standing_user, settings):
         settings.TOKEN_LIFETIME = 3_600
         # Expired 100 s ago, inside a refresh window that still has days to run.
         old = mint_at(long_standing_user, timezone.now() - timedelta(seconds=3_700))
-        assert claims(old)["refresh_exp"] > timezone.now().timestamp()
+        assert session_of(old).is_open()
 
         assert_error(client_with(old).get(AUTHENTICATE_PATH), TOKEN_INVALID)
 
@@ -472,14 +471,15 @@ def test_every_verb_answers_on_alias_and_trailing_slash(auth_client, method, pat
 @pytest.mark.parametrize(
     ("method", "data"), [("post", {"password": PASSWORD}), ("patch", {})], ids=["login", "recover"]
 )
-def test_public_actions_ignore_a_stale_authorization_header(user, user_factory, authorization, method, data):
+def test_public_actions_ignore_a_stale_authorization_header(user, user_factory, token_for, authorization, method, data):
     if authorization == "expired":
         authorization = mint_at(user, timezone.now() - timedelta(seconds=django_settings.TOKEN_LIFETIME + 60))
     elif authorization == "revoked":
-        authorization = mint_at(user, user.tokens_valid_after - timedelta(seconds=1))
+        authorization = token_for(user)
+        sessions_end(user=user, reason="staff")
     elif authorization == "deleted":
         gone = user_factory()
-        authorization = auth_token_issue(user=gone, remember=False)
+        authorization = token_for(gone)
         gone.delete()
 
     response = send(client_with(authorization), method, {"email": user.email, **data})

@@ -9,7 +9,6 @@ request that causes it; one event is one INSERT.
 
 import logging
 import re
-from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -22,8 +21,14 @@ from rest_framework.test import APIClient
 
 from accounts import audit
 from accounts.models import AuthEvent, User
-from tests.conftest import PASSWORD, mint_at
-from tests.contract import AUTHENTICATE_PATH, CONFIRMATION_PATH, RECOVERY_PATH, USER_PATH
+from accounts.services.sessions import sessions_end
+from tests.conftest import PASSWORD, SESSIONS_INLINE, admin_login
+from tests.contract import (
+    AUTHENTICATE_PATH,
+    CONFIRMATION_PATH,
+    RECOVERY_PATH,
+    USER_PATH,
+)
 
 Type = AuthEvent.Type
 
@@ -52,7 +57,7 @@ def staff(user_factory) -> User:
 @pytest.fixture
 def admin_client(staff) -> Client:
     admin = Client(REMOTE_ADDR="192.0.2.10", HTTP_USER_AGENT="StaffBrowser/2.0")
-    admin.force_login(staff)
+    admin_login(admin, staff)
     return admin
 
 
@@ -141,8 +146,9 @@ def test_refusals_past_the_login_rate_are_not_recorded(client, user, settings):
     assert len(events(Type.LOGIN_FAILED)) == 2
 
 
-def test_refresh_refused_for_a_revoked_token(client, user):
-    token = mint_at(user, user.tokens_valid_after - timedelta(seconds=5))
+def test_refresh_refused_for_a_revoked_token(client, user, token_for):
+    token = token_for(user)
+    sessions_end(user=user, reason="staff")
 
     response = client.get(AUTHENTICATE_PATH, HTTP_AUTHORIZATION=token)
 
@@ -208,7 +214,7 @@ def test_password_change(client, user, token_for):
     assert client.put(AUTHENTICATE_PATH, body, format="json", HTTP_AUTHORIZATION=token_for(user)).status_code == 200
 
     assert [event.type for event in events()] == [Type.PASSWORD_CHANGE]
-    assert_event(the_event(Type.PASSWORD_CHANGE), user=user, email="ann@example.com")
+    assert_event(the_event(Type.PASSWORD_CHANGE), user=user, email="ann@example.com", detail="1 sessions ended")
 
 
 def test_recovery_requested_and_completed(client, user, settings):
@@ -221,7 +227,7 @@ def test_recovery_requested_and_completed(client, user, settings):
     assert reset.status_code == 200
     assert [event.type for event in events()] == [Type.RECOVERY_REQUEST, Type.RECOVERY_COMPLETE]
     assert_event(the_event(Type.RECOVERY_REQUEST), user=user, email="ann@example.com")
-    assert_event(the_event(Type.RECOVERY_COMPLETE), user=user, email="ann@example.com")
+    assert_event(the_event(Type.RECOVERY_COMPLETE), user=user, email="ann@example.com", detail="0 sessions ended")
 
 
 def test_a_refused_recovery_reset_records_no_completion(client, user):
@@ -361,7 +367,7 @@ def test_user_changed_in_the_admin(admin_client, user):
     # Granting staff status is the staff action an audit trail exists for.
     response = admin_client.post(
         f"/admin/accounts/user/{user.pk}/change/",
-        {"email": "ann@example.com", "name": "Ann", "is_staff": "on", "is_superuser": "on"},
+        {"email": "ann@example.com", "name": "Ann", "is_staff": "on", "is_superuser": "on", **SESSIONS_INLINE},
     )
 
     assert response.status_code == 302

@@ -119,7 +119,7 @@ def test_revoke_tokens_signs_the_user_out_everywhere(api_client, user, token_for
 
     printed = command("revoke_tokens", email)
 
-    assert printed == "Every token of ann@example.com is revoked.\n"
+    assert printed == "Every session of ann@example.com is ended: its tokens are revoked.\n"
     for token in tokens:
         assert_error(api_client.get(USER_PATH, HTTP_AUTHORIZATION=token), TOKEN_INVALID)
         assert_error(api_client.get(AUTHENTICATE_PATH, HTTP_AUTHORIZATION=token), TOKEN_INVALID)
@@ -210,7 +210,7 @@ def test_commands_work_from_manage_py(project, migrated):
     pruned = run(project, "manage.py", "prune_auth_events", "--older-than", "0", **migrated)
 
     assert revoked.returncode == 0, revoked.stderr
-    assert revoked.stdout == "Every token of op@example.com is revoked.\n"
+    assert revoked.stdout == "Every session of op@example.com is ended: its tokens are revoked.\n"
     assert pruned.returncode == 0, pruned.stderr
     assert pruned.stdout.endswith("authentication event(s) older than 0 days deleted.\n")
 

@@ -13,9 +13,9 @@ from django.db import IntegrityError, transaction
 
 from accounts.services import account, passwords, registration
 from accounts.errors import CouldNotSendEmail, InvalidToken, UserAlreadyExist
-from accounts.models import User
+from accounts.models import QueuedEmail, User
 from accounts.tokens.validation import Purpose, validation_token_make, validation_token_user
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, sign_in
 
 NEW_PASSWORD = "new secret phrase 42"
 CLIENT = "192.0.2.10"
@@ -121,24 +121,28 @@ def test_password_reset_is_compare_and_set_even_for_the_same_user_object(user, m
     assert user.check_password(NEW_PASSWORD)
 
 
-def test_password_reset_moves_tokens_valid_after(user):
-    before = User.objects.get(pk=user.pk).tokens_valid_after
+def test_password_reset_ends_every_session(user):
+    sessions = [sign_in(user), sign_in(user, remember=True)]
     token = validation_token_make(user=user, purpose=Purpose.RECOVERY)
 
     passwords.password_reset(token=token, new_password=NEW_PASSWORD, confirm=NEW_PASSWORD)
 
-    assert User.objects.get(pk=user.pk).tokens_valid_after > before
+    for session in sessions:
+        session.refresh_from_db()
+        assert (session.is_open(), session.end_reason) == (False, "recovery")
 
 
 # --- email_change ----------------------------------------------------------------------------
 
 
-def test_email_change_keeps_the_change_when_the_notice_fails(user, failing_mail):
+def test_email_change_keeps_the_change_and_queues_the_notice_when_it_fails(user, failing_mail):
     changed = account.email_change(user=user, new_email="ann.new@example.com", password=PASSWORD)
 
     assert changed.email == "ann.new@example.com"
     assert User.objects.get(pk=user.pk).email == "ann.new@example.com"
     assert mail.outbox == []
+    (queued,) = QueuedEmail.objects.all()
+    assert (queued.kind, queued.to, queued.subject) == ("email_changed", "ann@example.com", "Your email address was changed")
 
 
 def test_email_change_sends_the_notice_to_the_old_address(user):

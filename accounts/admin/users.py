@@ -13,6 +13,8 @@ from django.utils.translation import ngettext
 from accounts import audit
 from accounts.services import passwords, staff
 from accounts.errors import AuthError
+from accounts.admin.sessions import OpenSessionInline
+from accounts.admin_site import admin_session_renew
 from accounts.models import User
 
 
@@ -95,22 +97,35 @@ class UserAdmin(DjangoUserAdmin):
         ("Profile", {"fields": ("name",)}),
         (
             "State (use the actions of the list to change it)",
-            {"fields": ("state", "is_active", "confirmed_at", "deactivated_at", "tokens_valid_after")},
+            {"fields": ("state", "is_active", "confirmed_at", "deactivated_at")},
         ),
         ("Permissions", {"fields": ("is_staff", "is_superuser", "groups", "user_permissions")}),
         ("Important dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "name", "usable_password", "password1", "password2")}),)
-    readonly_fields = ("state", "is_active", "confirmed_at", "deactivated_at", "tokens_valid_after", "last_login", "date_joined")
+    readonly_fields = ("state", "is_active", "confirmed_at", "deactivated_at", "last_login", "date_joined")
     list_display = ("email", "name", "state", "is_staff", "last_login", "date_joined")
     list_filter = (StateFilter, "is_staff", "is_superuser")
     search_fields = ("email", "name")
     ordering = ("email",)
     actions = ["confirm", "disable", "enable", "send_confirmation", "send_recovery", "sign_out_everywhere"]
+    inlines = [OpenSessionInline]
 
     @admin.display(description="state")
     def state(self, user):
         return user.state
+
+    def user_change_password(self, request, id, form_url=""):
+        response = super().user_change_password(request, id, form_url)
+        # Django keeps the staff member's own browser session after they set their password;
+        # the server session behind it ended with the others, so it needs a new one.
+        if request.method == "POST" and response.status_code == 302 and str(request.user.pk) == str(id):
+            admin_session_renew(request)
+        return response
+
+    def get_inlines(self, request, obj):
+        # A new account has no sessions yet.
+        return self.inlines if obj is not None else []
 
     # Django calls these with the request after each save of the add, change and password
     # forms, and before a deletion: the one place that knows which staff member acted.
@@ -150,6 +165,6 @@ class UserAdmin(DjangoUserAdmin):
     def send_recovery(self, request, queryset):
         _bulk(self, request, queryset, staff.staff_recovery_send, "sent a recovery email")
 
-    @admin.action(description="Sign out everywhere (revoke all tokens)")
+    @admin.action(description="Sign out everywhere (end every session)")
     def sign_out_everywhere(self, request, queryset):
         _bulk(self, request, queryset, staff.tokens_revoke, "signed out everywhere")

@@ -16,9 +16,12 @@ from accounts import errors
 from accounts.api import serializers as s
 from accounts.api.views.authenticate import AuthenticateViewSet
 from accounts.api.views.base import ContractViewSet
+from accounts.api.views.introspect import IntrospectionViewSet
+from accounts.api.views.sessions import SessionsViewSet, SessionViewSet
 from accounts.api.views.status import StatusView
 from accounts.api.views.user import UserViewSet
 from accounts.api.views.validate import ConfirmationViewSet, RecoveryViewSet
+from accounts.api.views.wellknown import AuthorizationServerMetadataView, JWKSView
 
 # --- generator hooks (first: the decorators below load DEFAULT_SCHEMA_CLASS from here) ------
 
@@ -237,3 +240,97 @@ extend_schema_view(
         responses={200: ErrorSerializer, 503: ErrorSerializer},
     )
 )(StatusView)
+
+SESSION = _shape(
+    "Session",
+    id=serializers.CharField(),
+    created_at=serializers.DateTimeField(),
+    last_seen_at=serializers.DateTimeField(),
+    expires_at=serializers.DateTimeField(),
+    user_agent=serializers.CharField(),
+    ip=serializers.IPAddressField(allow_null=True),
+    current=serializers.BooleanField(),
+)
+
+_describe(
+    SessionsViewSet,
+    "sessions",
+    list_sessions=_doc(
+        "List the open sessions (one per sign-in), newest first",
+        responses=_responses(_shape("Sessions", sessions=SESSION.__class__(many=True)), *TOKEN_ERRORS),
+    ),
+    revoke_others=_doc(
+        "Sign out every other session",
+        responses=_responses(
+            _shape("SessionsRevoked", message=serializers.CharField(), revoked=serializers.IntegerField()), *TOKEN_ERRORS
+        ),
+    ),
+)
+
+_describe(
+    SessionViewSet,
+    "sessions",
+    revoke=_doc(
+        "Sign out one session (the current one: sign out)",
+        responses=_responses(MESSAGE, *TOKEN_ERRORS, errors.NotFound),
+    ),
+)
+
+_describe(
+    IntrospectionViewSet,
+    "introspection",
+    introspect=_doc(
+        "Introspect a token (RFC 7662), for registered resource servers",
+        public=True,
+        request=s.IntrospectionSerializer,
+        responses=_responses(
+            _shape(
+                "Introspection",
+                active=serializers.BooleanField(),
+                sub=serializers.CharField(required=False),
+                sid=serializers.CharField(required=False),
+                exp=serializers.IntegerField(required=False),
+                iat=serializers.IntegerField(required=False),
+                iss=serializers.CharField(required=False),
+                aud=serializers.JSONField(required=False),
+                email=serializers.EmailField(required=False),
+                groups=serializers.ListField(child=serializers.CharField(), required=False),
+                amr=serializers.ListField(child=serializers.CharField(), required=False),
+                jti=serializers.CharField(required=False),
+                token_type=serializers.CharField(required=False),
+            ),
+            *BODY_ERRORS,
+            errors.InvalidClientCredentials,
+        ),
+    )
+    # The "client" scheme (HTTP Basic) is declared in SPECTACULAR_SETTINGS["APPEND_COMPONENTS"].
+    | {"auth": [{"client": []}]},
+)
+
+extend_schema_view(
+    get=extend_schema(
+        summary="The public keys that verify auth tokens (JWKS)",
+        operation_id="jwks",
+        tags=["keys"],
+        auth=[],
+        responses={200: _shape("JWKS", keys=serializers.ListField(child=serializers.DictField()))},
+    )
+)(JWKSView)
+
+extend_schema_view(
+    get=extend_schema(
+        summary="Where the keys and the introspection endpoint are (RFC 8414)",
+        operation_id="authorization_server_metadata",
+        tags=["keys"],
+        auth=[],
+        responses={
+            200: _shape(
+                "AuthorizationServerMetadata",
+                issuer=serializers.URLField(),
+                jwks_uri=serializers.URLField(),
+                introspection_endpoint=serializers.URLField(),
+                introspection_endpoint_auth_methods_supported=serializers.ListField(child=serializers.CharField()),
+            )
+        },
+    )
+)(AuthorizationServerMetadataView)

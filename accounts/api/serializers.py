@@ -8,6 +8,8 @@ EMAIL_MAX_LENGTH = 254
 NAME_MAX_LENGTH = 150
 PASSWORD_MAX_LENGTH = 4096
 TOKEN_MAX_LENGTH = 1024
+# An auth token: a JWT, a few hundred characters (RS256 and many groups make it longer).
+AUTH_TOKEN_MAX_LENGTH = 8192
 
 
 class _StringOnly:
@@ -93,3 +95,7 @@ class PasswordResetSerializer(serializers.Serializer):
     token = TextField(max_length=TOKEN_MAX_LENGTH)
     new_password = PasswordField()
     confirm = PasswordField()
+
+
+class IntrospectionSerializer(serializers.Serializer):
+    token = TextField(max_length=AUTH_TOKEN_MAX_LENGTH, trim_whitespace=False)

@@ -6,6 +6,8 @@ from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 from accounts.api import schema  # noqa: F401 (importing schema attaches the OpenAPI docs to the viewsets)
 from accounts.api.views.authenticate import AuthenticateViewSet
 from accounts.api.views.base import ContractViewSet
+from accounts.api.views.introspect import IntrospectionViewSet
+from accounts.api.views.sessions import SessionsViewSet, SessionViewSet
 from accounts.api.views.user import UserViewSet
 from accounts.api.views.validate import ConfirmationViewSet, RecoveryViewSet
 
@@ -21,6 +23,10 @@ urlpatterns = [
     route("user", UserViewSet, "user"),
     route("validate/confirmation", ConfirmationViewSet, "confirmation"),
     route("validate/recovery", RecoveryViewSet, "recovery"),
+    route("sessions", SessionsViewSet, "sessions"),
+    # Session ids are URL-safe base64; anything else matches no session (NotFound).
+    route("sessions/(?P<session_id>[^/]+)", SessionViewSet, "session"),
+    route("introspect", IntrospectionViewSet, "introspect"),
     re_path(r"^schema/?$", SpectacularJSONAPIView.as_view(), name="schema"),
     # Swagger UI on the schema above; its files come from drf-spectacular-sidecar (no CDN).
     re_path(r"^docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

@@ -5,7 +5,11 @@ here; callers may import a model from here or from its own module.
 """
 
 from accounts.models.audit import AuthEvent
+from accounts.models.clients import ResourceServer
+from accounts.models.emails import QueuedEmail
+from accounts.models.keys import SigningKey
+from accounts.models.sessions import Session
 # UserManager is named by migration 0001 as accounts.models.UserManager.
 from accounts.models.users import User, UserManager
 
-__all__ = ["AuthEvent", "User", "UserManager"]
+__all__ = ["AuthEvent", "QueuedEmail", "ResourceServer", "Session", "SigningKey", "User", "UserManager"]

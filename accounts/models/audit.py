@@ -23,6 +23,17 @@ class AuthEvent(models.Model):
         REACTIVATE = "reactivate", "Reactivation"
         DELETE = "delete", "Deletion"
         STAFF_ACTION = "staff_action", "Staff action"
+        PASSWORD_CHECK_FAILED = "password_check_failed", "Password check failed"
+        SESSION_REVOKED = "session_revoked", "Session revoked"
+        KEYS_ROTATED = "keys_rotated", "Signing keys rotated"
+        KEY_RETIRED = "key_retired", "Signing key retired"
+        RESOURCE_SERVER_CREATED = "resource_server_created", "Resource server registered"
+        MFA_ENABLED = "mfa_enabled", "Two-factor enabled"
+        MFA_DISABLED = "mfa_disabled", "Two-factor disabled"
+        MFA_FAILED = "mfa_failed", "Two-factor code refused"
+        MFA_RECOVERY_CODE_USED = "mfa_recovery_code_used", "Recovery code used"
+        MFA_RECOVERY_CODES_REGENERATED = "mfa_recovery_codes_regenerated", "Recovery codes regenerated"
+        MFA_RESET = "mfa_reset", "Two-factor reset by staff"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     type = models.CharField(max_length=32, choices=Type.choices, db_index=True)

@@ -1,16 +1,29 @@
 """The user: email is the login, compared case-insensitively everywhere."""
 
+import unicodedata
+import uuid
+
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models.functions import Lower
 from django.utils import timezone
+
+
+def email_normalize(email: str) -> str:
+    """Return the form under which two spellings of one address are one account.
+
+    Done here in Python, not by the database's lower() (SQLite folds ASCII only, PostgreSQL all
+    of Unicode), so that both databases hold the same rule: NFKC (one encoding for characters
+    that look alike, e.g. a composed and a decomposed É), then Unicode case folding.
+    """
+    return unicodedata.normalize("NFKC", email.strip()).casefold()
 
 
 class UserQuerySet(models.QuerySet):
     def with_email(self, email: str) -> "UserQuerySet":
-        """Filter on the email, ignoring case (served by the index on lower(email))."""
-        return self.alias(email_lower=Lower("email")).filter(email_lower=email.lower())
+        """Filter on the email, ignoring case (served by the unique index on email_normalized)."""
+        return self.filter(email_normalized=email_normalize(email))
 
 
 class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
@@ -46,6 +59,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     """An account. `is_active` keeps Django's meaning: False when staff disabled the account."""
 
     email = models.EmailField("email address", max_length=254, unique=True)
+    # email_normalize(email), kept in step by save(); unique, so one address is one account.
+    email_normalized = models.CharField(max_length=254, unique=True, editable=False)
+    # The user's public id: `sub` of the auth tokens, what other services know the user by.
+    public_id = models.UUIDField("public id", unique=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=150, blank=True)
     is_staff = models.BooleanField(
         "staff status",
@@ -62,11 +79,6 @@ class User(AbstractBaseUser, PermissionsMixin):
     deactivated_at = models.DateTimeField(
         null=True, blank=True, help_text="Set when the user deactivated the account."
     )
-    # Auth tokens issued before this instant are refused: moved forward by password change,
-    # recovery reset, reactivation, disabling and staff sign-out. One column instead of a
-    # table of issued tokens.
-    tokens_valid_after = models.DateTimeField(default=timezone.now)
-
     objects = UserManager()
 
     EMAIL_FIELD = "email"
@@ -74,21 +86,26 @@ class User(AbstractBaseUser, PermissionsMixin):
     # createsuperuser asks for the email and password only; the name can be set in the admin.
     REQUIRED_FIELDS = []
 
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                Lower("email"),
-                name="accounts_user_email_ci_unique",
-                violation_error_message="A user with that email already exists",
-            ),
-        ]
-
     def __str__(self):
         return self.email
 
     def clean(self):
         super().clean()
         self.email = self.__class__.objects.normalize_email(self.email).strip()
+        self.email_normalized = email_normalize(self.email)
+
+    def validate_unique(self, exclude=None):
+        # The admin's forms: the same address in another case is taken too.
+        super().validate_unique(exclude)
+        if self.email and User.objects.with_email(self.email).exclude(pk=self.pk).exists():
+            raise ValidationError({"email": "A user with that email already exists"})
+
+    def save(self, *args, **kwargs):
+        self.email_normalized = email_normalize(self.email)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "email" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "email_normalized"}
+        super().save(*args, **kwargs)
 
     @property
     def is_confirmed(self) -> bool:

@@ -1,22 +1,15 @@
 """The signed-in user's account: profile, email, deactivation, deletion."""
 
-import logging
-
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts import audit, emails
-from accounts.errors import (
-    CouldNotSendEmail,
-    InvalidCredentials,
-    InvalidPassword,
-    NoUpdatesToMake,
-    Throttled,
-    UserAlreadyExist,
-)
+from accounts.errors import InvalidCredentials, InvalidPassword, NoUpdatesToMake, UserAlreadyExist
 from accounts.models import User
+from accounts.models.users import email_normalize
+from accounts.services.credentials import password_check
+from accounts.services.sessions import EndReason, sessions_end
 
-logger = logging.getLogger(__name__)
 
 def profile_update(*, user: User, name: str | None) -> User:
     """Change the profile (the name)."""
@@ -29,7 +22,7 @@ def profile_update(*, user: User, name: str | None) -> User:
 
 def email_change(*, user: User, new_email: str, password: str) -> User:
     """Change the login email at once and tell the old address."""
-    if not user.check_password(password):
+    if not password_check(user=user, password=password, action="email change"):
         raise InvalidPassword
     if User.objects.with_email(new_email).exclude(pk=user.pk).exists():
         raise UserAlreadyExist
@@ -41,27 +34,24 @@ def email_change(*, user: User, new_email: str, password: str) -> User:
     except IntegrityError as exc:
         raise UserAlreadyExist from exc
     audit.record(audit.Type.EMAIL_CHANGE, user=user, detail=f"from {old_email}")
-    if old_email.lower() != new_email.lower():
-        try:
-            emails.send_email_changed(user=user, old_email=old_email)
-        except (CouldNotSendEmail, Throttled):
-            # The change is made and the client told so; a lost notice must not undo it.
-            logger.warning("Email change notice for user %s not sent", user.pk)
+    if email_normalize(old_email) != email_normalize(new_email):
+        # A notice: never refused by the old address's EMAIL_RATE, and queued if it fails.
+        emails.send_email_changed(user=user, old_email=old_email)
     return user
 
 
 def user_deactivate(*, user: User) -> None:
-    """Deactivate the account (the user's choice); logging in again reactivates it."""
-    now = timezone.now()
-    user.deactivated_at = now
-    user.tokens_valid_after = now
-    user.save(update_fields=["deactivated_at", "tokens_valid_after"])
+    """Deactivate the account (the user's choice) and end its sessions; logging in reactivates it."""
+    user.deactivated_at = timezone.now()
+    with transaction.atomic():
+        user.save(update_fields=["deactivated_at"])
+        sessions_end(user=user, reason=EndReason.DEACTIVATION)
     audit.record(audit.Type.DEACTIVATE, user=user)
 
 
 def user_delete(*, user: User, password: str) -> None:
-    """Delete the account and everything of it, after checking the password."""
-    if not user.check_password(password):
+    """Delete the account and everything of it (its sessions too), after checking the password."""
+    if not password_check(user=user, password=password, action="account deletion"):
         raise InvalidCredentials
     email = user.email
     user.delete()

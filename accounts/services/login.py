@@ -1,42 +1,44 @@
-"""Login: POST /api/authenticate."""
+"""Sign-in: POST /api/authenticate, and the admin site's login form.
 
+Both run the same checks, in the contract's order: the rate limits (LOGIN_RATE for this email
+and client address, LOGIN_ADDRESS_RATE for the address, LOGIN_ACCOUNT_RATE for the account), the
+password (in equal time, accounts.services.credentials), confirmation, disabled. Failures count
+against all three limits and are recorded in the audit trail; at a limit, every attempt is refused
+until the window moves on, the right password included.
+"""
+
+from django.db import transaction
 from django.utils import timezone
 
 from accounts import audit
-from accounts.errors import (
-    AccountDisabled,
-    AuthError,
-    InvalidCredentials,
-    Throttled,
-    UserConfirmationRequired,
-)
-from accounts.models import User
+from accounts.addresses import address_group
+from accounts.errors import AccountDisabled, AuthError, InvalidCredentials, Throttled, UserConfirmationRequired
+from accounts.models import Session, User
+from accounts.models.users import email_normalize
 from accounts.ratelimit import RateLimit
+from accounts.services.credentials import account_limit, password_matches
+from accounts.services.sessions import session_open
 from accounts.tokens.auth import auth_token_issue
 
 
-def _password_matches(user: User | None, password: str) -> bool:
-    """Check the password; without a user, hash it anyway so that the answer takes as long
-    as for a real account and does not tell which emails exist (Django ticket #20760)."""
-    if user is None:
-        User().set_password(password)
-        return False
-    return user.check_password(password)
+def credentials_check(*, email: str, password: str, client_address: str, where: str = "") -> User:
+    """Return the user whose email and password these are, if the account may sign in.
 
-
-def user_login(*, email: str, password: str, remember: bool = False, client_address: str) -> str:
-    """Check the credentials and return a new auth token; a deactivated account is reactivated.
-
-    Failed attempts count against LOGIN_RATE for this email and client address; once it is
-    reached, every attempt is refused until the window moves on, right password or not.
+    Raise Throttled, InvalidCredentials, UserConfirmationRequired or AccountDisabled; `where`
+    names the entry point in the audit trail ("" for the API, "admin site").
     """
-    failures = RateLimit("login", f"{email.lower()}|{client_address}")
+    group = address_group(client_address)
+    limits = [RateLimit("login", f"{email_normalize(email)}|{group}"), RateLimit("login_address", group)]
     user = None
     try:
-        failures.check()
+        for limit in limits:
+            limit.check()
         user = User.objects.with_email(email).first()
-        if not _password_matches(user, password):
-            failures.hit()
+        limits.append(account_limit(user=user, email=email))
+        limits[-1].check()
+        if not password_matches(user, password):
+            for limit in limits:
+                limit.hit()
             raise InvalidCredentials
         if not user.is_confirmed:
             raise UserConfirmationRequired
@@ -46,17 +48,38 @@ def user_login(*, email: str, password: str, remember: bool = False, client_addr
         # The failures that reached the limit are recorded; a flood of refusals writes nothing.
         raise
     except AuthError as exc:
-        audit.record(audit.Type.LOGIN_FAILED, user=user, email=email, detail=exc.message)
+        detail = f"{exc.message} ({where})" if where else exc.message
+        audit.record(audit.Type.LOGIN_FAILED, user=user, email=email, detail=detail)
         raise
+    return user
+
+
+def sign_in(*, user: User, remember: bool, amr: list[str], client_address: str, user_agent: str, where: str = "") -> Session:
+    """Open a session for a user whose credentials were checked; reactivate a deactivated account."""
     now = timezone.now()
     user.last_login = now
     fields = ["last_login"]
-    if user.is_deactivated:
-        # Reactivation: tokens issued before (and during) the deactivation stay dead.
-        user.deactivated_at = None
-        user.tokens_valid_after = now
-        fields += ["deactivated_at", "tokens_valid_after"]
-        audit.record(audit.Type.REACTIVATE, user=user)
-    user.save(update_fields=fields)
-    audit.record(audit.Type.LOGIN, user=user, detail="remember" if remember else "")
-    return auth_token_issue(user=user, remember=remember, now=now)
+    with transaction.atomic():
+        if user.is_deactivated:
+            # Reactivation: the sessions ended by the deactivation stay ended.
+            user.deactivated_at = None
+            fields.append("deactivated_at")
+            audit.record(audit.Type.REACTIVATE, user=user)
+        user.save(update_fields=fields)
+        session = session_open(
+            user=user, remember=remember, amr=amr, user_agent=user_agent, client_address=client_address, now=now
+        )
+    details = [where] if where else []
+    if remember:
+        details.append("remember")
+    audit.record(audit.Type.LOGIN, user=user, detail=", ".join(details))
+    return session
+
+
+def user_login(
+    *, email: str, password: str, remember: bool = False, client_address: str, user_agent: str = ""
+) -> str:
+    """Check the credentials, open a session and return its first auth token."""
+    user = credentials_check(email=email, password=password, client_address=client_address)
+    session = sign_in(user=user, remember=remember, amr=["pwd"], client_address=client_address, user_agent=user_agent)
+    return auth_token_issue(session=session, user=user, now=session.created_at)

@@ -1,11 +1,16 @@
-"""Passwords: change, recovery by email, reset, and staff setting one."""
+"""Passwords: change, recovery by email, reset, and staff setting one.
+
+Every change of password ends every session of the user (a password change opens a new one for
+the caller) and sends the user a notice.
+"""
 
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.utils import timezone
+from django.db import transaction
 
 from accounts import audit, emails
+from accounts.addresses import address_group
 from accounts.errors import (
     AccountDisabled,
     InvalidCredentials,
@@ -13,14 +18,13 @@ from accounts.errors import (
     PasswordConfirmationInvalid,
     UserConfirmationRequired,
 )
-from accounts.models import User
+from accounts.models import Session, User
+from accounts.ratelimit import RateLimit
 from accounts.selectors import user_by_email
-from accounts.tokens.auth import AuthToken, auth_token_issue
-from accounts.tokens.validation import (
-    Purpose,
-    validation_token_make,
-    validation_token_user,
-)
+from accounts.services.credentials import account_failures_clear, password_check
+from accounts.services.sessions import EndReason, session_open, sessions_end
+from accounts.tokens.auth import auth_token_issue
+from accounts.tokens.validation import Purpose, validation_token_make, validation_token_user
 
 
 def password_validate(password: str, *, user: User, field: str) -> None:
@@ -31,24 +35,36 @@ def password_validate(password: str, *, user: User, field: str) -> None:
         raise ValidationError({field: exc.messages}) from exc
 
 
-def password_change(*, user: User, token: AuthToken, password: str, new_password: str, confirm: str) -> str:
-    """Set a new password, revoke every other token of the user and return a new one."""
+def password_change(
+    *,
+    user: User,
+    session: Session,
+    password: str,
+    new_password: str,
+    confirm: str,
+    client_address: str,
+    user_agent: str = "",
+) -> str:
+    """Set a new password, end every session of the user and return a token of a new one."""
     if new_password != confirm:
         raise PasswordConfirmationInvalid
-    if not user.check_password(password):
+    if not password_check(user=user, password=password, action="password change"):
         raise InvalidCredentials
     password_validate(new_password, user=user, field="new_password")
-    now = timezone.now()
     user.set_password(new_password)
-    user.tokens_valid_after = now
-    user.save(update_fields=["password", "tokens_valid_after"])
-    audit.record(audit.Type.PASSWORD_CHANGE, user=user)
-    return auth_token_issue(user=user, remember=token["remember"], now=now)
+    with transaction.atomic():
+        user.save(update_fields=["password"])
+        ended = sessions_end(user=user, reason=EndReason.PASSWORD_CHANGE)
+        new = session_open(
+            user=user, remember=session.remember, amr=session.amr, user_agent=user_agent, client_address=client_address
+        )
+    audit.record(audit.Type.PASSWORD_CHANGE, user=user, detail=f"{ended} sessions ended")
+    emails.send_password_changed(user=user, how="changed")
+    return auth_token_issue(session=new, user=user, now=new.created_at)
 
 
-def recovery_request(*, email: str) -> None:
-    """Email a password recovery link to a confirmed account."""
-    user = user_by_email(email)
+def recovery_send(*, user: User) -> None:
+    """Email a password recovery link to a confirmed account that staff did not disable."""
     if not user.is_confirmed:
         raise UserConfirmationRequired
     if not user.is_active:
@@ -57,29 +73,40 @@ def recovery_request(*, email: str) -> None:
     audit.record(audit.Type.RECOVERY_REQUEST, user=user)
 
 
+def recovery_request(*, email: str, client_address: str) -> None:
+    """PATCH /api/authenticate: every request counts against EMAIL_REQUEST_RATE for the address."""
+    RateLimit("email_request", address_group(client_address)).check_and_hit()
+    recovery_send(user=user_by_email(email))
+
+
 def password_reset(*, token: str, new_password: str, confirm: str) -> None:
-    """Set the password a recovery token allows; the token is spent and all auth tokens die."""
+    """Set the password a recovery token allows; the token is spent and every session ends."""
     user = validation_token_user(token=token, purpose=Purpose.RECOVERY)
     if new_password != confirm:
         raise PasswordConfirmationInvalid
     password_validate(new_password, user=user, field="new_password")
-    # Compare-and-set on the state the token was made from (`user` is left as read): of two
-    # resets with one token, one writes and the other finds the state changed.
-    updated = User.objects.filter(
-        pk=user.pk, password=user.password, tokens_valid_after=user.tokens_valid_after
-    ).update(password=make_password(new_password), tokens_valid_after=timezone.now())
-    if not updated:
-        raise InvalidToken
-    audit.record(audit.Type.RECOVERY_COMPLETE, user=user)
+    with transaction.atomic():
+        # Compare-and-set on the state the token was made from (`user` is left as read): of two
+        # resets with one token, one writes and the other finds the state changed.
+        updated = User.objects.filter(
+            pk=user.pk, password=user.password, last_login=user.last_login, email=user.email
+        ).update(password=make_password(new_password))
+        if not updated:
+            raise InvalidToken
+        ended = sessions_end(user=user, reason=EndReason.RECOVERY)
+    account_failures_clear(user=user)
+    audit.record(audit.Type.RECOVERY_COMPLETE, user=user, detail=f"{ended} sessions ended")
+    emails.send_password_changed(user=user, how="reset with a recovery link")
 
 
 def password_set(*, user: User, password: str | None) -> None:
-    """Set a password chosen by staff (None: no usable password); the user is signed out.
+    """Set a password chosen by staff (None: no usable password); every session ends.
 
     The caller records the staff action (the admin, in UserAdmin.log_change)."""
     if password is None:
         user.set_unusable_password()
     else:
         user.set_password(password)
-    user.tokens_valid_after = timezone.now()
-    user.save(update_fields=["password", "tokens_valid_after"])
+    with transaction.atomic():
+        user.save(update_fields=["password"])
+        sessions_end(user=user, reason=EndReason.STAFF)

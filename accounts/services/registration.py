@@ -4,6 +4,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts import audit, emails
+from accounts.addresses import address_group
 from accounts.errors import (
     PasswordConfirmationInvalid,
     UserAlreadyConfirmed,
@@ -25,7 +26,7 @@ def user_register(*, email: str, name: str, password: str, confirm: str, client_
 
     Every attempt counts against SIGNUP_RATE for the client address.
     """
-    RateLimit("signup", client_address).check_and_hit()
+    RateLimit("signup", address_group(client_address)).check_and_hit()
     if User.objects.with_email(email).exists():
         raise UserAlreadyExist
     if password != confirm:
@@ -56,9 +57,14 @@ def account_confirm(*, token: str) -> User:
     return user
 
 
-def confirmation_resend(*, email: str) -> None:
+def confirmation_resend(*, email: str, client_address: str) -> None:
+    """PUT /api/validate/confirmation: every request counts against EMAIL_REQUEST_RATE for the address."""
+    RateLimit("email_request", address_group(client_address)).check_and_hit()
+    confirmation_send(user=user_by_email(email))
+
+
+def confirmation_send(*, user: User) -> None:
     """Email a new confirmation link to an unconfirmed account."""
-    user = user_by_email(email)
     if user.is_confirmed:
         raise UserAlreadyConfirmed
     emails.send_confirmation(user=user, token=validation_token_make(user=user, purpose=Purpose.CONFIRMATION))

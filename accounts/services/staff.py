@@ -1,11 +1,13 @@
 """Staff actions on accounts (the admin), each recorded in the audit trail."""
 
+from django.db import transaction
 from django.utils import timezone
 
 from accounts import audit
 from accounts.models import User
-from accounts.services.passwords import recovery_request
-from accounts.services.registration import confirmation_resend
+from accounts.services.passwords import recovery_send
+from accounts.services.registration import confirmation_send
+from accounts.services.sessions import EndReason, sessions_end
 
 
 def staff_action_record(*, user: User, actor: User | None, action: str) -> None:
@@ -25,34 +27,32 @@ def user_confirm(*, user: User, actor: User | None) -> bool:
 
 
 def user_set_active(*, user: User, active: bool, actor: User | None) -> bool:
-    """Disable (or enable again) an account; disabling revokes its tokens. Return False if
+    """Disable (or enable again) an account; disabling ends its sessions. Return False if
     the account was in that state already."""
     if user.is_active == active:
         return False
     user.is_active = active
-    fields = ["is_active"]
-    if not active:
-        user.tokens_valid_after = timezone.now()
-        fields.append("tokens_valid_after")
-    user.save(update_fields=fields)
+    with transaction.atomic():
+        user.save(update_fields=["is_active"])
+        if not active:
+            sessions_end(user=user, reason=EndReason.DISABLED)
     staff_action_record(user=user, actor=actor, action="enabled" if active else "disabled")
     return True
 
 
 def tokens_revoke(*, user: User, actor: User | None) -> None:
-    """Sign the user out everywhere: every auth token issued so far stops working."""
-    user.tokens_valid_after = timezone.now()
-    user.save(update_fields=["tokens_valid_after"])
-    staff_action_record(user=user, actor=actor, action="signed out everywhere")
+    """Sign the user out everywhere: every session ends (API and admin site), with its tokens."""
+    ended = sessions_end(user=user, reason=EndReason.STAFF if actor is not None else EndReason.OPERATOR)
+    staff_action_record(user=user, actor=actor, action=f"signed out everywhere ({ended} sessions ended)")
 
 
 def staff_confirmation_send(*, user: User, actor: User | None) -> None:
     """Send a new confirmation email, as PUT /api/validate/confirmation does."""
-    confirmation_resend(email=user.email)
+    confirmation_send(user=user)
     staff_action_record(user=user, actor=actor, action="sent a confirmation email")
 
 
 def staff_recovery_send(*, user: User, actor: User | None) -> None:
     """Send a recovery email, as PATCH /api/authenticate does."""
-    recovery_request(email=user.email)
+    recovery_send(user=user)
     staff_action_record(user=user, actor=actor, action="sent a recovery email")

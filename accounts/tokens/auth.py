@@ -1,29 +1,37 @@
-"""Auth tokens (JWT through simplejwt).
+"""Auth tokens: JWTs signed with the current signing key, that any service can verify with the
+public keys of /.well-known/jwks.json.
 
-Auth token: one per login, a JWT of type "auth" that lives TOKEN_LIFETIME and can be refreshed
-(GET /api/authenticate) until `refresh_exp`, the end of the refresh window that began at login.
-Its `iat` carries microseconds so that it can be compared exactly with the user's
-`tokens_valid_after`.
+simplejwt's `Token` makes and checks the token's envelope (type, `exp`, `jti`); its backend here
+hands signing and verification to PyJWT through accounts.jose, with the key the header's `kid`
+names and that key's own algorithm (no `alg` from the token is trusted). Claims: `iss`, `aud`,
+`sub` (the user's public id), `exp`, `iat`, `jti`, `sid` (the session), `email`, `groups`, `amr`.
 
+A token is valid while its session is open; that is checked by the authentication class against
+the database, not here. Verifying an ECDSA signature costs ~70 µs, and a client sends the same
+token for up to TOKEN_LIFETIME: each worker remembers the tokens it has verified (a bounded
+memo keyed by the exact token string), re-checks their expiry on every use, and forgets those of
+a key that is no longer published.
 """
 
-import base64
-import binascii
 import functools
-import hmac
-import json
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.utils import timezone
 from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.exceptions import TokenBackendError, TokenError
-from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import Token
-from rest_framework_simplejwt.utils import datetime_from_epoch, datetime_to_epoch
 
+from accounts import jose
 from accounts.errors import TokenInvalid
-from accounts.models import User
+from accounts.models import Session, User
+from accounts.tokens.keyring import keyring
+
+# Tokens remembered per worker: a few MiB at most.
+MEMO_SIZE = 4096
+REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "sid", "jti"]
+# The latest epoch second a datetime can hold (9999-12-31T23:59:59Z).
+_MAX_EPOCH = 253402300799
 
 
 def _now() -> datetime:
@@ -31,140 +39,127 @@ def _now() -> datetime:
     return timezone.now()
 
 
-def _b64encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+class KeyringBackend(TokenBackend):
+    """simplejwt's token backend for the keys of accounts.tokens.keyring."""
 
-
-# The latest epoch second a datetime can hold (9999-12-31T23:59:59Z).
-_MAX_EPOCH = 253402300799
-
-
-class HS256Backend(TokenBackend):
-    """simplejwt's token backend for this server's tokens: JWS compact form, HS256, one header.
-
-    simplejwt's own backend hands every token to PyJWT, which accepts any header and algorithm
-    on its allow-list, re-checks the key (PEM, SSH, DER parsing) and re-validates each base64
-    character on every call: about 60% of the cost of an authenticated read beyond a bare
-    Django view. This server issues one kind of token, so it checks just that: the header must
-    be the exact bytes it writes (`{"alg":"HS256","typ":"JWT"}`, as PyJWT writes them, so
-    tokens stay interchangeable), which leaves no algorithm for a client to choose (no `none`,
-    no HS512, no key confusion), and the signature must equal, compared in constant time, the
-    HMAC-SHA256 of header and payload under the signing key. Expiry, type and the other claims
-    are checked by the token class (simplejwt's `Token.verify` and `AuthToken.verify`).
-    """
-
-    HEADER = _b64encode(b'{"alg":"HS256","typ":"JWT"}')
-
-    def __init__(self, signing_key: str, leeway=None):
-        super().__init__(algorithm="HS256", signing_key=signing_key, leeway=leeway)
-        self._key = signing_key.encode()
-
-    def _signature(self, signing_input: str) -> bytes:
-        return _b64encode(hmac.digest(self._key, signing_input.encode("ascii"), "sha256")).encode("ascii")
+    def __init__(self, *, issuer: str, audience: tuple[str, ...]):
+        super().__init__(algorithm="ES256", audience=list(audience), issuer=issuer, leeway=0)
+        self._verified = functools.lru_cache(maxsize=MEMO_SIZE)(self._verify)
 
     def encode(self, payload: dict) -> str:
-        body = _b64encode(json.dumps(payload, separators=(",", ":")).encode())
-        signing_input = f"{self.HEADER}.{body}"
-        return f"{signing_input}.{self._signature(signing_input).decode('ascii')}"
+        keys = keyring.keyset()
+        return jose.encode(payload, private_key=keys.private_key, algorithm=keys.signing_algorithm, kid=keys.signing_kid)
 
     def decode(self, token: str, verify: bool = True) -> dict:
-        if not isinstance(token, str) or not token.isascii():
-            raise TokenBackendError("Token is invalid")
-        signing_input, _, signature = token.rpartition(".")
-        header, _, body = signing_input.partition(".")
-        if header != self.HEADER or not body or "." in body:
-            raise TokenBackendError("Token is invalid")
-        if verify and not hmac.compare_digest(signature.encode("ascii"), self._signature(signing_input)):
+        if not verify or not isinstance(token, str):
             raise TokenBackendError("Token is invalid")
         try:
-            payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-        except (binascii.Error, ValueError, RecursionError) as exc:
+            payload, kid = self._verified(token)
+        except (jose.InvalidToken, ValueError, TypeError) as exc:
             raise TokenBackendError("Token is invalid") from exc
-        if not isinstance(payload, dict):
+        if kid not in keyring.keyset().verifying:
+            # Its key was retired since the token was verified.
             raise TokenBackendError("Token is invalid")
-        exp = payload.get("exp")
-        if exp is not None and (type(exp) is not int or not 0 <= exp <= _MAX_EPOCH):
-            raise TokenBackendError("Token has no valid exp")
-        return payload
+        # A copy: the caller may change its token's payload, never the memo's.
+        return dict(payload)
+
+    def _verify(self, token: str) -> tuple[dict, str]:
+        kid = jose.unverified_kid(token)
+        key = keyring.verifying_key(kid) if kid else None
+        if key is None:
+            raise jose.InvalidToken("unknown key")
+        payload = jose.decode(
+            token,
+            public_key=key.public_key,
+            algorithm=key.algorithm,
+            issuer=self.issuer,
+            audience=self.audience,
+            required=REQUIRED_CLAIMS,
+        )
+        # PyJWT reads "123" as a number; this server writes whole seconds as JSON integers only.
+        for claim in ("exp", "iat"):
+            if type(payload[claim]) is not int or not 0 <= payload[claim] <= _MAX_EPOCH:
+                raise jose.InvalidToken(f"{claim} is not a number of seconds")
+        return payload, kid
+
+    def forget(self, kids=None) -> None:
+        self._verified.cache_clear()
 
 
 @functools.cache
-def _token_backend(signing_key: str, leeway) -> HS256Backend:
-    return HS256Backend(signing_key, leeway)
+def _backend(issuer: str, audience: tuple[str, ...]) -> KeyringBackend:
+    backend = KeyringBackend(issuer=issuer, audience=audience)
+    keyring.on_unpublished.append(backend.forget)
+    return backend
+
+
+def token_backend() -> KeyringBackend:
+    return _backend(settings.TOKEN_ISSUER, tuple(settings.TOKEN_AUDIENCE))
 
 
 class AuthToken(Token):
-    """The token a login hands out."""
+    """The token a sign-in hands out."""
 
     token_type = "auth"
 
-    def get_token_backend(self) -> HS256Backend:
-        return _token_backend(api_settings.SIGNING_KEY, api_settings.LEEWAY)
+    def get_token_backend(self) -> KeyringBackend:
+        return token_backend()
 
     @property
     def lifetime(self) -> timedelta:
         return timedelta(seconds=settings.TOKEN_LIFETIME)
 
     def verify(self) -> None:
-        """Check exp, jti and type (simplejwt), then the claims this server relies on."""
+        """Check exp, jti and type (simplejwt), then the types of the claims this server reads."""
         super().verify()
-        user_id = self.payload.get("user_id")
-        if not (isinstance(user_id, str) and user_id.isascii() and user_id.isdigit()):
-            raise TokenError("Token has no valid user_id")
-        for claim in ("iat", "refresh_exp"):
-            value = self.payload.get(claim)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
+        payload = self.payload
+        for claim in ("sub", "sid", "jti"):
+            if not isinstance(payload.get(claim), str) or not payload[claim]:
                 raise TokenError(f"Token has no valid {claim}")
-        if not isinstance(self.payload.get("remember"), bool):
-            raise TokenError("Token has no valid remember")
+        amr = payload.get("amr")
+        if not isinstance(amr, list) or not all(isinstance(method, str) for method in amr):
+            raise TokenError("Token has no valid amr")
 
     @property
-    def user_id(self) -> int:
-        return int(self.payload["user_id"])
+    def session_id(self) -> str:
+        return self.payload["sid"]
 
     @property
-    def issued_at(self) -> float:
-        return float(self.payload["iat"])
+    def subject(self) -> str:
+        return self.payload["sub"]
 
 
-def auth_token_issue(
-    *, user: User, remember: bool, refresh_until: datetime | None = None, now: datetime | None = None
-) -> str:
-    """Return a new auth token for the user.
+def _audience():
+    audience = settings.TOKEN_AUDIENCE
+    return audience[0] if len(audience) == 1 else list(audience)
 
-    A login starts a refresh window (TOKEN_REFRESH_LIFETIME, or TOKEN_REMEMBER_LIFETIME when
-    `remember`); a refresh passes the window's end as `refresh_until`. The token lives
-    TOKEN_LIFETIME but never past the window. `now` lets a caller issue the token at the very
-    instant it wrote into `tokens_valid_after`.
+
+def auth_token_issue(*, session: Session, user: User, now: datetime | None = None) -> str:
+    """Return a new auth token of this session: it lives TOKEN_LIFETIME, never past the session.
+
+    `groups` is read now (one query), so a change of the user's groups shows in the next token.
     """
     now = now or _now()
-    if refresh_until is None:
-        window = settings.TOKEN_REMEMBER_LIFETIME if remember else settings.TOKEN_REFRESH_LIFETIME
-        refresh_until = now + timedelta(seconds=window)
     token = AuthToken()
     token.payload.update(
         {
-            "user_id": str(user.pk),
-            "iat": now.timestamp(),
-            "exp": datetime_to_epoch(min(now + token.lifetime, refresh_until)),
-            "refresh_exp": datetime_to_epoch(refresh_until),
-            "remember": remember,
+            "iss": settings.TOKEN_ISSUER,
+            "aud": _audience(),
+            "sub": str(user.public_id),
+            "sid": session.public_id,
+            "email": user.email,
+            "groups": sorted(user.groups.values_list("name", flat=True)),
+            "amr": list(session.amr),
+            "iat": int(now.timestamp()),
+            "exp": int(min(now + token.lifetime, session.expires_at).timestamp()),
         }
     )
     return str(token)
 
 
-def auth_token_refresh(*, user: User, token: AuthToken) -> str:
-    """Return a fresh token for the same login: same refresh window, TOKEN_LIFETIME more."""
-    return auth_token_issue(
-        user=user,
-        remember=token["remember"],
-        refresh_until=datetime_from_epoch(token["refresh_exp"]),
-    )
-
-
 def auth_token_decode(raw: str) -> AuthToken:
-    """Return the verified token (signature, algorithm, expiry, type), or raise TokenInvalid."""
+    """Return the verified token (signature by a published key, iss, aud, expiry, type), or raise
+    TokenInvalid."""
     try:
         return AuthToken(raw)
     except TokenError as exc:

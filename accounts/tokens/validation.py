@@ -42,7 +42,10 @@ def _fingerprint(user: User, purpose: Purpose) -> str:
     if purpose is Purpose.CONFIRMATION:
         state = f"{user.pk}:{user.email.lower()}"
     else:
-        state = f"{user.pk}:{user.password}:{user.tokens_valid_after.timestamp()}"
+        # What Django's PasswordResetTokenGenerator binds: the token dies when the password
+        # changes (so it works once), when the user logs in, and when the email changes.
+        last_login = user.last_login.replace(microsecond=0, tzinfo=None).isoformat() if user.last_login else ""
+        state = f"{user.pk}:{user.password}:{last_login}:{user.email_normalized}"
     return salted_hmac(purpose.salt, state, algorithm="sha256").hexdigest()[:32]
 
 

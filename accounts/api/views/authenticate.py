@@ -3,12 +3,11 @@
 from rest_framework.response import Response
 
 from accounts import audit
+from accounts.addresses import client_address
 from accounts.api import serializers as s
 from accounts.api.views.base import ContractViewSet
 from accounts.errors import AuthError
-from accounts.ratelimit import client_address
-from accounts.services import account, login, passwords
-from accounts.tokens.auth import auth_token_refresh
+from accounts.services import account, login, passwords, sessions
 
 
 class AuthenticateViewSet(ContractViewSet):
@@ -30,11 +29,11 @@ class AuthenticateViewSet(ContractViewSet):
     }
 
     def login(self, request):
-        token = login.user_login(**self.validated(request), client_address=client_address(request.META))
+        token = login.user_login(**self.validated(request), **self.client(request))
         return Response({"token": token})
 
     def refresh(self, request):
-        return Response({"token": auth_token_refresh(user=request.user, token=request.auth)})
+        return Response({"token": sessions.session_refresh(session=request.auth)})
 
     def handle_exception(self, exc):
         if self.action == "refresh" and isinstance(exc, AuthError):
@@ -43,11 +42,13 @@ class AuthenticateViewSet(ContractViewSet):
         return super().handle_exception(exc)
 
     def change_password(self, request):
-        token = passwords.password_change(user=request.user, token=request.auth, **self.validated(request))
+        token = passwords.password_change(
+            user=request.user, session=request.auth, **self.validated(request), **self.client(request)
+        )
         return Response({"message": "Password updated", "token": token})
 
     def recover(self, request):
-        passwords.recovery_request(**self.validated(request))
+        passwords.recovery_request(**self.validated(request), client_address=client_address(request.META))
         return Response({"message": "Recovery link sent"})
 
     def delete_account(self, request):

@@ -4,6 +4,7 @@ from rest_framework import viewsets
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import AllowAny, IsAuthenticated
 
+from accounts.addresses import client_address
 from accounts.api import serializers as s
 
 
@@ -39,6 +40,14 @@ class ContractViewSet(viewsets.ViewSet):
         A public action (login, register, ...) thus ignores whatever Authorization header the
         client sends, instead of refusing the request for a stale token.
         """
+
+    @staticmethod
+    def client(request) -> dict:
+        """Return who is calling, as the services take it: client address and user agent."""
+        return {
+            "client_address": client_address(request.META),
+            "user_agent": request.META.get("HTTP_USER_AGENT", ""),
+        }
 
     def validated(self, request) -> dict:
         """Return the request body checked by this action's input serializer."""

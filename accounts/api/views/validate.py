@@ -2,6 +2,7 @@
 
 from rest_framework.response import Response
 
+from accounts.addresses import client_address
 from accounts.api import serializers as s
 from accounts.api.views.base import ContractViewSet
 from accounts.services import passwords, registration
@@ -19,7 +20,7 @@ class ConfirmationViewSet(ContractViewSet):
         return Response({"message": "Account confirmed"})
 
     def resend(self, request):
-        registration.confirmation_resend(**self.validated(request))
+        registration.confirmation_resend(**self.validated(request), client_address=client_address(request.META))
         return Response({"message": "New confirmation link sent"})
 
 

@@ -1,4 +1,4 @@
-"""Sign a user out everywhere: every auth token issued so far stops working."""
+"""Sign a user out everywhere: every session ends, and with it every auth token issued so far."""
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -7,7 +7,7 @@ from accounts.services.staff import tokens_revoke
 
 
 class Command(BaseCommand):
-    help = "Revoke every auth token of a user (sign out everywhere). The user can log in again."
+    help = "End every session of a user (sign out everywhere, admin site included): every auth token stops working. The user can log in again."
 
     def add_arguments(self, parser):
         parser.add_argument("email", help="Email address of the account (any case).")
@@ -17,4 +17,4 @@ class Command(BaseCommand):
         if user is None:
             raise CommandError(f"No user with email {email!r}.")
         tokens_revoke(user=user, actor=None)
-        self.stdout.write(f"Every token of {user.email} is revoked.")
+        self.stdout.write(f"Every session of {user.email} is ended: its tokens are revoked.")

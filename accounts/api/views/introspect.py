@@ -1,0 +1,42 @@
+"""/api/introspect: token introspection (RFC 7662) for registered resource servers."""
+
+import base64
+import binascii
+from urllib.parse import unquote
+
+from rest_framework.response import Response
+
+from accounts.api import serializers as s
+from accounts.api.views.base import ContractViewSet
+from accounts.errors import InvalidClientCredentials
+from accounts.services import clients
+
+
+def basic_credentials(header: str | None) -> dict:
+    """Return the client id and secret of an HTTP Basic Authorization header (RFC 6749, 2.3.1:
+    each part form-urlencoded before base64), or raise InvalidClientCredentials."""
+    scheme, _, encoded = (header or "").strip().partition(" ")
+    if scheme.lower() != "basic":
+        raise InvalidClientCredentials
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeError):
+        raise InvalidClientCredentials from None
+    client_id, colon, client_secret = decoded.partition(":")
+    if not colon:
+        raise InvalidClientCredentials
+    return {"client_id": unquote(client_id.replace("+", " ")), "client_secret": unquote(client_secret.replace("+", " "))}
+
+
+class IntrospectionViewSet(ContractViewSet):
+    """POST /api/introspect: is this token active, and what does it say?"""
+
+    actions = {"post": "introspect"}
+    public = frozenset({"introspect"})
+    inputs = {"introspect": s.IntrospectionSerializer}
+
+    def introspect(self, request):
+        clients.resource_server_authenticate(**basic_credentials(request.META.get("HTTP_AUTHORIZATION")))
+        answer = clients.token_introspect(**self.validated(request))
+        # RFC 7662: the answer is not to be cached.
+        return Response(answer, headers={"Cache-Control": "no-store"})

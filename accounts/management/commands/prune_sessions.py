@@ -1,0 +1,20 @@
+"""Delete sessions that ended or expired long ago."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.services.sessions import sessions_prune
+
+
+class Command(BaseCommand):
+    help = "Delete sessions that ended, or expired, more than --older-than DAYS days ago (open sessions stay)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--older-than", type=int, required=True, metavar="DAYS", help="Days since a session ended or expired."
+        )
+
+    def handle(self, *args, older_than, **options):
+        if older_than < 0:
+            raise CommandError("--older-than must be 0 or more days.")
+        deleted = sessions_prune(older_than_days=older_than)
+        self.stdout.write(f"{deleted} session(s) ended or expired more than {older_than} days ago deleted.")

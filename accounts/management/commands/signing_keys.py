@@ -1,0 +1,36 @@
+"""List, rotate and retire the signing keys of the auth tokens."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.services import keys
+from accounts.tokens.keyring import keyring
+
+
+class Command(BaseCommand):
+    help = (
+        "List the signing keys (one line each: kid, algorithm, state, created), or rotate them "
+        "(--rotate: next becomes current, current becomes previous, a new next is made), or retire "
+        "a previous key (--retire KID: no longer published, its tokens are refused). Every worker "
+        "and node follows within a minute."
+    )
+
+    def add_arguments(self, parser):
+        action = parser.add_mutually_exclusive_group()
+        action.add_argument("--rotate", action="store_true", help="Rotate the keys.")
+        action.add_argument("--retire", metavar="KID", help="Retire the previous key with this key id.")
+
+    def handle(self, *args, rotate, retire, **options):
+        if rotate:
+            current = keys.keys_rotate()
+            self.stdout.write(f"Rotated: {current.kid} is current.")
+        elif retire:
+            try:
+                keys.key_retire(kid=retire)
+            except keys.KeyStateError as exc:
+                raise CommandError(str(exc)) from exc
+            self.stdout.write(f"Retired: {retire}.")
+        else:
+            # The first keys are made on first use; listing is a use.
+            keyring.keyset()
+        for key in keys.keys_list():
+            self.stdout.write(f"{key.kid} {key.algorithm} {key.state} {key.created_at.isoformat(timespec='seconds')}")

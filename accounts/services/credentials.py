@@ -1,0 +1,104 @@
+"""Password checks: every endpoint that checks a password does it through here.
+
+- LOGIN_ACCOUNT_RATE: each failed check counts against the account, whichever endpoint and
+  address it comes from; at the limit every check of the account is refused (Throttled), the
+  right password included, until the window moves on or a password reset by email clears it.
+- Equal timing: a failed check costs the same whether the email is unknown, the account has no
+  usable password, or its hash was made by the preferred hasher (Argon2id) or a legacy one
+  (PBKDF2, or a hash imported from the Flask server). After the real check, the other hashers in
+  use each check the password against a hash of theirs, so every failure runs the same set of
+  hashers. "In use": the preferred hasher always; another configured hasher when some account
+  still holds a hash of it (looked up at most every TIMING_HASHES_SECONDS per process).
+  Successful checks run only the real one, and Django then rehashes a legacy hash.
+"""
+
+import math
+import threading
+import time
+
+from django.conf import settings
+from django.contrib.auth.hashers import check_password, get_hashers, identify_hasher, is_password_usable, make_password
+from django.utils.crypto import get_random_string
+
+from accounts import audit
+from accounts.models import User
+from accounts.models.users import email_normalize
+from accounts.ratelimit import RateLimit
+
+TIMING_HASHES_SECONDS = 600.0
+
+_timing_lock = threading.Lock()
+_timing: dict = {"config": None, "made_at": -math.inf, "hashes": {}}
+
+
+def _algorithm(encoded: str | None) -> str | None:
+    """Return the algorithm of a stored hash, or None if no hasher would run on it."""
+    if not encoded or not is_password_usable(encoded):
+        return None
+    try:
+        return identify_hasher(encoded).algorithm
+    except ValueError:
+        return None
+
+
+def _timing_hashes() -> dict[str, str]:
+    """Return one hash per hasher in use, keyed by algorithm, to check failures against."""
+    config = tuple(settings.PASSWORD_HASHERS)
+    now = time.monotonic()
+    with _timing_lock:
+        if _timing["config"] == config and now - _timing["made_at"] < TIMING_HASHES_SECONDS:
+            return _timing["hashes"]
+    preferred, *others = get_hashers()
+    hashes = {preferred.algorithm: make_password(get_random_string(24))}
+    for hasher in others:
+        # One hash some account holds (no ORDER BY: any row will do, and it stops at the first).
+        stored = list(
+            User.objects.filter(password__startswith=f"{hasher.algorithm}$").values_list("password", flat=True)[:1]
+        )
+        if stored:
+            hashes[hasher.algorithm] = stored[0]
+    with _timing_lock:
+        _timing.update(config=config, made_at=now, hashes=hashes)
+    return hashes
+
+
+def password_matches(user: User | None, password: str) -> bool:
+    """Return whether the password is the user's (None: an unknown email), in equal time."""
+    matched = user.check_password(password) if user is not None else False
+    if not matched:
+        ran = _algorithm(user.password) if user is not None else None
+        for algorithm, encoded in _timing_hashes().items():
+            if algorithm != ran:
+                check_password(password, encoded)
+    return matched
+
+
+def account_limit(*, user: User | None, email: str = "") -> RateLimit:
+    """Return the LOGIN_ACCOUNT_RATE limit of the account (of the email, if it has none)."""
+    identity = f"user:{user.pk}" if user is not None else f"email:{email_normalize(email)}"
+    return RateLimit("login_account", identity)
+
+
+def password_check(*, user: User, password: str, action: str) -> bool:
+    """Check a signed-in user's password before `action` (a change, a deletion, ...).
+
+    Raise Throttled at LOGIN_ACCOUNT_RATE; a failure is counted and recorded in the audit trail.
+    """
+    limit = account_limit(user=user)
+    limit.check()
+    if password_matches(user, password):
+        return True
+    limit.hit()
+    audit.record(audit.Type.PASSWORD_CHECK_FAILED, user=user, detail=action)
+    return False
+
+
+def account_failures_clear(*, user: User) -> None:
+    """Forget the account's failed checks (after a password reset by email)."""
+    account_limit(user=user).reset()
+
+
+def timing_hashes_forget() -> None:
+    """Look the hashers in use up again at the next failure (tests; after an import)."""
+    with _timing_lock:
+        _timing["config"] = None

@@ -1,0 +1,9 @@
+"""The project's configuration of Django's admin app."""
+
+from django.contrib.admin.apps import AdminConfig as DjangoAdminConfig
+
+
+class AdminConfig(DjangoAdminConfig):
+    """Django's admin, on the site of accounts.admin_site (sign-in through the services)."""
+
+    default_site = "accounts.admin_site.AdminSite"
