@@ -438,3 +438,30 @@ def test_other_origins_are_not_allowed_by_cors(project):
     answer = preflight(project, "https://evil.example", **PRODUCTION, CLIENT_ORIGIN="https://app.example")
 
     assert answer["allow_origin"] is None
+
+
+# --- HSTS ----------------------------------------------------------------------------------------
+
+# Print the Strict-Transport-Security header of an HTTPS request.
+HSTS_HEADER = """
+import os
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "authserver.settings")
+import django
+django.setup()
+from django.test import Client
+print(Client(HTTP_HOST="localhost").get("/nope", secure=True).headers.get("Strict-Transport-Security"))
+"""
+
+
+def hsts_header(cwd: Path, **variables: str) -> str:
+    result = run(cwd, "-c", HSTS_HEADER, **variables)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_hsts_preload_is_opt_in(project):
+    assert hsts_header(project, **PRODUCTION, SECURE_HSTS_SECONDS="3600") == "max-age=3600; includeSubDomains"
+    assert (
+        hsts_header(project, **PRODUCTION, SECURE_HSTS_SECONDS="3600", SECURE_HSTS_PRELOAD="true")
+        == "max-age=3600; includeSubDomains; preload"
+    )
