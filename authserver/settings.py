@@ -8,19 +8,36 @@ told otherwise (see authserver/env.py), WSGI servers do not.
 import re
 
 import dj_database_url
+from django.core.checks.security.base import (
+    SECRET_KEY_INSECURE_PREFIX,
+    SECRET_KEY_MIN_LENGTH,
+    SECRET_KEY_MIN_UNIQUE_CHARACTERS,
+    _check_secret_key,
+)
 from django.core.exceptions import ImproperlyConfigured
 
 from authserver.env import BASE_DIR, env
 
 DEBUG = env.bool("DEBUG", default=False)
 
+# Signs sessions, validation links and auth tokens. In production it must pass Django's own
+# strength rule (the one `check --deploy` reports as security.W009), so that a guessable key stops
+# the start instead of a warning nobody reads.
+_GENERATE_KEY = "python -c \"import secrets; print(secrets.token_urlsafe(50))\""
 SECRET_KEY = env.str("SECRET_KEY", default="")
+if not DEBUG and not SECRET_KEY:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set. Set SECRET_KEY in the environment or in .env "
+        f"(production; generate one with {_GENERATE_KEY}), or set DEBUG=true for development."
+    )
+if not DEBUG and not _check_secret_key(SECRET_KEY):
+    # The message names the rule, never the key: start-up errors end up in logs.
+    raise ImproperlyConfigured(
+        f"SECRET_KEY is too weak: it needs at least {SECRET_KEY_MIN_LENGTH} characters, at least "
+        f"{SECRET_KEY_MIN_UNIQUE_CHARACTERS} different ones, and must not start with "
+        f"{SECRET_KEY_INSECURE_PREFIX!r}. Generate one with {_GENERATE_KEY}."
+    )
 if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured(
-            "SECRET_KEY is not set. Set SECRET_KEY in the environment or in .env "
-            "(production), or set DEBUG=true for development."
-        )
     # Development only: anyone can read this key, so tokens signed with it prove nothing.
     SECRET_KEY = "django-insecure-development-key-do-not-use-in-production"
 

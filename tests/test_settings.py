@@ -28,6 +28,10 @@ print(json.dumps({name: getattr(settings, name, "<unset>") for name in sys.argv[
 
 SETUP_ONLY = "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='authserver.settings'; django.setup()"
 
+# Keys that pass Django's strength rule (at least 50 characters, 5 distinct, no django-insecure-).
+KEY = "test-production-key-Zq3Xv8Lm1Rt6Wp4Kn9Bc2Hd7Fs5Gy0Jx"
+DOTENV_KEY = "test-dotenv-key-Pk5Wc9Hb3Jd6Fs0Gyq8Zr4Lm2Xv7Tn1Rt6Wp"
+
 
 @pytest.fixture
 def own_project(tmp_path) -> Path:
@@ -81,11 +85,53 @@ def test_wsgi_with_secret_key_and_debug_unset_runs_in_production_mode(project):
         "import json, authserver.wsgi; from django.conf import settings; "
         "print(json.dumps({'DEBUG': settings.DEBUG, 'SECRET_KEY': settings.SECRET_KEY}))"
     )
-    result = run(project, "-c", script, SECRET_KEY="a-production-secret-key-for-the-test")
+    result = run(project, "-c", script, SECRET_KEY=KEY)
 
     assert result.returncode == 0, result.stderr
     values = json.loads(result.stdout.strip().splitlines()[-1])
-    assert values == {"DEBUG": False, "SECRET_KEY": "a-production-secret-key-for-the-test"}
+    assert values == {"DEBUG": False, "SECRET_KEY": KEY}
+
+
+@pytest.mark.parametrize(
+    "weak",
+    [
+        "a-production-secret-key-for-the-test",  # 36 characters
+        "k" * 64,  # one distinct character
+        "abcd" * 20,  # four distinct characters
+        "django-insecure-" + "Zq3Xv8Lm1Rt6Wp4Kn9Bc2Hd7Fs5Gy0Jx" * 2,  # what startproject generates
+    ],
+)
+def test_a_weak_secret_key_stops_the_start_in_production(project, weak):
+    result = run(project, "-c", SETUP_ONLY, DEBUG="false", SECRET_KEY=weak)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: SECRET_KEY is too weak" in result.stderr
+    # The message states the rule; the key itself never reaches the log.
+    assert weak not in result.stderr
+
+
+@pytest.mark.parametrize("entry", [["-c", "import authserver.wsgi"], ["manage.py", "check"]])
+def test_a_weak_secret_key_stops_gunicorn_and_manage_py(project, entry):
+    """Under a WSGI server DEBUG is off when unset; manage.py obeys an explicit DEBUG=false."""
+    result = run(project, *entry, SECRET_KEY="change-me", **({"DEBUG": "false"} if entry[0] == "manage.py" else {}))
+
+    assert result.returncode != 0
+    assert "SECRET_KEY is too weak" in result.stderr
+
+
+def test_a_weak_secret_key_is_accepted_for_development(project):
+    values = read_settings(project, ["DEBUG", "SECRET_KEY"], DEBUG="true", SECRET_KEY="dev")
+
+    assert values == {"DEBUG": True, "SECRET_KEY": "dev"}
+
+
+def test_the_strength_rule_is_djangos(project):
+    """The rule of check --deploy (security.W009): a key it accepts starts the server, one less does not."""
+    just_enough = "abcde" * 10  # 50 characters, 5 distinct
+
+    assert run(project, "-c", SETUP_ONLY, DEBUG="false", SECRET_KEY=just_enough).returncode == 0
+    assert run(project, "-c", SETUP_ONLY, DEBUG="false", SECRET_KEY=just_enough[:-1]).returncode != 0
+    assert run(project, "-c", SETUP_ONLY, DEBUG="false", SECRET_KEY="abcd" * 13).returncode != 0
 
 
 @pytest.mark.parametrize("value", ["true", "True", "1", "yes", "on"])
@@ -132,25 +178,25 @@ def test_manage_py_obeys_an_explicit_debug_false(project):
 
 def test_dotenv_is_read(own_project):
     (own_project / ".env").write_text(
-        "SECRET_KEY=secret-from-dotenv\nCLIENT_ORIGIN=https://dotenv.example\nTOKEN_LIFETIME=120\n"
+        f"SECRET_KEY={DOTENV_KEY}\nCLIENT_ORIGIN=https://dotenv.example\nTOKEN_LIFETIME=120\n"
     )
 
     values = read_settings(own_project, ["DEBUG", "SECRET_KEY", "CLIENT_ORIGIN", "TOKEN_LIFETIME"])
 
     assert values == {
         "DEBUG": False,
-        "SECRET_KEY": "secret-from-dotenv",
+        "SECRET_KEY": DOTENV_KEY,
         "CLIENT_ORIGIN": "https://dotenv.example",
         "TOKEN_LIFETIME": 120,
     }
 
 
 def test_environment_wins_over_dotenv(own_project):
-    (own_project / ".env").write_text("SECRET_KEY=secret-from-dotenv\nCLIENT_ORIGIN=https://dotenv.example\n")
+    (own_project / ".env").write_text(f"SECRET_KEY={DOTENV_KEY}\nCLIENT_ORIGIN=https://dotenv.example\n")
 
     values = read_settings(own_project, ["SECRET_KEY", "CLIENT_ORIGIN"], CLIENT_ORIGIN="https://env.example")
 
-    assert values == {"SECRET_KEY": "secret-from-dotenv", "CLIENT_ORIGIN": "https://env.example"}
+    assert values == {"SECRET_KEY": DOTENV_KEY, "CLIENT_ORIGIN": "https://env.example"}
 
 
 def test_dotenv_debug_false_turns_off_the_development_default_of_manage_py(own_project):
@@ -163,7 +209,7 @@ def test_dotenv_debug_false_turns_off_the_development_default_of_manage_py(own_p
 
 
 def test_dotenv_secret_key_lets_wsgi_start(own_project):
-    (own_project / ".env").write_text("SECRET_KEY=secret-from-dotenv\n")
+    (own_project / ".env").write_text(f"SECRET_KEY={DOTENV_KEY}\n")
 
     result = run(own_project, "-c", "import authserver.wsgi")
 
@@ -172,7 +218,7 @@ def test_dotenv_secret_key_lets_wsgi_start(own_project):
 
 # --- The contract's variables and their defaults -----------------------------------------------
 
-PRODUCTION = {"SECRET_KEY": "a-production-secret-key-for-the-test"}
+PRODUCTION = {"SECRET_KEY": KEY}
 
 
 def test_defaults(project):
