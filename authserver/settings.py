@@ -262,15 +262,30 @@ CORS_ALLOWED_ORIGINS = [CLIENT_ORIGIN]
 CORS_URLS_REGEX = r"^/api/.*$"
 CORS_ALLOW_CREDENTIALS = False
 
-# Email: SMTP when EMAIL_HOST is set, else printed to the console.
+# Email: EMAIL_BACKEND is `smtp` (to EMAIL_HOST) or `console` (printed to standard output);
+# by default smtp when EMAIL_HOST is set, else console. In production the console must be asked
+# for by name: it prints every email to the log, recovery links included, and whoever reads the
+# log could then take over any account.
 MAIL_SENDER = env.str("MAIL_SENDER", default="Auth Server <noreply@localhost>")
 DEFAULT_FROM_EMAIL = MAIL_SENDER
 SERVER_EMAIL = MAIL_SENDER
 EMAIL_HOST = env.str("EMAIL_HOST", default="")
-if EMAIL_HOST:
-    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-else:
-    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+_EMAIL_BACKENDS = {
+    "smtp": "django.core.mail.backends.smtp.EmailBackend",
+    "console": "django.core.mail.backends.console.EmailBackend",
+}
+_email_backend = env.str("EMAIL_BACKEND", default="").strip().lower()
+if _email_backend not in {"", *_EMAIL_BACKENDS}:
+    raise ImproperlyConfigured(f"EMAIL_BACKEND={_email_backend!r}: use smtp or console.")
+if _email_backend == "smtp" and not EMAIL_HOST:
+    raise ImproperlyConfigured("EMAIL_BACKEND=smtp needs EMAIL_HOST, the SMTP server to send through.")
+if not DEBUG and not EMAIL_HOST and _email_backend != "console":
+    raise ImproperlyConfigured(
+        "EMAIL_HOST is not set, and EMAIL_BACKEND is not console: set EMAIL_HOST (and EMAIL_USERNAME, "
+        "EMAIL_PASSWORD) to send email by SMTP, or set EMAIL_BACKEND=console to print every email "
+        "to the log on purpose. Console email in production prints recovery links to the log."
+    )
+EMAIL_BACKEND = _EMAIL_BACKENDS[_email_backend or ("smtp" if EMAIL_HOST else "console")]
 EMAIL_PORT = env.int("EMAIL_PORT", default=587)
 EMAIL_HOST_USER = env.str("EMAIL_USERNAME", default="")
 EMAIL_HOST_PASSWORD = env.str("EMAIL_PASSWORD", default="")

@@ -83,6 +83,7 @@ def server(tmp_path_factory):
     variables = {
         "DEBUG": "false",
         "SECRET_KEY": "browser-test-" + "s" * 50,
+        "EMAIL_BACKEND": "console",
         "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
         "ALLOWED_HOSTS": "127.0.0.1",
         "DJANGO_SETTINGS_MODULE": "authserver.settings",

@@ -1,9 +1,10 @@
 """Configuration from the environment (and `.env`), checked in fresh Python processes.
 
 Settings are read once, at import, so each case runs in a subprocess with a clean environment:
-production rules when DEBUG is unset (a missing SECRET_KEY stops the start with a clear message,
-also under WSGI), the development default of manage.py, `.env` reading (environment wins), and
-the mapping of the contract's variables to Django settings with their defaults.
+production rules when DEBUG is unset (a missing or weak SECRET_KEY, or console email not asked
+for by name, stops the start with a clear message, also under WSGI), the development default of
+manage.py, `.env` reading (environment wins), and the mapping of the contract's variables to
+Django settings with their defaults.
 
 The subprocesses run in a copy of the project (without .git, databases or a developer's `.env`),
 so that a `.env` in the working tree neither changes the results nor is ever written by a test.
@@ -31,6 +32,8 @@ SETUP_ONLY = "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='authserve
 # Keys that pass Django's strength rule (at least 50 characters, 5 distinct, no django-insecure-).
 KEY = "test-production-key-Zq3Xv8Lm1Rt6Wp4Kn9Bc2Hd7Fs5Gy0Jx"
 DOTENV_KEY = "test-dotenv-key-Pk5Wc9Hb3Jd6Fs0Gyq8Zr4Lm2Xv7Tn1Rt6Wp"
+# What production needs besides: with no EMAIL_HOST, console email must be asked for by name.
+PRODUCTION = {"SECRET_KEY": KEY, "EMAIL_BACKEND": "console"}
 
 
 @pytest.fixture
@@ -85,7 +88,7 @@ def test_wsgi_with_secret_key_and_debug_unset_runs_in_production_mode(project):
         "import json, authserver.wsgi; from django.conf import settings; "
         "print(json.dumps({'DEBUG': settings.DEBUG, 'SECRET_KEY': settings.SECRET_KEY}))"
     )
-    result = run(project, "-c", script, SECRET_KEY=KEY)
+    result = run(project, "-c", script, **PRODUCTION)
 
     assert result.returncode == 0, result.stderr
     values = json.loads(result.stdout.strip().splitlines()[-1])
@@ -129,9 +132,12 @@ def test_the_strength_rule_is_djangos(project):
     """The rule of check --deploy (security.W009): a key it accepts starts the server, one less does not."""
     just_enough = "abcde" * 10  # 50 characters, 5 distinct
 
-    assert run(project, "-c", SETUP_ONLY, DEBUG="false", SECRET_KEY=just_enough).returncode == 0
-    assert run(project, "-c", SETUP_ONLY, DEBUG="false", SECRET_KEY=just_enough[:-1]).returncode != 0
-    assert run(project, "-c", SETUP_ONLY, DEBUG="false", SECRET_KEY="abcd" * 13).returncode != 0
+    def start(key: str) -> int:
+        return run(project, "-c", SETUP_ONLY, DEBUG="false", SECRET_KEY=key, EMAIL_BACKEND="console").returncode
+
+    assert start(just_enough) == 0
+    assert start(just_enough[:-1]) != 0
+    assert start("abcd" * 13) != 0
 
 
 @pytest.mark.parametrize("value", ["true", "True", "1", "yes", "on"])
@@ -178,7 +184,7 @@ def test_manage_py_obeys_an_explicit_debug_false(project):
 
 def test_dotenv_is_read(own_project):
     (own_project / ".env").write_text(
-        f"SECRET_KEY={DOTENV_KEY}\nCLIENT_ORIGIN=https://dotenv.example\nTOKEN_LIFETIME=120\n"
+        f"SECRET_KEY={DOTENV_KEY}\nEMAIL_BACKEND=console\nCLIENT_ORIGIN=https://dotenv.example\nTOKEN_LIFETIME=120\n"
     )
 
     values = read_settings(own_project, ["DEBUG", "SECRET_KEY", "CLIENT_ORIGIN", "TOKEN_LIFETIME"])
@@ -192,7 +198,9 @@ def test_dotenv_is_read(own_project):
 
 
 def test_environment_wins_over_dotenv(own_project):
-    (own_project / ".env").write_text(f"SECRET_KEY={DOTENV_KEY}\nCLIENT_ORIGIN=https://dotenv.example\n")
+    (own_project / ".env").write_text(
+        f"SECRET_KEY={DOTENV_KEY}\nEMAIL_BACKEND=console\nCLIENT_ORIGIN=https://dotenv.example\n"
+    )
 
     values = read_settings(own_project, ["SECRET_KEY", "CLIENT_ORIGIN"], CLIENT_ORIGIN="https://env.example")
 
@@ -209,7 +217,7 @@ def test_dotenv_debug_false_turns_off_the_development_default_of_manage_py(own_p
 
 
 def test_dotenv_secret_key_lets_wsgi_start(own_project):
-    (own_project / ".env").write_text(f"SECRET_KEY={DOTENV_KEY}\n")
+    (own_project / ".env").write_text(f"SECRET_KEY={DOTENV_KEY}\nEMAIL_BACKEND=console\n")
 
     result = run(own_project, "-c", "import authserver.wsgi")
 
@@ -217,8 +225,6 @@ def test_dotenv_secret_key_lets_wsgi_start(own_project):
 
 
 # --- The contract's variables and their defaults -----------------------------------------------
-
-PRODUCTION = {"SECRET_KEY": KEY}
 
 
 def test_defaults(project):
@@ -284,7 +290,7 @@ def test_email_variables_are_mapped(project):
             "MAIL_SENDER",
             "DEFAULT_FROM_EMAIL",
         ],
-        **PRODUCTION,
+        SECRET_KEY=KEY,
         EMAIL_HOST="smtp.example.com",
         EMAIL_PORT="2525",
         EMAIL_USERNAME="mailer",
@@ -312,7 +318,7 @@ def test_email_host_alone_selects_smtp_with_starttls(project):
     values = read_settings(
         project,
         ["EMAIL_BACKEND", "EMAIL_USE_TLS", "EMAIL_USE_SSL"],
-        **PRODUCTION,
+        SECRET_KEY=KEY,
         EMAIL_HOST="smtp.example.com",
     )
 
@@ -328,7 +334,7 @@ def test_email_use_ssl_alone_turns_starttls_off(project):
     values = read_settings(
         project,
         ["EMAIL_USE_TLS", "EMAIL_USE_SSL"],
-        **PRODUCTION,
+        SECRET_KEY=KEY,
         EMAIL_HOST="smtp.example.com",
         EMAIL_USE_SSL="true",
     )
@@ -341,7 +347,7 @@ def test_email_use_tls_and_ssl_both_true_is_refused_at_start(project):
         project,
         "-c",
         SETUP_ONLY,
-        **PRODUCTION,
+        SECRET_KEY=KEY,
         EMAIL_HOST="smtp.example.com",
         EMAIL_USE_TLS="true",
         EMAIL_USE_SSL="true",
@@ -349,6 +355,58 @@ def test_email_use_tls_and_ssl_both_true_is_refused_at_start(project):
 
     assert result.returncode != 0
     assert "EMAIL_USE_TLS" in result.stderr and "EMAIL_USE_SSL" in result.stderr
+
+
+# --- EMAIL_BACKEND: console email in production only when asked for by name ---------------------
+
+
+def test_production_without_email_host_refuses_console_email_by_default(project):
+    """Console email in production prints recovery links to the log: whoever reads it owns the accounts."""
+    result = run(project, "-c", SETUP_ONLY, SECRET_KEY=KEY)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: EMAIL_HOST is not set, and EMAIL_BACKEND is not console" in result.stderr
+
+
+def test_production_with_explicit_console_email_starts(project):
+    values = read_settings(project, ["DEBUG", "EMAIL_BACKEND"], SECRET_KEY=KEY, EMAIL_BACKEND="console")
+
+    assert values == {"DEBUG": False, "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
+
+
+@pytest.mark.parametrize("debug", ["true", "false"])
+def test_smtp_without_email_host_is_refused(project, debug):
+    result = run(project, "-c", SETUP_ONLY, SECRET_KEY=KEY, DEBUG=debug, EMAIL_BACKEND="smtp")
+
+    assert result.returncode != 0
+    assert "EMAIL_BACKEND" in result.stderr and "EMAIL_HOST" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["sendmail", "django.core.mail.backends.locmem.EmailBackend", "smtp,console"])
+@pytest.mark.parametrize("debug", ["true", "false"])
+def test_an_unknown_email_backend_is_refused(project, value, debug):
+    result = run(project, "-c", SETUP_ONLY, SECRET_KEY=KEY, DEBUG=debug, EMAIL_HOST="smtp.example.com", EMAIL_BACKEND=value)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: EMAIL_BACKEND=" in result.stderr
+    assert "use smtp or console" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "variables, expected",
+    [
+        ({"EMAIL_HOST": "smtp.example.com"}, "smtp"),
+        ({"EMAIL_HOST": "smtp.example.com", "EMAIL_BACKEND": "smtp"}, "smtp"),
+        ({"EMAIL_HOST": "smtp.example.com", "EMAIL_BACKEND": "console"}, "console"),
+        ({"EMAIL_HOST": "smtp.example.com", "EMAIL_BACKEND": "Console"}, "console"),
+        ({"DEBUG": "true"}, "console"),
+        ({"DEBUG": "true", "EMAIL_BACKEND": "console"}, "console"),
+    ],
+)
+def test_email_backend_choice(project, variables, expected):
+    values = read_settings(project, ["EMAIL_BACKEND"], SECRET_KEY=KEY, **variables)
+
+    assert values["EMAIL_BACKEND"] == f"django.core.mail.backends.{expected}.EmailBackend"
 
 
 def test_link_and_token_variables_are_mapped(project):

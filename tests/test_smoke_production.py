@@ -87,6 +87,8 @@ def deployment(tmp_path_factory, smoke_database_url):
     env = environment(
         DEBUG="false",
         SECRET_KEY=secrets.token_urlsafe(50),
+        # No EMAIL_HOST: the emails are printed, which production allows only when asked by name.
+        EMAIL_BACKEND="console",
         DATABASE_URL=smoke_database_url,
         CACHE_URL=CACHE_URL,
         ALLOWED_HOSTS="127.0.0.1,localhost",

@@ -62,6 +62,7 @@ def server(tmp_path_factory):
     env.update(
         DEBUG="false",
         SECRET_KEY="gunicorn-test-" + "k" * 50,
+        EMAIL_BACKEND="console",
         DATABASE_URL=f"sqlite:///{workdir / 'db.sqlite3'}",
         ALLOWED_HOSTS="127.0.0.1",
         DJANGO_SETTINGS_MODULE="authserver.settings",
