@@ -313,6 +313,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# A refused admin form post answers the contract's envelope, not Django's HTML page.
+CSRF_FAILURE_VIEW = "accounts.errors.csrf_failure"
 X_FRAME_OPTIONS = "DENY"
 
 LOGGING = {
