@@ -11,8 +11,8 @@ import logging
 
 from django.db import DatabaseError, transaction
 
+from accounts.addresses import client_address
 from accounts.models import AuthEvent, User
-from accounts.ratelimit import client_address
 
 logger = logging.getLogger(__name__)
 

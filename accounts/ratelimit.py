@@ -78,18 +78,3 @@ class RateLimit:
             # Concurrent requests took the last free slots since the check: the limit is reached.
             self.check()
             raise Throttled(wait=1)
-
-
-def client_address(meta: dict) -> str:
-    """Return the client's address: REMOTE_ADDR, or with NUM_PROXIES trusted proxies in front,
-    the address the outermost trusted proxy saw (counted from the right of X-Forwarded-For;
-    addresses further left are whatever the client chose to send)."""
-    remote = meta.get("REMOTE_ADDR", "")
-    proxies = settings.NUM_PROXIES
-    forwarded = meta.get("HTTP_X_FORWARDED_FOR")
-    if not proxies or not forwarded:
-        return remote
-    addresses = [address.strip() for address in forwarded.split(",") if address.strip()]
-    if not addresses:
-        return remote
-    return addresses[-min(proxies, len(addresses))]

@@ -16,6 +16,7 @@ from django.core.checks.security.base import (
 )
 from django.core.exceptions import ImproperlyConfigured
 
+from accounts.addresses import proxy_networks
 from authserver.env import BASE_DIR, env
 
 DEBUG = env.bool("DEBUG", default=False)
@@ -60,6 +61,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that nothing after it sees X-Forwarded-* headers a client wrote (TRUSTED_PROXIES).
+    "authserver.middleware.forwarded_headers_from_trusted_proxies",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -228,9 +231,16 @@ def _rate(name: str, default: str) -> str:
 LOGIN_RATE = _rate("LOGIN_RATE", "10/min")
 SIGNUP_RATE = _rate("SIGNUP_RATE", "30/hour")
 EMAIL_RATE = _rate("EMAIL_RATE", "5/hour")
-# Reverse proxies in front of the server. 0: the client is REMOTE_ADDR. N: the client is the
-# N-th address from the right of X-Forwarded-For, and X-Forwarded-Proto says whether it used https.
-NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+# Reverse proxies in front of the server: a comma list of their addresses or CIDR networks (IPv4,
+# IPv6). Only on a connection from one of them are X-Forwarded-For and X-Forwarded-Proto believed
+# (authserver.middleware removes both from every other request); the client is then the rightmost
+# X-Forwarded-For address that is not a trusted proxy (accounts/addresses.py). Empty: no proxy,
+# the client is the connection's address, and both headers are ignored, since anyone can send them.
+TRUSTED_PROXIES = [entry.strip() for entry in env.list("TRUSTED_PROXIES", default=[]) if entry.strip()]
+try:
+    proxy_networks(TRUSTED_PROXIES)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"TRUSTED_PROXIES: {exc}.") from None
 
 # Auth tokens (JWT, HS256, signed with SECRET_KEY; made and checked by accounts.tokens.HS256Backend,
 # which accepts only the header it writes). Lifetimes are read when a token is made.
@@ -297,7 +307,8 @@ if EMAIL_USE_SSL and EMAIL_USE_TLS:
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 
 # Production hardening (python manage.py check --deploy; the README lists the variables).
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if NUM_PROXIES else None
+# Whether the client used HTTPS, as the trusted proxy says; never from a client's own header.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES else None
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 # Health checks come over plain HTTP from inside the network.
 SECURE_REDIRECT_EXEMPT = [r"^status/?$"]

@@ -88,7 +88,7 @@ def server(tmp_path_factory):
         "ALLOWED_HOSTS": "127.0.0.1",
         "DJANGO_SETTINGS_MODULE": "authserver.settings",
         "SECURE_SSL_REDIRECT": "false",
-        "NUM_PROXIES": "0",
+        "TRUSTED_PROXIES": "",
     }
     for args in (
         ["collectstatic", "--noinput", "--verbosity", "0"],

@@ -569,3 +569,35 @@ def test_hsts_preload_is_opt_in(project):
         hsts_header(project, **PRODUCTION, SECURE_HSTS_SECONDS="3600", SECURE_HSTS_PRELOAD="true")
         == "max-age=3600; includeSubDomains; preload"
     )
+
+
+# --- TRUSTED_PROXIES -----------------------------------------------------------------------------
+
+
+def test_without_trusted_proxies_x_forwarded_proto_is_never_read(project):
+    values = read_settings(project, ["TRUSTED_PROXIES", "SECURE_PROXY_SSL_HEADER"], **PRODUCTION)
+
+    assert values == {"TRUSTED_PROXIES": [], "SECURE_PROXY_SSL_HEADER": None}
+
+
+def test_trusted_proxies_is_a_comma_list_of_addresses_and_networks(project):
+    values = read_settings(
+        project,
+        ["TRUSTED_PROXIES", "SECURE_PROXY_SSL_HEADER"],
+        **PRODUCTION,
+        TRUSTED_PROXIES="10.0.0.1, 172.16.0.0/12,2001:db8::/32,",
+    )
+
+    assert values == {
+        "TRUSTED_PROXIES": ["10.0.0.1", "172.16.0.0/12", "2001:db8::/32"],
+        "SECURE_PROXY_SSL_HEADER": ["HTTP_X_FORWARDED_PROTO", "https"],
+    }
+
+
+@pytest.mark.parametrize("value", ["10.0.0.300", "10.0.0.1,proxy.internal", "10.0.0.0/33", "1", "0.0.0.0/0"])
+@pytest.mark.parametrize("debug", ["true", "false"])
+def test_an_invalid_trusted_proxy_stops_the_start(project, value, debug):
+    result = run(project, "-c", SETUP_ONLY, **PRODUCTION, DEBUG=debug, TRUSTED_PROXIES=value)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: TRUSTED_PROXIES: " in result.stderr

@@ -57,7 +57,7 @@ def server(tmp_path_factory):
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "EMAIL_HOST", "LOGIN_RATE", "NUM_PROXIES"}
+        if key not in {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "EMAIL_HOST", "LOGIN_RATE", "TRUSTED_PROXIES"}
     }
     env.update(
         DEBUG="false",

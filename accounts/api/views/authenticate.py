@@ -3,10 +3,10 @@
 from rest_framework.response import Response
 
 from accounts import audit
+from accounts.addresses import client_address
 from accounts.api import serializers as s
 from accounts.api.views.base import ContractViewSet
 from accounts.errors import AuthError
-from accounts.ratelimit import client_address
 from accounts.services import account, login, passwords
 from accounts.tokens.auth import auth_token_refresh
 

@@ -2,9 +2,9 @@
 
 from rest_framework.response import Response
 
+from accounts.addresses import client_address
 from accounts.api import serializers as s
 from accounts.api.views.base import ContractViewSet
-from accounts.ratelimit import client_address
 from accounts.services import account, registration
 
 
