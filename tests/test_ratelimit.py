@@ -203,6 +203,16 @@ def test_a_client_prepending_addresses_behind_the_proxies_keeps_its_own_limit(ap
     )
 
 
+@pytest.mark.parametrize("rotated", ["2001:db8:1:2::2", "2001:db8:1:2:ffff:ffff:ffff:fffe", "2001:DB8:1:2:0:0:0:9"])
+def test_ipv6_addresses_of_one_64_share_the_login_limit(api_client, user, settings, rotated):
+    """An IPv6 client holds its whole /64: stepping through it does not escape the limit."""
+    settings.LOGIN_RATE = "2/min"
+    for address in ("2001:db8:1:2::1", "2001:db8:1:2:abcd::1"):
+        wrong_login(api_client, address=address)
+    assert_throttled(wrong_login(api_client, address=rotated))
+    assert wrong_login(api_client, address="2001:db8:1:3::1").status_code == 401  # the next /64 is another client
+
+
 def test_login_rate_none_disables_the_limit(api_client, user, settings):
     settings.LOGIN_RATE = "none"
     for _ in range(30):
@@ -232,6 +242,14 @@ def test_refused_registrations_count_too(api_client, user, settings):
     for _ in range(2):
         assert register(api_client, user.email).status_code == 401
     assert_throttled(register(api_client, user.email))
+
+
+def test_ipv6_addresses_of_one_64_share_the_signup_limit(api_client, db, settings, mailoutbox):
+    settings.SIGNUP_RATE = "2/min"
+    for index in range(2):
+        assert register(api_client, f"new{index}@example.com", address=f"2001:db8:1:2::{index + 1}").status_code == 200
+    assert_throttled(register(api_client, "new9@example.com", address="2001:db8:1:2:9::9"))
+    assert register(api_client, "other@example.com", address="2001:db8:9:9::1").status_code == 200
 
 
 # --- EMAIL_RATE ---------------------------------------------------------------------------------

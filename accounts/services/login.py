@@ -3,6 +3,7 @@
 from django.utils import timezone
 
 from accounts import audit
+from accounts.addresses import address_group
 from accounts.errors import (
     AccountDisabled,
     AuthError,
@@ -27,10 +28,11 @@ def _password_matches(user: User | None, password: str) -> bool:
 def user_login(*, email: str, password: str, remember: bool = False, client_address: str) -> str:
     """Check the credentials and return a new auth token; a deactivated account is reactivated.
 
-    Failed attempts count against LOGIN_RATE for this email and client address; once it is
-    reached, every attempt is refused until the window moves on, right password or not.
+    Failed attempts count against LOGIN_RATE for this email and client address (an IPv6 client's
+    /64, which it can walk through for free); once it is reached, every attempt is refused until
+    the window moves on, right password or not.
     """
-    failures = RateLimit("login", f"{email.lower()}|{client_address}")
+    failures = RateLimit("login", f"{email.lower()}|{address_group(client_address)}")
     user = None
     try:
         failures.check()
