@@ -80,6 +80,12 @@ class AccountDisabled(AuthError):
     status, message = 403, "Account disabled"
 
 
+class StaffActionForbidden(AuthError):
+    """A staff member who is not a superuser acting on a superuser or another staff account (admin only)."""
+
+    status, message = 403, "only a superuser may act on a superuser or another staff account"
+
+
 class Throttled(AuthError):
     status, message = 429, "Too many requests"
 

@@ -1,11 +1,35 @@
-"""Staff actions on accounts (the admin), each recorded in the audit trail."""
+"""Staff actions on accounts (the admin), each recorded in the audit trail.
+
+Each takes the `actor`: the staff member acting, or None for an operator's command. Who may act
+on whom is `staff_action_allowed`; every action checks it first.
+"""
 
 from django.utils import timezone
 
 from accounts import audit
+from accounts.errors import StaffActionForbidden
 from accounts.models import User
 from accounts.services.passwords import recovery_request
 from accounts.services.registration import confirmation_resend
+
+
+def staff_action_allowed(*, actor: User | None, user: User) -> bool:
+    """Return whether `actor` may act on `user`'s account.
+
+    An operator's command (None) and a superuser may act on anyone. Other staff may act on their
+    own account and on accounts without privileges, never on a superuser or another staff member:
+    a password they set, an email they change or a disabling would hand them, or take from them,
+    an account that holds permissions they were not given.
+    """
+    if actor is None or actor.is_superuser or actor.pk == user.pk:
+        return True
+    return not (user.is_superuser or user.is_staff)
+
+
+def staff_action_check(*, actor: User | None, user: User) -> None:
+    """Raise StaffActionForbidden unless `actor` may act on `user`'s account."""
+    if not staff_action_allowed(actor=actor, user=user):
+        raise StaffActionForbidden
 
 
 def staff_action_record(*, user: User, actor: User | None, action: str) -> None:
@@ -16,6 +40,7 @@ def staff_action_record(*, user: User, actor: User | None, action: str) -> None:
 
 def user_confirm(*, user: User, actor: User | None) -> bool:
     """Confirm an account without its email link; return False if it was confirmed already."""
+    staff_action_check(actor=actor, user=user)
     if user.is_confirmed:
         return False
     user.confirmed_at = timezone.now()
@@ -27,6 +52,7 @@ def user_confirm(*, user: User, actor: User | None) -> bool:
 def user_set_active(*, user: User, active: bool, actor: User | None) -> bool:
     """Disable (or enable again) an account; disabling revokes its tokens. Return False if
     the account was in that state already."""
+    staff_action_check(actor=actor, user=user)
     if user.is_active == active:
         return False
     user.is_active = active
@@ -41,6 +67,7 @@ def user_set_active(*, user: User, active: bool, actor: User | None) -> bool:
 
 def tokens_revoke(*, user: User, actor: User | None) -> None:
     """Sign the user out everywhere: every auth token issued so far stops working."""
+    staff_action_check(actor=actor, user=user)
     user.tokens_valid_after = timezone.now()
     user.save(update_fields=["tokens_valid_after"])
     staff_action_record(user=user, actor=actor, action="signed out everywhere")
@@ -48,11 +75,13 @@ def tokens_revoke(*, user: User, actor: User | None) -> None:
 
 def staff_confirmation_send(*, user: User, actor: User | None) -> None:
     """Send a new confirmation email, as PUT /api/validate/confirmation does."""
+    staff_action_check(actor=actor, user=user)
     confirmation_resend(email=user.email)
     staff_action_record(user=user, actor=actor, action="sent a confirmation email")
 
 
 def staff_recovery_send(*, user: User, actor: User | None) -> None:
     """Send a recovery email, as PATCH /api/authenticate does."""
+    staff_action_check(actor=actor, user=user)
     recovery_request(email=user.email)
     staff_action_record(user=user, actor=actor, action="sent a recovery email")
