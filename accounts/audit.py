@@ -13,8 +13,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import DatabaseError, transaction
 
-from accounts.models import AuthEvent, User
 from accounts.addresses import client_address
+from accounts.models import AuthEvent, User
 
 logger = logging.getLogger(__name__)
 

@@ -11,6 +11,7 @@ import logging
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
@@ -88,6 +89,12 @@ class InvalidClientCredentials(AuthError):
 
 class NotFound(AuthError):
     status, message = 404, "Not found"
+
+
+class StaffActionForbidden(AuthError):
+    """A staff member who is not a superuser acting on a superuser or another staff account (admin only)."""
+
+    status, message = 403, "only a superuser may act on a superuser or another staff account"
 
 
 class Throttled(AuthError):
@@ -192,8 +199,19 @@ def permission_denied(request, exception=None):
     return json_error(403, "Permission denied")
 
 
+# Also the catch-all view of every unknown path: exempt, so that a POST, PUT or DELETE there
+# answers this 404 rather than the CSRF middleware's 403 (there is nothing there to protect).
+@csrf_exempt
 def page_not_found(request, exception=None):
     return json_error(404, "Not found")
+
+
+def csrf_failure(request, reason=""):
+    """CSRF_FAILURE_VIEW: a form post (the admin's) without a valid CSRF token, in the envelope.
+
+    Django's own failure view answers an HTML page; `reason` is logged by the middleware.
+    """
+    return json_error(403, "CSRF verification failed")
 
 
 def server_error(request):

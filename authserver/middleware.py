@@ -2,7 +2,29 @@
 
 from django.conf import settings
 
+from accounts.addresses import from_trusted_proxy
 from accounts.errors import json_error
+
+# Headers only a trusted proxy may set: the client's address and the scheme it used.
+_FORWARDED_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO")
+
+
+def forwarded_headers_from_trusted_proxies(get_response):
+    """Remove X-Forwarded-For and X-Forwarded-Proto unless the connection comes from TRUSTED_PROXIES.
+
+    Any client can send them; only a trusted proxy sets them truthfully. Removed first thing, they
+    can fool nothing that comes after: SECURE_PROXY_SSL_HEADER and `request.is_secure()` (the
+    HTTPS redirect, HSTS, secure cookies), the client address of rate limits and the audit
+    trail, or any library that reads them.
+    """
+
+    def middleware(request):
+        if not from_trusted_proxy(request.META):
+            for header in _FORWARDED_HEADERS:
+                request.META.pop(header, None)
+        return get_response(request)
+
+    return middleware
 
 
 def body_size_limit(get_response):

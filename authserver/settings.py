@@ -8,19 +8,37 @@ told otherwise (see authserver/env.py), WSGI servers do not.
 import re
 
 import dj_database_url
+from django.core.checks.security.base import (
+    SECRET_KEY_INSECURE_PREFIX,
+    SECRET_KEY_MIN_LENGTH,
+    SECRET_KEY_MIN_UNIQUE_CHARACTERS,
+    _check_secret_key,
+)
 from django.core.exceptions import ImproperlyConfigured
 
+from accounts.addresses import proxy_networks
 from authserver.env import BASE_DIR, env
 
 DEBUG = env.bool("DEBUG", default=False)
 
+# Signs sessions, validation links and auth tokens. In production it must pass Django's own
+# strength rule (the one `check --deploy` reports as security.W009), so that a guessable key stops
+# the start instead of a warning nobody reads.
+_GENERATE_KEY = "python -c \"import secrets; print(secrets.token_urlsafe(50))\""
 SECRET_KEY = env.str("SECRET_KEY", default="")
+if not DEBUG and not SECRET_KEY:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set. Set SECRET_KEY in the environment or in .env "
+        f"(production; generate one with {_GENERATE_KEY}), or set DEBUG=true for development."
+    )
+if not DEBUG and not _check_secret_key(SECRET_KEY):
+    # The message names the rule, never the key: start-up errors end up in logs.
+    raise ImproperlyConfigured(
+        f"SECRET_KEY is too weak: it needs at least {SECRET_KEY_MIN_LENGTH} characters, at least "
+        f"{SECRET_KEY_MIN_UNIQUE_CHARACTERS} different ones, and must not start with "
+        f"{SECRET_KEY_INSECURE_PREFIX!r}. Generate one with {_GENERATE_KEY}."
+    )
 if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured(
-            "SECRET_KEY is not set. Set SECRET_KEY in the environment or in .env "
-            "(production), or set DEBUG=true for development."
-        )
     # Development only: anyone can read this key, so tokens signed with it prove nothing.
     SECRET_KEY = "django-insecure-development-key-do-not-use-in-production"
 
@@ -44,6 +62,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that nothing after it sees X-Forwarded-* headers a client wrote (TRUSTED_PROXIES).
+    "authserver.middleware.forwarded_headers_from_trusted_proxies",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -230,9 +250,16 @@ EMAIL_RATE = _rate("EMAIL_RATE", "5/hour")
 # Unauthenticated requests that send email (recovery, confirmation resend) per client address,
 # answered or refused.
 EMAIL_REQUEST_RATE = _rate("EMAIL_REQUEST_RATE", "20/hour")
-# Reverse proxies in front of the server. 0: the client is REMOTE_ADDR. N: the client is the
-# N-th address from the right of X-Forwarded-For, and X-Forwarded-Proto says whether it used https.
-NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+# Reverse proxies in front of the server: a comma list of their addresses or CIDR networks (IPv4,
+# IPv6). Only on a connection from one of them are X-Forwarded-For and X-Forwarded-Proto believed
+# (authserver.middleware removes both from every other request); the client is then the rightmost
+# X-Forwarded-For address that is not a trusted proxy (accounts/addresses.py). Empty: no proxy,
+# the client is the connection's address, and both headers are ignored, since anyone can send them.
+TRUSTED_PROXIES = [entry.strip() for entry in env.list("TRUSTED_PROXIES", default=[]) if entry.strip()]
+try:
+    proxy_networks(TRUSTED_PROXIES)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"TRUSTED_PROXIES: {exc}.") from None
 
 # Older values of SECRET_KEY, still accepted for what they signed or encrypted (admin sessions,
 # email links, secrets at rest), while SECRET_KEY is being rotated (comma list).
@@ -279,15 +306,30 @@ CORS_ALLOWED_ORIGINS = [CLIENT_ORIGIN]
 CORS_URLS_REGEX = r"^/api/.*$"
 CORS_ALLOW_CREDENTIALS = False
 
-# Email: SMTP when EMAIL_HOST is set, else printed to the console.
+# Email: EMAIL_BACKEND is `smtp` (to EMAIL_HOST) or `console` (printed to standard output);
+# by default smtp when EMAIL_HOST is set, else console. In production the console must be asked
+# for by name: it prints every email to the log, recovery links included, and whoever reads the
+# log could then take over any account.
 MAIL_SENDER = env.str("MAIL_SENDER", default="Auth Server <noreply@localhost>")
 DEFAULT_FROM_EMAIL = MAIL_SENDER
 SERVER_EMAIL = MAIL_SENDER
 EMAIL_HOST = env.str("EMAIL_HOST", default="")
-if EMAIL_HOST:
-    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-else:
-    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+_EMAIL_BACKENDS = {
+    "smtp": "django.core.mail.backends.smtp.EmailBackend",
+    "console": "django.core.mail.backends.console.EmailBackend",
+}
+_email_backend = env.str("EMAIL_BACKEND", default="").strip().lower()
+if _email_backend not in {"", *_EMAIL_BACKENDS}:
+    raise ImproperlyConfigured(f"EMAIL_BACKEND={_email_backend!r}: use smtp or console.")
+if _email_backend == "smtp" and not EMAIL_HOST:
+    raise ImproperlyConfigured("EMAIL_BACKEND=smtp needs EMAIL_HOST, the SMTP server to send through.")
+if not DEBUG and not EMAIL_HOST and _email_backend != "console":
+    raise ImproperlyConfigured(
+        "EMAIL_HOST is not set, and EMAIL_BACKEND is not console: set EMAIL_HOST (and EMAIL_USERNAME, "
+        "EMAIL_PASSWORD) to send email by SMTP, or set EMAIL_BACKEND=console to print every email "
+        "to the log on purpose. Console email in production prints recovery links to the log."
+    )
+EMAIL_BACKEND = _EMAIL_BACKENDS[_email_backend or ("smtp" if EMAIL_HOST else "console")]
 EMAIL_PORT = env.int("EMAIL_PORT", default=587)
 EMAIL_HOST_USER = env.str("EMAIL_USERNAME", default="")
 EMAIL_HOST_PASSWORD = env.str("EMAIL_PASSWORD", default="")
@@ -299,17 +341,25 @@ if EMAIL_USE_SSL and EMAIL_USE_TLS:
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 
 # Production hardening (python manage.py check --deploy; the README lists the variables).
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if NUM_PROXIES else None
+# Whether the client used HTTPS, as the trusted proxy says; never from a client's own header.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES else None
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 # Health checks come over plain HTTP from inside the network.
 SECURE_REDIRECT_EXEMPT = [r"^status/?$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
-SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+# Preloading is opt-in: once browsers ship the domain in their preload list, taking it out takes
+# months, and every subdomain must serve HTTPS all that time.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# check --deploy's security.W021 only says that a site without preload cannot be submitted to the
+# preload list: that is the choice above, so it is not reported while preload is off.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# A refused admin form post answers the contract's envelope, not Django's HTML page.
+CSRF_FAILURE_VIEW = "accounts.errors.csrf_failure"
 X_FRAME_OPTIONS = "DENY"
 
 LOGGING = {

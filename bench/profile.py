@@ -22,6 +22,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
 os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
 os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1")
+os.environ.setdefault("EMAIL_BACKEND", "console")
 for _name in ("LOGIN_RATE", "SIGNUP_RATE", "EMAIL_RATE"):
     os.environ.setdefault(_name, "none")
 

@@ -541,6 +541,8 @@ def main(argv: list[str] | None = None) -> None:
         SIGNUP_RATE="none",
         EMAIL_RATE="none",
         EMAIL_HOST="",
+        # The benchmark's logins and reads send no email; production settings want the choice named.
+        EMAIL_BACKEND="console",
     )
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     servers = [

@@ -1,6 +1,6 @@
 """Seed a benchmark database with N confirmed users, fast, and describe it for bench/run.py.
 
-    DJANGO_SETTINGS_MODULE=bench.settings DEBUG=false SECRET_KEY=... DATABASE_URL=... \
+    DJANGO_SETTINGS_MODULE=bench.settings DEBUG=false SECRET_KEY=... EMAIL_BACKEND=console DATABASE_URL=... \
         python -m bench.seed --users 1000000 [--sample 1000] [--out sample.json]
 
 The database in DATABASE_URL is created if missing (PostgreSQL), migrated and filled with users

@@ -9,6 +9,7 @@ refusal of non-staff users, and the read-only audit trail.
 import re
 
 import pytest
+from django.contrib.auth.models import Group, Permission
 from django.contrib.messages import constants as message_levels
 from django.core import mail
 from django.test import Client
@@ -579,6 +580,250 @@ def test_actions_record_a_staff_event_per_account_touched(admin_client, accounts
     events = list(AuthEvent.objects.filter(type=AuthEvent.Type.STAFF_ACTION))
     assert [(event.user, event.email) for event in events] == [(accounts["active"], "ann@example.com")]
     assert "disabled" in events[0].detail and "admin@example.com" in events[0].detail
+
+
+# --- Who may do what: permissions, privileges, and acting on a superuser -----------------------
+# Staff who are not superusers: one holding only view_user, one holding view_user and change_user
+# (and one also holding delete_user). Targets: a superuser, another staff member, an ordinary user.
+
+FORBIDDEN = "only a superuser may act on a superuser or another staff account"
+PERMISSION_DENIED = {"status": 403, "message": "Permission denied"}
+ACTIONS = ["confirm", "disable", "enable", "send_confirmation", "send_recovery", "sign_out_everywhere"]
+
+
+def staff_with(user_factory, email: str, *codenames: str) -> User:
+    member = user_factory(email=email, name="Sam Staff", password=ADMIN_PASSWORD, is_staff=True)
+    member.user_permissions.set(Permission.objects.filter(content_type__app_label="accounts", codename__in=codenames))
+    return member
+
+
+def logged_in(user: User) -> Client:
+    client = Client()
+    admin_login(client, user)
+    return client
+
+
+@pytest.fixture
+def viewer(user_factory) -> Client:
+    return logged_in(staff_with(user_factory, "viewer@example.com", "view_user"))
+
+
+@pytest.fixture
+def editor_user(user_factory) -> User:
+    return staff_with(user_factory, "editor@example.com", "view_user", "change_user")
+
+
+@pytest.fixture
+def editor(editor_user) -> Client:
+    return logged_in(editor_user)
+
+
+@pytest.fixture
+def deleter(user_factory) -> Client:
+    return logged_in(staff_with(user_factory, "deleter@example.com", "view_user", "change_user", "delete_user"))
+
+
+@pytest.fixture
+def root(user_factory) -> User:
+    """A superuser: the target worth attacking."""
+    return user_factory(email="root@example.com", name="Root", is_staff=True, is_superuser=True)
+
+
+def untouched(user: User, token: str, api_client) -> None:
+    """Assert that no staff action reached `user`: still active, same password, token still good."""
+    user.refresh_from_db()
+    assert user.is_active and user.check_password(PASSWORD)
+    assert api_profile(api_client, token).status_code == 200
+    assert not AuthEvent.objects.filter(type=AuthEvent.Type.STAFF_ACTION, user=user).exists()
+
+
+def assert_permission_denied(response) -> None:
+    assert response.status_code == 403
+    assert response.json() == PERMISSION_DENIED
+
+
+def test_view_only_staff_are_offered_no_action(viewer, user):
+    html = viewer.get(USERS).content.decode()
+
+    for action in ACTIONS:
+        assert f'<option value="{action}">' not in html, action
+
+
+@pytest.mark.parametrize("action", ACTIONS)
+@pytest.mark.parametrize("target", ["root", "user"])
+def test_view_only_staff_cannot_run_an_action(viewer, root, user, target, action, token_for, api_client):
+    victim = {"root": root, "user": user}[target]
+    token = token_for(victim)
+
+    response = act(viewer, action, victim)
+
+    # No action is offered to this user, so the post runs none: the list is shown again, as it is.
+    assert response.status_code == 200 and reported(response) == []
+    untouched(victim, token, api_client)
+    assert mail.outbox == []
+
+
+@pytest.mark.parametrize("action", ACTIONS)
+def test_staff_who_are_not_superusers_cannot_act_on_a_superuser(editor, root, action, token_for, api_client):
+    token = token_for(root)
+
+    response = act(editor, action, root)
+
+    assert ("warning", f"1 account skipped: {FORBIDDEN}.") in reported(response)
+    untouched(root, token, api_client)
+    assert mail.outbox == []
+
+
+def test_an_action_on_a_mixed_selection_spares_the_superuser(editor, root, user, token_for, api_client):
+    root_token, user_token = token_for(root), token_for(user)
+
+    response = act(editor, "disable", root, user)
+
+    messages = reported(response)
+    assert ("info", "1 account disabled.") in messages
+    assert ("warning", f"1 account skipped: {FORBIDDEN}.") in messages
+    untouched(root, root_token, api_client)
+    assert_error(api_profile(api_client, user_token), ACCOUNT_DISABLED)
+
+
+def test_staff_who_are_not_superusers_cannot_act_on_other_staff(editor, user_factory, token_for, api_client):
+    """Another staff member may hold permissions the editor lacks: taking over that account would grant them."""
+    colleague = staff_with(user_factory, "colleague@example.com", "view_user", "change_user", "delete_user")
+    colleague.set_password(PASSWORD)
+    colleague.save()
+    token = token_for(colleague)
+
+    response = act(editor, "sign_out_everywhere", colleague)
+
+    assert ("warning", f"1 account skipped: {FORBIDDEN}.") in reported(response)
+    untouched(colleague, token, api_client)
+    form = {"usable_password": "true", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
+    assert_permission_denied(editor.post(password_url(colleague), form))
+
+
+def test_a_superuser_may_act_on_another_superuser(admin_client, root, token_for, api_client):
+    token = token_for(root)
+
+    response = act(admin_client, "disable", root)
+
+    assert ("info", "1 account disabled.") in reported(response)
+    assert_error(api_profile(api_client, token), ACCOUNT_DISABLED)
+
+
+def test_editor_changes_an_ordinary_account(editor, user):
+    response = editor.post(change_url(user), {"email": "ann@example.com", "name": "Ann Edited", **SESSIONS_INLINE})
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    user.refresh_from_db()
+    assert user.name == "Ann Edited"
+
+
+def test_view_only_staff_cannot_post_the_change_form(viewer, user):
+    assert_permission_denied(viewer.post(change_url(user), {"email": "evil@example.com", "name": "Evil"}))
+
+    user.refresh_from_db()
+    assert user.email == "ann@example.com"
+
+
+def test_editor_cannot_change_a_superuser(editor, root):
+    page = editor.get(change_url(root))
+    response = editor.post(change_url(root), {"email": "evil@example.com", "name": "Evil"})
+
+    # Shown read-only, as to anyone who may only view it.
+    assert page.status_code == 200
+    assert 'name="email"' not in page.content.decode()
+    assert_permission_denied(response)
+    root.refresh_from_db()
+    assert (root.email, root.name) == ("root@example.com", "Root")
+
+
+def test_privileges_are_read_only_for_staff_who_are_not_superusers(editor, editor_user):
+    html = editor.get(change_url(editor_user)).content.decode()
+
+    for field in ("is_staff", "is_superuser", "groups", "user_permissions"):
+        assert f'name="{field}"' not in html, field
+    assert 'name="name"' in html
+
+
+def test_privileges_posted_by_staff_who_are_not_superusers_are_not_saved(editor, editor_user, user):
+    group = Group.objects.create(name="operators")
+    delete = Permission.objects.get(content_type__app_label="accounts", codename="delete_user")
+    privileges = {"is_staff": "on", "is_superuser": "on", "groups": [group.pk], "user_permissions": [delete.pk]}
+
+    for target in (editor_user, user):
+        response = editor.post(change_url(target), {"email": target.email, "name": "Promoted", **privileges, **SESSIONS_INLINE})
+        assert response.status_code == 302, response.context["adminform"].form.errors
+
+    editor_user.refresh_from_db()
+    user.refresh_from_db()
+    assert (editor_user.name, editor_user.is_superuser, editor_user.is_staff) == ("Promoted", False, True)
+    assert (user.name, user.is_superuser, user.is_staff) == ("Promoted", False, False)
+    assert not editor_user.groups.exists() and not user.groups.exists()
+    assert set(editor_user.user_permissions.values_list("codename", flat=True)) == {"view_user", "change_user"}
+    assert not user.user_permissions.exists()
+
+
+def test_a_superuser_edits_privileges(admin_client, user):
+    response = admin_client.post(
+        change_url(user), {"email": user.email, "name": user.name, "is_superuser": "on", **SESSIONS_INLINE}
+    )
+
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert user.is_superuser
+
+
+def test_editor_cannot_set_a_superusers_password(editor, root):
+    form = {"usable_password": "true", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
+
+    assert_permission_denied(editor.get(password_url(root)))
+    assert_permission_denied(editor.post(password_url(root), form))
+
+    root.refresh_from_db()
+    assert root.check_password(PASSWORD)
+
+
+def test_editor_sets_an_ordinary_users_password(editor, user):
+    form = {"usable_password": "true", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
+
+    assert editor.post(password_url(user), form).status_code == 302
+
+    user.refresh_from_db()
+    assert user.check_password(NEW_PASSWORD)
+
+
+def test_view_only_staff_cannot_set_a_password(viewer, user):
+    form = {"usable_password": "true", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
+
+    assert_permission_denied(viewer.post(password_url(user), form))
+
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD)
+
+
+def test_staff_with_delete_permission_cannot_delete_a_superuser(deleter, root):
+    delete_url = f"{USERS}{root.pk}/delete/"
+
+    assert_permission_denied(deleter.get(delete_url))
+    assert_permission_denied(deleter.post(delete_url, {"post": "yes"}))
+
+    assert User.objects.filter(pk=root.pk).exists()
+
+
+def test_bulk_deletion_with_a_superuser_selected_deletes_nobody(deleter, root, user):
+    response = deleter.post(
+        USERS, {"action": "delete_selected", "_selected_action": [root.pk, user.pk], "post": "yes", "index": 0}
+    )
+
+    assert_permission_denied(response)
+    assert User.objects.filter(pk__in=[root.pk, user.pk]).count() == 2
+
+
+def test_staff_with_delete_permission_delete_an_ordinary_account(deleter, user):
+    response = deleter.post(f"{USERS}{user.pk}/delete/", {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not User.objects.filter(pk=user.pk).exists()
 
 
 # --- The audit trail in the admin ---------------------------------------------------------------

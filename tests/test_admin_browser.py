@@ -83,11 +83,12 @@ def server(tmp_path_factory):
     variables = {
         "DEBUG": "false",
         "SECRET_KEY": "browser-test-" + "s" * 50,
+        "EMAIL_BACKEND": "console",
         "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
         "ALLOWED_HOSTS": "127.0.0.1",
         "DJANGO_SETTINGS_MODULE": "authserver.settings",
         "SECURE_SSL_REDIRECT": "false",
-        "NUM_PROXIES": "0",
+        "TRUSTED_PROXIES": "",
     }
     for args in (
         ["collectstatic", "--noinput", "--verbosity", "0"],

@@ -9,7 +9,6 @@ import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -85,6 +84,7 @@ def test_docs_files_are_served_in_production(tmp_path):
     env = clean_env(
         DEBUG="false",
         SECRET_KEY="docs-test-" + "k" * 50,
+        EMAIL_BACKEND="console",
         ALLOWED_HOSTS="localhost",
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
     )

@@ -1,6 +1,6 @@
 """The audit trail (accounts/audit.py, AuthEvent): each event type is recorded by the flow that
 causes it, through the API, the admin and the commands, with the user, the email, the client
-address (REMOTE_ADDR, or X-Forwarded-For behind NUM_PROXIES proxies), the user agent and a
+address (REMOTE_ADDR, or X-Forwarded-For through TRUSTED_PROXIES), the user agent and a
 detail where one means something.
 
 Also: an event outlives its user (email kept, user null); an insert that fails never fails the
@@ -402,20 +402,22 @@ def test_revoke_tokens_command_is_a_staff_action_without_an_address(user):
 
 
 @pytest.mark.parametrize(
-    "proxies, forwarded, expected",
+    "trusted, remote, forwarded, expected",
     [
-        (0, None, "10.0.0.7"),
-        (0, "203.0.113.5", "10.0.0.7"),  # no proxy trusted: the header is the client's word only
-        (1, "203.0.113.5", "203.0.113.5"),
-        (1, "192.0.2.66, 203.0.113.5", "203.0.113.5"),  # the left part is what the client sent
-        (2, "192.0.2.66, 203.0.113.5", "192.0.2.66"),
-        (1, None, "10.0.0.7"),
+        ([], "10.0.0.7", None, "10.0.0.7"),
+        ([], "10.0.0.7", "203.0.113.5", "10.0.0.7"),  # no proxy trusted: the header is the client's word only
+        (["10.0.0.7"], "203.0.113.9", "203.0.113.5", "203.0.113.9"),  # not from the proxy: not believed
+        (["10.0.0.7"], "10.0.0.7", "203.0.113.5", "203.0.113.5"),
+        (["10.0.0.7"], "10.0.0.7", "192.0.2.66, 203.0.113.5", "203.0.113.5"),  # the left part is the client's word
+        (["10.0.0.0/24"], "10.0.0.7", "192.0.2.66, 203.0.113.5, 10.0.0.3", "203.0.113.5"),  # two proxies
+        (["10.0.0.7"], "10.0.0.7", None, "10.0.0.7"),
+        (["2001:db8:ffff::/48"], "2001:db8:ffff::2", "2001:db8:1:2::99, 2001:db8:ffff::1", "2001:db8:1:2::99"),
     ],
 )
-def test_client_address_follows_num_proxies(user, settings, proxies, forwarded, expected):
-    settings.NUM_PROXIES = proxies
+def test_client_address_follows_trusted_proxies(user, settings, trusted, remote, forwarded, expected):
+    settings.TRUSTED_PROXIES = trusted
     headers = {"HTTP_X_FORWARDED_FOR": forwarded} if forwarded else {}
-    client = APIClient(REMOTE_ADDR="10.0.0.7", HTTP_USER_AGENT=AGENT, **headers)
+    client = APIClient(REMOTE_ADDR=remote, HTTP_USER_AGENT=AGENT, **headers)
 
     assert login(client, "ann@example.com").status_code == 200
 
@@ -440,7 +442,7 @@ def test_a_client_address_that_is_not_an_ip_is_left_empty(user, remote):
 
 
 def test_a_forwarded_address_that_is_not_an_ip_is_left_empty(user, settings):
-    settings.NUM_PROXIES = 1
+    settings.TRUSTED_PROXIES = ["10.0.0.7"]
     client = APIClient(REMOTE_ADDR="10.0.0.7", HTTP_X_FORWARDED_FOR="<script>")
 
     assert login(client, "ann@example.com").status_code == 200

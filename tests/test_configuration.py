@@ -11,6 +11,7 @@ import ast
 import json
 import os
 import re
+import secrets
 import shlex
 import subprocess
 import sys
@@ -106,7 +107,7 @@ def recorded_reads(project) -> dict[str, set[str]]:
     result = subprocess.run(
         [sys.executable, "-c", RECORD_READS],
         cwd=project,
-        env=environment(SECRET_KEY="k" * 50, EMAIL_HOST="smtp.example.com"),
+        env=environment(SECRET_KEY=secrets.token_urlsafe(50), EMAIL_HOST="smtp.example.com"),
         capture_output=True,
         text=True,
         timeout=120,
@@ -160,6 +161,22 @@ def app_environment(compose) -> dict[str, str]:
     return {name: str(value) for name, value in compose["services"]["app"]["environment"].items()}
 
 
+# `${NAME}` and `${NAME:?message}` (required), the interpolation docker compose applies to the file.
+INTERPOLATION = re.compile(r"\$\{(\w+)(?::\?([^}]*))?\}")
+
+
+def interpolated(environment: dict[str, str], variables: dict[str, str]) -> dict[str, str]:
+    """Return the app's environment as compose gives it, with `variables` as the `.env` file."""
+
+    def fill(match: re.Match) -> str:
+        name, message = match.groups()
+        if not variables.get(name) and message is not None:
+            raise LookupError(f"{name}: {message}")
+        return variables.get(name, "")
+
+    return {name: INTERPOLATION.sub(fill, value) for name, value in environment.items()}
+
+
 def test_compose_passes_only_documented_variables(compose):
     assert app_environment(compose).keys() - documented() == set()
 
@@ -170,7 +187,11 @@ def test_compose_gives_the_app_what_production_settings_need(compose):
     db = services["db"]["environment"]
 
     assert env["DEBUG"] == "false"
-    assert len(env["SECRET_KEY"]) >= 50
+    # Taken from `.env`, and required: compose refuses to start the stack without it.
+    assert INTERPOLATION.fullmatch(env["SECRET_KEY"]).groups()[0] == "SECRET_KEY"
+    assert ".env" in INTERPOLATION.fullmatch(env["SECRET_KEY"]).groups()[1]
+    with pytest.raises(LookupError, match="SECRET_KEY"):
+        interpolated(env, {})
     assert "localhost" in env["ALLOWED_HOSTS"].split(",")
     assert env["CLIENT_ORIGIN"] == "http://localhost:3000"
     database = urlsplit(env["DATABASE_URL"])
@@ -185,7 +206,17 @@ def test_compose_gives_the_app_what_production_settings_need(compose):
     assert "mailpit" in services["mail"]["image"]
     assert services["app"]["depends_on"]["db"] == {"condition": "service_healthy"}
     assert services["app"]["depends_on"]["cache"] == {"condition": "service_healthy"}
-    assert services["app"]["ports"] == ["8000:8000"]
+    assert services["app"]["ports"] == ["127.0.0.1:8000:8000"]
+
+
+def test_compose_publishes_ports_on_the_loopback_only(compose):
+    """A staging stack (Mailpit shows every email, links included) must not be reachable from the network."""
+    published = {name: service.get("ports", []) for name, service in compose["services"].items()}
+
+    assert published["app"] and published["mail"]
+    for name, ports in published.items():
+        for port in ports:
+            assert str(port).startswith("127.0.0.1:") and str(port).count(":") == 2, (name, port)
 
 
 def test_the_settings_load_with_the_compose_environment(compose, project):
@@ -195,8 +226,9 @@ def test_the_settings_load_with_the_compose_environment(compose, project):
         "django.setup(); from django.conf import settings as s; print(json.dumps([s.DEBUG, "
         "s.DATABASES['default']['ENGINE'], s.CACHES['default']['BACKEND'], s.EMAIL_BACKEND, s.CORS_ALLOWED_ORIGINS]))"
     )
+    app = interpolated(app_environment(compose), {"SECRET_KEY": secrets.token_urlsafe(50)})
     result = subprocess.run(
-        [sys.executable, "-c", script], cwd=project, env=environment(**app_environment(compose)),
+        [sys.executable, "-c", script], cwd=project, env=environment(**app),
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr
@@ -210,13 +242,13 @@ def test_the_settings_load_with_the_compose_environment(compose, project):
 
 
 def test_compose_secrets_are_used_nowhere_else(compose):
-    secrets = {app_environment(compose)["SECRET_KEY"], compose["services"]["db"]["environment"]["POSTGRES_PASSWORD"]}
+    """The database password written in the file serves it only (SECRET_KEY is not written there)."""
+    password = compose["services"]["db"]["environment"]["POSTGRES_PASSWORD"]
     skipped = {".git", ".venv", "venv", "staticfiles", "__pycache__", ".pytest_cache", ".hypothesis"}
     for path in PROJECT.rglob("*"):
         if path.is_file() and path.name != "docker-compose.yml" and not skipped & set(path.parts):
             text = path.read_text(errors="ignore")
-            for secret in secrets:
-                assert secret not in text, f"{path.relative_to(PROJECT)} reuses a secret of docker-compose.yml"
+            assert password not in text, f"{path.relative_to(PROJECT)} reuses a secret of docker-compose.yml"
 
 
 def test_compose_migrates_then_starts_as_the_procfile_does(compose):

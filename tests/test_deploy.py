@@ -72,7 +72,7 @@ def test_readme_production_variables_pass_check_deploy():
 
 def test_check_deploy_is_a_real_check():
     """Without the hardening variables, check --deploy names what is missing."""
-    result = check_deploy({"DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(50)})
+    result = check_deploy({"DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(50), "EMAIL_BACKEND": "console"})
     assert result.returncode != 0
     assert "security.W004" in result.stderr and "security.W008" in result.stderr
 

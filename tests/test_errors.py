@@ -8,6 +8,7 @@ and, on field 400s, `errors`. Also with DEBUG on, an unknown path answers JSON.
 
 import json
 import logging
+import re
 from urllib.parse import urlencode
 
 import pytest
@@ -17,7 +18,7 @@ from accounts.services import account as account_services
 from accounts.services import login as login_services
 from accounts.services import registration as registration_services
 from accounts.models import User
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, SESSIONS_INLINE, admin_login
 from tests.contract import INVALID_CREDENTIALS, INVALID_TOKEN, LOGIN_REQUIRED, TOKEN_INVALID
 
 ENVELOPE_KEYS = {"status", "message"}
@@ -98,6 +99,88 @@ def test_unknown_path_is_json_with_debug_on(client, settings, path):
 
     assert json.loads(response.content) == {"status": 404, "message": "Not found"}
     assert_envelope(response, 404)
+
+
+# --- CSRF ----------------------------------------------------------------------------------------
+# A browser-like client: Django's test client skips CSRF checks unless told to enforce them.
+
+CSRF_FAILED = {"status": 403, "message": "CSRF verification failed"}
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+@pytest.mark.parametrize("path", ["/", "/nope", "/api/nope", "/api/user/extra"])
+def test_unknown_path_is_json_404_for_every_verb_with_csrf_checks(db, method, path):
+    response = Client(enforce_csrf_checks=True).generic(
+        method, path, "email=a%40example.com", content_type="application/x-www-form-urlencoded"
+    )
+
+    assert json.loads(response.content) == {"status": 404, "message": "Not found"}
+    assert_envelope(response, 404)
+
+
+@pytest.fixture
+def staff_csrf_client(user_factory) -> Client:
+    """A signed-in superuser's browser, with CSRF checks on."""
+    client = Client(enforce_csrf_checks=True)
+    admin_login(client, user_factory(email="admin@example.com", is_staff=True, is_superuser=True))
+    return client
+
+
+def test_admin_form_post_without_csrf_token_is_json_403(staff_csrf_client, user_factory):
+    target = user_factory(email="ann@example.com", name="Ann")
+
+    response = staff_csrf_client.post(
+        f"/admin/accounts/user/{target.pk}/change/", {"email": "evil@example.com", "name": "Evil"}
+    )
+
+    assert json.loads(response.content) == CSRF_FAILED
+    assert_envelope(response, 403)
+    target.refresh_from_db()
+    assert (target.email, target.name) == ("ann@example.com", "Ann")
+
+
+def test_admin_action_post_without_csrf_token_is_json_403(staff_csrf_client, user_factory):
+    target = user_factory(email="ann@example.com")
+
+    response = staff_csrf_client.post(
+        "/admin/accounts/user/", {"action": "disable", "_selected_action": [target.pk], "index": 0}
+    )
+
+    assert json.loads(response.content) == CSRF_FAILED
+    target.refresh_from_db()
+    assert target.is_active
+
+
+def test_admin_login_post_without_csrf_token_is_json_403(db):
+    response = Client(enforce_csrf_checks=True).post("/admin/login/", {"username": "a@example.com", "password": "x"})
+
+    assert json.loads(response.content) == CSRF_FAILED
+    assert_envelope(response, 403)
+
+
+def test_admin_form_post_with_the_csrf_token_is_served(staff_csrf_client, user_factory):
+    """The check refuses forged posts only: the admin's own form, with its token, still saves."""
+    target = user_factory(email="ann@example.com", name="Ann")
+    url = f"/admin/accounts/user/{target.pk}/change/"
+    form = staff_csrf_client.get(url)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.content.decode()).group(1)
+
+    response = staff_csrf_client.post(
+        url, {"csrfmiddlewaretoken": token, "email": "ann@example.com", "name": "Ann B", **SESSIONS_INLINE}
+    )
+
+    assert response.status_code == 302
+    target.refresh_from_db()
+    assert target.name == "Ann B"
+
+
+def test_api_posts_need_no_csrf_token(db):
+    """The API authenticates with the Authorization header, never a cookie: CSRF does not apply."""
+    response = Client(enforce_csrf_checks=True).post(
+        "/api/authenticate", {"email": "nobody@example.com", "password": "x"}
+    )
+
+    assert json.loads(response.content) == INVALID_CREDENTIALS
 
 
 # --- 405 -----------------------------------------------------------------------------------------

@@ -17,7 +17,6 @@ from django.core import mail
 from accounts import ratelimit
 from accounts.errors import Throttled
 from accounts.models import User
-from accounts.addresses import client_address
 from accounts.ratelimit import Rate, RateLimit, parse_rate
 from accounts.services.credentials import password_matches
 from tests.conftest import PASSWORD
@@ -119,30 +118,6 @@ def test_rates_are_read_at_use_not_at_import(db, settings):
     RateLimit("signup", "x").check_and_hit()
 
 
-# --- client address ----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("proxies", "forwarded", "expected"),
-    [
-        (0, None, "10.0.0.9"),
-        (0, "1.1.1.1", "10.0.0.9"),  # no trusted proxy: X-Forwarded-For is the client's word
-        (1, None, "10.0.0.9"),
-        (1, "203.0.113.7", "203.0.113.7"),
-        (1, "6.6.6.6, 203.0.113.7", "203.0.113.7"),  # the client prepended a fake address
-        (2, "6.6.6.6, 203.0.113.7, 10.1.1.1", "203.0.113.7"),
-        (3, "203.0.113.7", "203.0.113.7"),
-        (1, " , ", "10.0.0.9"),
-    ],
-)
-def test_client_address(settings, proxies, forwarded, expected):
-    settings.NUM_PROXIES = proxies
-    meta = {"REMOTE_ADDR": "10.0.0.9"}
-    if forwarded is not None:
-        meta["HTTP_X_FORWARDED_FOR"] = forwarded
-    assert client_address(meta) == expected
-
-
 # --- LOGIN_RATE ---------------------------------------------------------------------------------
 
 
@@ -199,12 +174,44 @@ def test_a_forged_forwarded_for_does_not_escape_the_limit(api_client, user, sett
 
 def test_behind_a_trusted_proxy_the_forwarded_address_is_the_client(api_client, user, settings):
     settings.LOGIN_RATE = "2/min"
-    settings.NUM_PROXIES = 1
+    settings.TRUSTED_PROXIES = ["10.0.0.0/24"]
     for _ in range(2):
         wrong_login(api_client, address="10.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.5")
     assert_throttled(wrong_login(api_client, address="10.0.0.2", HTTP_X_FORWARDED_FOR="203.0.113.5"))
     other_client = wrong_login(api_client, address="10.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.6")
     assert other_client.status_code == 401
+
+
+def test_a_forged_forwarded_for_from_outside_the_trusted_proxies_is_not_believed(api_client, user, settings):
+    """With a proxy configured, a client that connects directly still cannot pick its address."""
+    settings.LOGIN_RATE = "2/min"
+    settings.TRUSTED_PROXIES = ["10.0.0.0/24"]
+    for index in range(2):
+        wrong_login(api_client, address="203.0.113.9", HTTP_X_FORWARDED_FOR=f"198.51.100.{index}")
+    assert_throttled(wrong_login(api_client, address="203.0.113.9", HTTP_X_FORWARDED_FOR="198.51.100.99"))
+    # Nor can it spend the limit of the address it names.
+    assert wrong_login(api_client, address="10.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.0").status_code == 401
+
+
+def test_a_client_prepending_addresses_behind_the_proxies_keeps_its_own_limit(api_client, user, settings):
+    """Through a chain of trusted proxies, the client is the rightmost untrusted address, whatever it prepends."""
+    settings.LOGIN_RATE = "2/min"
+    settings.TRUSTED_PROXIES = ["10.0.0.0/24", "192.0.2.0/28"]
+    for index in range(2):
+        wrong_login(api_client, address="10.0.0.1", HTTP_X_FORWARDED_FOR=f"198.51.100.{index}, 203.0.113.5, 192.0.2.3")
+    assert_throttled(
+        wrong_login(api_client, address="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.99, 203.0.113.5, 192.0.2.4")
+    )
+
+
+@pytest.mark.parametrize("rotated", ["2001:db8:1:2::2", "2001:db8:1:2:ffff:ffff:ffff:fffe", "2001:DB8:1:2:0:0:0:9"])
+def test_ipv6_addresses_of_one_64_share_the_login_limit(api_client, user, settings, rotated):
+    """An IPv6 client holds its whole /64: stepping through it does not escape the limit."""
+    settings.LOGIN_RATE = "2/min"
+    for address in ("2001:db8:1:2::1", "2001:db8:1:2:abcd::1"):
+        wrong_login(api_client, address=address)
+    assert_throttled(wrong_login(api_client, address=rotated))
+    assert wrong_login(api_client, address="2001:db8:1:3::1").status_code == 401  # the next /64 is another client
 
 
 def test_login_rate_none_disables_the_limit(api_client, user, settings):
@@ -238,6 +245,14 @@ def test_refused_registrations_count_too(api_client, user, settings):
     for _ in range(2):
         assert register(api_client, user.email).status_code == 401
     assert_throttled(register(api_client, user.email))
+
+
+def test_ipv6_addresses_of_one_64_share_the_signup_limit(api_client, db, settings, mailoutbox):
+    settings.SIGNUP_RATE = "2/min"
+    for index in range(2):
+        assert register(api_client, f"new{index}@example.com", address=f"2001:db8:1:2::{index + 1}").status_code == 200
+    assert_throttled(register(api_client, "new9@example.com", address="2001:db8:1:2:9::9"))
+    assert register(api_client, "other@example.com", address="2001:db8:9:9::1").status_code == 200
 
 
 # --- EMAIL_RATE ---------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """Configuration from the environment (and `.env`), checked in fresh Python processes.
 
 Settings are read once, at import, so each case runs in a subprocess with a clean environment:
-production rules when DEBUG is unset (a missing SECRET_KEY stops the start with a clear message,
-also under WSGI), the development default of manage.py, `.env` reading (environment wins), and
-the mapping of the contract's variables to Django settings with their defaults.
+production rules when DEBUG is unset (a missing or weak SECRET_KEY, or console email not asked
+for by name, stops the start with a clear message, also under WSGI), the development default of
+manage.py, `.env` reading (environment wins), and the mapping of the contract's variables to
+Django settings with their defaults.
 
 The subprocesses run in a copy of the project (without .git, databases or a developer's `.env`),
 so that a `.env` in the working tree neither changes the results nor is ever written by a test.
@@ -27,6 +28,12 @@ print(json.dumps({name: getattr(settings, name, "<unset>") for name in sys.argv[
 """
 
 SETUP_ONLY = "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='authserver.settings'; django.setup()"
+
+# Keys that pass Django's strength rule (at least 50 characters, 5 distinct, no django-insecure-).
+KEY = "test-production-key-Zq3Xv8Lm1Rt6Wp4Kn9Bc2Hd7Fs5Gy0Jx"
+DOTENV_KEY = "test-dotenv-key-Pk5Wc9Hb3Jd6Fs0Gyq8Zr4Lm2Xv7Tn1Rt6Wp"
+# What production needs besides: with no EMAIL_HOST, console email must be asked for by name.
+PRODUCTION = {"SECRET_KEY": KEY, "EMAIL_BACKEND": "console"}
 
 
 @pytest.fixture
@@ -81,11 +88,56 @@ def test_wsgi_with_secret_key_and_debug_unset_runs_in_production_mode(project):
         "import json, authserver.wsgi; from django.conf import settings; "
         "print(json.dumps({'DEBUG': settings.DEBUG, 'SECRET_KEY': settings.SECRET_KEY}))"
     )
-    result = run(project, "-c", script, SECRET_KEY="a-production-secret-key-for-the-test")
+    result = run(project, "-c", script, **PRODUCTION)
 
     assert result.returncode == 0, result.stderr
     values = json.loads(result.stdout.strip().splitlines()[-1])
-    assert values == {"DEBUG": False, "SECRET_KEY": "a-production-secret-key-for-the-test"}
+    assert values == {"DEBUG": False, "SECRET_KEY": KEY}
+
+
+@pytest.mark.parametrize(
+    "weak",
+    [
+        "a-production-secret-key-for-the-test",  # 36 characters
+        "k" * 64,  # one distinct character
+        "abcd" * 20,  # four distinct characters
+        "django-insecure-" + "Zq3Xv8Lm1Rt6Wp4Kn9Bc2Hd7Fs5Gy0Jx" * 2,  # what startproject generates
+    ],
+)
+def test_a_weak_secret_key_stops_the_start_in_production(project, weak):
+    result = run(project, "-c", SETUP_ONLY, DEBUG="false", SECRET_KEY=weak)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: SECRET_KEY is too weak" in result.stderr
+    # The message states the rule; the key itself never reaches the log.
+    assert weak not in result.stderr
+
+
+@pytest.mark.parametrize("entry", [["-c", "import authserver.wsgi"], ["manage.py", "check"]])
+def test_a_weak_secret_key_stops_gunicorn_and_manage_py(project, entry):
+    """Under a WSGI server DEBUG is off when unset; manage.py obeys an explicit DEBUG=false."""
+    result = run(project, *entry, SECRET_KEY="change-me", **({"DEBUG": "false"} if entry[0] == "manage.py" else {}))
+
+    assert result.returncode != 0
+    assert "SECRET_KEY is too weak" in result.stderr
+
+
+def test_a_weak_secret_key_is_accepted_for_development(project):
+    values = read_settings(project, ["DEBUG", "SECRET_KEY"], DEBUG="true", SECRET_KEY="dev")
+
+    assert values == {"DEBUG": True, "SECRET_KEY": "dev"}
+
+
+def test_the_strength_rule_is_djangos(project):
+    """The rule of check --deploy (security.W009): a key it accepts starts the server, one less does not."""
+    just_enough = "abcde" * 10  # 50 characters, 5 distinct
+
+    def start(key: str) -> int:
+        return run(project, "-c", SETUP_ONLY, DEBUG="false", SECRET_KEY=key, EMAIL_BACKEND="console").returncode
+
+    assert start(just_enough) == 0
+    assert start(just_enough[:-1]) != 0
+    assert start("abcd" * 13) != 0
 
 
 @pytest.mark.parametrize("value", ["true", "True", "1", "yes", "on"])
@@ -132,25 +184,27 @@ def test_manage_py_obeys_an_explicit_debug_false(project):
 
 def test_dotenv_is_read(own_project):
     (own_project / ".env").write_text(
-        "SECRET_KEY=secret-from-dotenv\nCLIENT_ORIGIN=https://dotenv.example\nTOKEN_LIFETIME=120\n"
+        f"SECRET_KEY={DOTENV_KEY}\nEMAIL_BACKEND=console\nCLIENT_ORIGIN=https://dotenv.example\nTOKEN_LIFETIME=120\n"
     )
 
     values = read_settings(own_project, ["DEBUG", "SECRET_KEY", "CLIENT_ORIGIN", "TOKEN_LIFETIME"])
 
     assert values == {
         "DEBUG": False,
-        "SECRET_KEY": "secret-from-dotenv",
+        "SECRET_KEY": DOTENV_KEY,
         "CLIENT_ORIGIN": "https://dotenv.example",
         "TOKEN_LIFETIME": 120,
     }
 
 
 def test_environment_wins_over_dotenv(own_project):
-    (own_project / ".env").write_text("SECRET_KEY=secret-from-dotenv\nCLIENT_ORIGIN=https://dotenv.example\n")
+    (own_project / ".env").write_text(
+        f"SECRET_KEY={DOTENV_KEY}\nEMAIL_BACKEND=console\nCLIENT_ORIGIN=https://dotenv.example\n"
+    )
 
     values = read_settings(own_project, ["SECRET_KEY", "CLIENT_ORIGIN"], CLIENT_ORIGIN="https://env.example")
 
-    assert values == {"SECRET_KEY": "secret-from-dotenv", "CLIENT_ORIGIN": "https://env.example"}
+    assert values == {"SECRET_KEY": DOTENV_KEY, "CLIENT_ORIGIN": "https://env.example"}
 
 
 def test_dotenv_debug_false_turns_off_the_development_default_of_manage_py(own_project):
@@ -163,7 +217,7 @@ def test_dotenv_debug_false_turns_off_the_development_default_of_manage_py(own_p
 
 
 def test_dotenv_secret_key_lets_wsgi_start(own_project):
-    (own_project / ".env").write_text("SECRET_KEY=secret-from-dotenv\n")
+    (own_project / ".env").write_text(f"SECRET_KEY={DOTENV_KEY}\nEMAIL_BACKEND=console\n")
 
     result = run(own_project, "-c", "import authserver.wsgi")
 
@@ -171,8 +225,6 @@ def test_dotenv_secret_key_lets_wsgi_start(own_project):
 
 
 # --- The contract's variables and their defaults -----------------------------------------------
-
-PRODUCTION = {"SECRET_KEY": "a-production-secret-key-for-the-test"}
 
 
 def test_defaults(project):
@@ -238,7 +290,7 @@ def test_email_variables_are_mapped(project):
             "MAIL_SENDER",
             "DEFAULT_FROM_EMAIL",
         ],
-        **PRODUCTION,
+        SECRET_KEY=KEY,
         EMAIL_HOST="smtp.example.com",
         EMAIL_PORT="2525",
         EMAIL_USERNAME="mailer",
@@ -266,7 +318,7 @@ def test_email_host_alone_selects_smtp_with_starttls(project):
     values = read_settings(
         project,
         ["EMAIL_BACKEND", "EMAIL_USE_TLS", "EMAIL_USE_SSL"],
-        **PRODUCTION,
+        SECRET_KEY=KEY,
         EMAIL_HOST="smtp.example.com",
     )
 
@@ -282,7 +334,7 @@ def test_email_use_ssl_alone_turns_starttls_off(project):
     values = read_settings(
         project,
         ["EMAIL_USE_TLS", "EMAIL_USE_SSL"],
-        **PRODUCTION,
+        SECRET_KEY=KEY,
         EMAIL_HOST="smtp.example.com",
         EMAIL_USE_SSL="true",
     )
@@ -295,7 +347,7 @@ def test_email_use_tls_and_ssl_both_true_is_refused_at_start(project):
         project,
         "-c",
         SETUP_ONLY,
-        **PRODUCTION,
+        SECRET_KEY=KEY,
         EMAIL_HOST="smtp.example.com",
         EMAIL_USE_TLS="true",
         EMAIL_USE_SSL="true",
@@ -303,6 +355,58 @@ def test_email_use_tls_and_ssl_both_true_is_refused_at_start(project):
 
     assert result.returncode != 0
     assert "EMAIL_USE_TLS" in result.stderr and "EMAIL_USE_SSL" in result.stderr
+
+
+# --- EMAIL_BACKEND: console email in production only when asked for by name ---------------------
+
+
+def test_production_without_email_host_refuses_console_email_by_default(project):
+    """Console email in production prints recovery links to the log: whoever reads it owns the accounts."""
+    result = run(project, "-c", SETUP_ONLY, SECRET_KEY=KEY)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: EMAIL_HOST is not set, and EMAIL_BACKEND is not console" in result.stderr
+
+
+def test_production_with_explicit_console_email_starts(project):
+    values = read_settings(project, ["DEBUG", "EMAIL_BACKEND"], SECRET_KEY=KEY, EMAIL_BACKEND="console")
+
+    assert values == {"DEBUG": False, "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
+
+
+@pytest.mark.parametrize("debug", ["true", "false"])
+def test_smtp_without_email_host_is_refused(project, debug):
+    result = run(project, "-c", SETUP_ONLY, SECRET_KEY=KEY, DEBUG=debug, EMAIL_BACKEND="smtp")
+
+    assert result.returncode != 0
+    assert "EMAIL_BACKEND" in result.stderr and "EMAIL_HOST" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["sendmail", "django.core.mail.backends.locmem.EmailBackend", "smtp,console"])
+@pytest.mark.parametrize("debug", ["true", "false"])
+def test_an_unknown_email_backend_is_refused(project, value, debug):
+    result = run(project, "-c", SETUP_ONLY, SECRET_KEY=KEY, DEBUG=debug, EMAIL_HOST="smtp.example.com", EMAIL_BACKEND=value)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: EMAIL_BACKEND=" in result.stderr
+    assert "use smtp or console" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "variables, expected",
+    [
+        ({"EMAIL_HOST": "smtp.example.com"}, "smtp"),
+        ({"EMAIL_HOST": "smtp.example.com", "EMAIL_BACKEND": "smtp"}, "smtp"),
+        ({"EMAIL_HOST": "smtp.example.com", "EMAIL_BACKEND": "console"}, "console"),
+        ({"EMAIL_HOST": "smtp.example.com", "EMAIL_BACKEND": "Console"}, "console"),
+        ({"DEBUG": "true"}, "console"),
+        ({"DEBUG": "true", "EMAIL_BACKEND": "console"}, "console"),
+    ],
+)
+def test_email_backend_choice(project, variables, expected):
+    values = read_settings(project, ["EMAIL_BACKEND"], SECRET_KEY=KEY, **variables)
+
+    assert values["EMAIL_BACKEND"] == f"django.core.mail.backends.{expected}.EmailBackend"
 
 
 def test_link_and_token_variables_are_mapped(project):
@@ -438,3 +542,62 @@ def test_other_origins_are_not_allowed_by_cors(project):
     answer = preflight(project, "https://evil.example", **PRODUCTION, CLIENT_ORIGIN="https://app.example")
 
     assert answer["allow_origin"] is None
+
+
+# --- HSTS ----------------------------------------------------------------------------------------
+
+# Print the Strict-Transport-Security header of an HTTPS request.
+HSTS_HEADER = """
+import os
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "authserver.settings")
+import django
+django.setup()
+from django.test import Client
+print(Client(HTTP_HOST="localhost").get("/nope", secure=True).headers.get("Strict-Transport-Security"))
+"""
+
+
+def hsts_header(cwd: Path, **variables: str) -> str:
+    result = run(cwd, "-c", HSTS_HEADER, **variables)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_hsts_preload_is_opt_in(project):
+    assert hsts_header(project, **PRODUCTION, SECURE_HSTS_SECONDS="3600") == "max-age=3600; includeSubDomains"
+    assert (
+        hsts_header(project, **PRODUCTION, SECURE_HSTS_SECONDS="3600", SECURE_HSTS_PRELOAD="true")
+        == "max-age=3600; includeSubDomains; preload"
+    )
+
+
+# --- TRUSTED_PROXIES -----------------------------------------------------------------------------
+
+
+def test_without_trusted_proxies_x_forwarded_proto_is_never_read(project):
+    values = read_settings(project, ["TRUSTED_PROXIES", "SECURE_PROXY_SSL_HEADER"], **PRODUCTION)
+
+    assert values == {"TRUSTED_PROXIES": [], "SECURE_PROXY_SSL_HEADER": None}
+
+
+def test_trusted_proxies_is_a_comma_list_of_addresses_and_networks(project):
+    values = read_settings(
+        project,
+        ["TRUSTED_PROXIES", "SECURE_PROXY_SSL_HEADER"],
+        **PRODUCTION,
+        TRUSTED_PROXIES="10.0.0.1, 172.16.0.0/12,2001:db8::/32,",
+    )
+
+    assert values == {
+        "TRUSTED_PROXIES": ["10.0.0.1", "172.16.0.0/12", "2001:db8::/32"],
+        "SECURE_PROXY_SSL_HEADER": ["HTTP_X_FORWARDED_PROTO", "https"],
+    }
+
+
+@pytest.mark.parametrize("value", ["10.0.0.300", "10.0.0.1,proxy.internal", "10.0.0.0/33", "1", "0.0.0.0/0"])
+@pytest.mark.parametrize("debug", ["true", "false"])
+def test_an_invalid_trusted_proxy_stops_the_start(project, value, debug):
+    result = run(project, "-c", SETUP_ONLY, **PRODUCTION, DEBUG=debug, TRUSTED_PROXIES=value)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: TRUSTED_PROXIES: " in result.stderr

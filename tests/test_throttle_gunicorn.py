@@ -57,11 +57,12 @@ def server(tmp_path_factory):
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "EMAIL_HOST", "LOGIN_RATE", "NUM_PROXIES"}
+        if key not in {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "EMAIL_HOST", "LOGIN_RATE", "TRUSTED_PROXIES"}
     }
     env.update(
         DEBUG="false",
         SECRET_KEY="gunicorn-test-" + "k" * 50,
+        EMAIL_BACKEND="console",
         DATABASE_URL=f"sqlite:///{workdir / 'db.sqlite3'}",
         ALLOWED_HOSTS="127.0.0.1",
         DJANGO_SETTINGS_MODULE="authserver.settings",

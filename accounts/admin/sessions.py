@@ -1,12 +1,13 @@
 """Sessions in the admin: a list with filters and a revoke action, and an inline on each user."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.translation import ngettext
 
 from accounts.models import Session
 from accounts.services import sessions
-from accounts.services.staff import staff_action_record
+from accounts.errors import StaffActionForbidden
+from accounts.services.staff import staff_action_allowed, staff_action_record
 
 SESSION_FIELDS = ("public_id", "created_at", "last_seen_at", "expires_at", "user_agent", "ip", "amr", "ended_at", "end_reason")
 
@@ -45,12 +46,21 @@ class SessionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke the selected sessions (their tokens stop working)", permissions=["change"])
     def revoke(self, request, queryset):
-        revoked = 0
+        revoked = skipped = 0
         for session in queryset.filter(pk__in=Session.objects.open().values("pk")).select_related("user"):
+            if not staff_action_allowed(actor=request.user, user=session.user):
+                skipped += 1
+                continue
             if sessions.session_end(session_id=session.public_id, reason=Session.EndReason.STAFF):
                 staff_action_record(user=session.user, actor=request.user, action=f"revoked session {session.public_id[:8]}…")
                 revoked += 1
         self.message_user(request, ngettext("%d session revoked.", "%d sessions revoked.", revoked) % revoked)
+        if skipped:
+            self.message_user(
+                request,
+                ngettext("%d session skipped: %s.", "%d sessions skipped: %s.", skipped) % (skipped, StaffActionForbidden.message),
+                messages.WARNING,
+            )
 
 
 class OpenSessionInline(admin.TabularInline):

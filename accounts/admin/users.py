@@ -2,6 +2,11 @@
 
 Every change of state goes through accounts.services, as the API's do: the account's state
 fields are read-only in the form, and the actions below change them.
+
+Permissions: every action needs the change permission; only superusers edit privileges (staff,
+superuser, groups, permissions); and who may act on whom is staff.staff_action_allowed, which the
+actions' services check and the permission hooks below apply to the change, password and delete
+views.
 """
 
 from django.contrib import admin, messages
@@ -87,6 +92,10 @@ def _bulk(modeladmin, request, queryset, service, done: str) -> None:
         )
 
 
+# Whoever edits these grants privileges, their own included: superusers only.
+PRIVILEGE_FIELDS = ("is_staff", "is_superuser", "groups", "user_permissions")
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     form = UserEditForm
@@ -127,6 +136,22 @@ class UserAdmin(DjangoUserAdmin):
         # A new account has no sessions yet.
         return self.inlines if obj is not None else []
 
+    def get_readonly_fields(self, request, obj=None):
+        # A read-only field is left out of the form, so a posted value is dropped, not saved.
+        if request.user.is_superuser:
+            return self.readonly_fields
+        return (*self.readonly_fields, *PRIVILEGE_FIELDS)
+
+    # With an account, Django asks these before the change form, the password form and a
+    # deletion (one by one or in bulk): staff may hold the permission, yet not over this account.
+    def has_change_permission(self, request, obj=None):
+        allowed = obj is None or staff.staff_action_allowed(actor=request.user, user=obj)
+        return allowed and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        allowed = obj is None or staff.staff_action_allowed(actor=request.user, user=obj)
+        return allowed and super().has_delete_permission(request, obj)
+
     # Django calls these with the request after each save of the add, change and password
     # forms, and before a deletion: the one place that knows which staff member acted.
     def log_addition(self, request, obj, message):
@@ -145,26 +170,26 @@ class UserAdmin(DjangoUserAdmin):
             # Recorded before the row goes; the event keeps the email, its user becomes null.
             audit.record(audit.Type.DELETE, user=user, detail=f"deleted by {request.user.email}")
 
-    @admin.action(description="Confirm the selected accounts")
+    @admin.action(description="Confirm the selected accounts", permissions=["change"])
     def confirm(self, request, queryset):
         _bulk(self, request, queryset, staff.user_confirm, "confirmed")
 
-    @admin.action(description="Disable the selected accounts (and sign them out)")
+    @admin.action(description="Disable the selected accounts (and sign them out)", permissions=["change"])
     def disable(self, request, queryset):
         _bulk(self, request, queryset, lambda **kw: staff.user_set_active(active=False, **kw), "disabled")
 
-    @admin.action(description="Enable the selected accounts")
+    @admin.action(description="Enable the selected accounts", permissions=["change"])
     def enable(self, request, queryset):
         _bulk(self, request, queryset, lambda **kw: staff.user_set_active(active=True, **kw), "enabled")
 
-    @admin.action(description="Send a new confirmation email")
+    @admin.action(description="Send a new confirmation email", permissions=["change"])
     def send_confirmation(self, request, queryset):
         _bulk(self, request, queryset, staff.staff_confirmation_send, "sent a confirmation email")
 
-    @admin.action(description="Send a recovery email")
+    @admin.action(description="Send a recovery email", permissions=["change"])
     def send_recovery(self, request, queryset):
         _bulk(self, request, queryset, staff.staff_recovery_send, "sent a recovery email")
 
-    @admin.action(description="Sign out everywhere (end every session)")
+    @admin.action(description="Sign out everywhere (end every session)", permissions=["change"])
     def sign_out_everywhere(self, request, queryset):
         _bulk(self, request, queryset, staff.tokens_revoke, "signed out everywhere")

@@ -24,7 +24,7 @@ from accounts.tokens.validation import (
 def user_register(*, email: str, name: str, password: str, confirm: str, client_address: str) -> User:
     """Create an unconfirmed account and email its confirmation link, or create nothing.
 
-    Every attempt counts against SIGNUP_RATE for the client address.
+    Every attempt counts against SIGNUP_RATE for the client address (an IPv6 client's /64).
     """
     RateLimit("signup", address_group(client_address)).check_and_hit()
     if User.objects.with_email(email).exists():

@@ -1,13 +1,37 @@
-"""Staff actions on accounts (the admin), each recorded in the audit trail."""
+"""Staff actions on accounts (the admin), each recorded in the audit trail.
+
+Each takes the `actor`: the staff member acting, or None for an operator's command. Who may act
+on whom is `staff_action_allowed`; every action checks it first.
+"""
 
 from django.db import transaction
 from django.utils import timezone
 
 from accounts import audit
+from accounts.errors import StaffActionForbidden
 from accounts.models import User
 from accounts.services.passwords import recovery_send
 from accounts.services.registration import confirmation_send
 from accounts.services.sessions import EndReason, sessions_end
+
+
+def staff_action_allowed(*, actor: User | None, user: User) -> bool:
+    """Return whether `actor` may act on `user`'s account.
+
+    An operator's command (None) and a superuser may act on anyone. Other staff may act on their
+    own account and on accounts without privileges, never on a superuser or another staff member:
+    a password they set, an email they change or a disabling would hand them, or take from them,
+    an account that holds permissions they were not given.
+    """
+    if actor is None or actor.is_superuser or actor.pk == user.pk:
+        return True
+    return not (user.is_superuser or user.is_staff)
+
+
+def staff_action_check(*, actor: User | None, user: User) -> None:
+    """Raise StaffActionForbidden unless `actor` may act on `user`'s account."""
+    if not staff_action_allowed(actor=actor, user=user):
+        raise StaffActionForbidden
 
 
 def staff_action_record(*, user: User, actor: User | None, action: str) -> None:
@@ -18,6 +42,7 @@ def staff_action_record(*, user: User, actor: User | None, action: str) -> None:
 
 def user_confirm(*, user: User, actor: User | None) -> bool:
     """Confirm an account without its email link; return False if it was confirmed already."""
+    staff_action_check(actor=actor, user=user)
     if user.is_confirmed:
         return False
     user.confirmed_at = timezone.now()
@@ -29,6 +54,7 @@ def user_confirm(*, user: User, actor: User | None) -> bool:
 def user_set_active(*, user: User, active: bool, actor: User | None) -> bool:
     """Disable (or enable again) an account; disabling ends its sessions. Return False if
     the account was in that state already."""
+    staff_action_check(actor=actor, user=user)
     if user.is_active == active:
         return False
     user.is_active = active
@@ -42,17 +68,20 @@ def user_set_active(*, user: User, active: bool, actor: User | None) -> bool:
 
 def tokens_revoke(*, user: User, actor: User | None) -> None:
     """Sign the user out everywhere: every session ends (API and admin site), with its tokens."""
+    staff_action_check(actor=actor, user=user)
     ended = sessions_end(user=user, reason=EndReason.STAFF if actor is not None else EndReason.OPERATOR)
     staff_action_record(user=user, actor=actor, action=f"signed out everywhere ({ended} sessions ended)")
 
 
 def staff_confirmation_send(*, user: User, actor: User | None) -> None:
     """Send a new confirmation email, as PUT /api/validate/confirmation does."""
+    staff_action_check(actor=actor, user=user)
     confirmation_send(user=user)
     staff_action_record(user=user, actor=actor, action="sent a confirmation email")
 
 
 def staff_recovery_send(*, user: User, actor: User | None) -> None:
     """Send a recovery email, as PATCH /api/authenticate does."""
+    staff_action_check(actor=actor, user=user)
     recovery_send(user=user)
     staff_action_record(user=user, actor=actor, action="sent a recovery email")
