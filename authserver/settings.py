@@ -117,6 +117,8 @@ PASSWORD_HASHERS = [
     # (same algorithm name, so Django's own must not be listed too), and any hash whose costs differ
     # from these is rehashed at the next successful login. The others only check old hashes.
     "accounts.hashers.Argon2PasswordHasher",
+    # Hashes imported from the Flask server (import_flask_users), rehashed at the first login.
+    "accounts.hashers.FlaskSecurityPasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
     "django.contrib.auth.hashers.ScryptPasswordHasher",
@@ -133,6 +135,9 @@ if ARGON2_TIME_COST < 1 or ARGON2_PARALLELISM < 1 or ARGON2_MEMORY_COST < 8 * AR
         "ARGON2_TIME_COST and ARGON2_PARALLELISM must be at least 1, "
         "and ARGON2_MEMORY_COST (KiB) at least 8 times ARGON2_PARALLELISM."
     )
+# The Flask server's SECURITY_PASSWORD_SALT: passwords imported from it (import_flask_users) are
+# checked with it. Unset (or empty): an imported password never verifies.
+FLASK_PASSWORD_SALT = env.str("FLASK_PASSWORD_SALT", default="") or None
 AUTH_PASSWORD_VALIDATORS = [
     {
         "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",

@@ -46,6 +46,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     """An account. `is_active` keeps Django's meaning: False when staff disabled the account."""
 
     email = models.EmailField("email address", max_length=254, unique=True)
+    # Django's 128 characters hold its own hashes, not all of those imported from the Flask server
+    # (`flask_security$` and a sha512_crypt or pbkdf2_sha512 hash: 135 to 150).
+    password = models.CharField("password", max_length=255)
     name = models.CharField(max_length=150, blank=True)
     is_staff = models.BooleanField(
         "staff status",
