@@ -25,7 +25,13 @@ import authserver.settings as project_settings
 from accounts.models import User
 from tests.conftest import run
 from tests.contract import AUTHENTICATE_PATH
-from tests.flask_server import CONFIRMED_AT, FLASK_SALT, FlaskServerDatabase, flask_hash, flask_signed
+from tests.flask_server import (
+    CONFIRMED_AT,
+    FLASK_SALT,
+    FlaskServerDatabase,
+    flask_hash,
+    flask_signed,
+)
 from tests.test_throttle_gunicorn import free_port
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
@@ -186,6 +192,21 @@ def test_a_hash_of_no_known_scheme_leaves_no_usable_password_and_is_listed(sqlit
     response = api_client.patch(AUTHENTICATE_PATH, {"email": "plain@example.com"}, format="json")
     assert response.status_code == 200
     assert mail.outbox[-1].to == ["plain@example.com"]
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_an_imported_hash_masked(sqlite_db, user_factory, client):
+    flask_hash_value = flask_hash(PASSWORD)
+    sqlite_db.add_user("ann@example.com", password_hash=flask_hash_value)
+    run_import(sqlite_db.url)
+    client.force_login(user_factory(email="staff@example.com", is_staff=True, is_superuser=True))
+
+    response = client.get(f"/admin/accounts/user/{User.objects.get(email='ann@example.com').pk}/change/")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "flask_security" in html and "bcrypt" in html
+    assert flask_hash_value[7:] not in html
 
 
 # --- Account states, names, roles ------------------------------------------------------------

@@ -65,14 +65,14 @@ class TestSettings:
 
 
 class TestReferenceHashes:
-    @pytest.mark.parametrize("scheme, password, flask_hash", REFERENCE_HASHES)
-    def test_the_flask_servers_own_hashes_verify(self, settings, scheme, password, flask_hash):
+    @pytest.mark.parametrize("scheme, password, reference", REFERENCE_HASHES)
+    def test_the_flask_servers_own_hashes_verify(self, settings, scheme, password, reference):
         settings.PASSWORD_HASHERS = project_settings.PASSWORD_HASHERS
         settings.FLASK_PASSWORD_SALT = REFERENCE_SALT
-        encoded = flask_hash_encode(flask_hash)
+        encoded = flask_hash_encode(reference)
 
-        assert encoded == f"flask_security${flask_hash}"
-        assert flask_hash_scheme(flask_hash) == scheme
+        assert encoded == f"flask_security${reference}"
+        assert flask_hash_scheme(reference) == scheme
         assert check_password(password, encoded)
         assert not check_password(password + " ", encoded)
         assert not check_password(password.upper(), encoded)
@@ -80,8 +80,8 @@ class TestReferenceHashes:
     def test_another_salt_verifies_nothing(self, settings):
         settings.PASSWORD_HASHERS = project_settings.PASSWORD_HASHERS
         settings.FLASK_PASSWORD_SALT = "another salt"
-        for _, password, flask_hash in REFERENCE_HASHES:
-            assert not check_password(password, flask_hash_encode(flask_hash))
+        for _, password, reference in REFERENCE_HASHES:
+            assert not check_password(password, flask_hash_encode(reference))
 
 
 class TestSchemes:
@@ -96,12 +96,12 @@ class TestSchemes:
 
     @pytest.mark.parametrize("ident", ["2a", "2b", "2y"])
     def test_bcrypt_idents(self, salt, ident):
-        flask_hash = passlib.hash.bcrypt.using(rounds=4, ident=ident).hash(flask_signed("pw 1234")[:72])
-        assert flask_hash.startswith(f"${ident}$")
-        assert check_password("pw 1234", flask_hash_encode(flask_hash))
+        hashed = passlib.hash.bcrypt.using(rounds=4, ident=ident).hash(flask_signed("pw 1234")[:72])
+        assert hashed.startswith(f"${ident}$")
+        assert check_password("pw 1234", flask_hash_encode(hashed))
 
     @pytest.mark.parametrize(
-        "flask_hash",
+        "unchecked",
         [
             "",
             "correct horse battery",  # plaintext
@@ -115,10 +115,10 @@ class TestSchemes:
             "pbkdf2_sha256$600000$salt$digest",  # Django's own format
         ],
     )
-    def test_hashes_of_no_checkable_scheme(self, salt, flask_hash):
-        assert flask_hash_scheme(flask_hash) is None
-        assert flask_hash_encode(flask_hash) is None
-        assert not flask_hash_check("correct horse battery", flask_hash, salt=FLASK_SALT)
+    def test_hashes_of_no_checkable_scheme(self, salt, unchecked):
+        assert flask_hash_scheme(unchecked) is None
+        assert flask_hash_encode(unchecked) is None
+        assert not flask_hash_check("correct horse battery", unchecked, salt=FLASK_SALT)
 
 
 class TestBcryptLimit:
@@ -151,13 +151,12 @@ class TestHasher:
             make_password("pw", hasher=FlaskSecurityPasswordHasher())
 
     def test_safe_summary_masks_the_hash(self, salt):
-        flask_hash_value = flask_hash("pw", "bcrypt")
-        summary = identify_hasher(flask_hash_encode(flask_hash_value)).safe_summary(
-            flask_hash_encode(flask_hash_value)
-        )
+        hashed = flask_hash("pw", "bcrypt")
+        encoded = flask_hash_encode(hashed)
+        summary = identify_hasher(encoded).safe_summary(encoded)
         assert summary["algorithm"] == "flask_security"
         assert summary["scheme"] == "bcrypt"
-        assert flask_hash_value[10:] not in summary["hash"]
+        assert hashed[10:] not in summary["hash"]
 
     def test_a_lone_surrogate_is_refused_without_an_error(self, salt):
         assert not check_password("pw\ud800", flask_hash_encode(flask_hash("pw", "bcrypt")))

@@ -3,7 +3,11 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.services.flask_import import DEFAULT_BATCH_SIZE, FlaskImportError, flask_users_import
+from accounts.services.flask_import import (
+    DEFAULT_BATCH_SIZE,
+    FlaskImportError,
+    flask_users_import,
+)
 
 
 class Command(BaseCommand):
