@@ -136,11 +136,14 @@ AUTH_USER_MODEL = "accounts.User"
 PASSWORD_HASHERS = [
     # Argon2id with the ARGON2_* costs below; it also reads hashes made by Django's Argon2 hasher
     # (same algorithm name, so Django's own must not be listed too), and any hash whose costs differ
-    # from these is rehashed at the next successful login. The others only check old hashes.
+    # from these is rehashed at the next successful login. The others only check old hashes, and
+    # only those that can be here: every hasher listed costs a failed login one check more while
+    # some account holds one of its hashes (equal timing, accounts.services.credentials).
     "accounts.hashers.Argon2PasswordHasher",
+    # Hashes imported from the Flask server (import_flask_users), rehashed at the first login.
+    "accounts.hashers.FlaskSecurityPasswordHasher",
+    # Django's default, for accounts brought from another Django project.
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
-    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
-    "django.contrib.auth.hashers.ScryptPasswordHasher",
 ]
 # Argon2id costs, OWASP's recommendation by default: 19 MiB of memory, 2 iterations, 1 lane
 # (about 34 ms of one core per hash on a 2-core cloud machine). Each login costs one hash, so this
@@ -154,6 +157,9 @@ if ARGON2_TIME_COST < 1 or ARGON2_PARALLELISM < 1 or ARGON2_MEMORY_COST < 8 * AR
         "ARGON2_TIME_COST and ARGON2_PARALLELISM must be at least 1, "
         "and ARGON2_MEMORY_COST (KiB) at least 8 times ARGON2_PARALLELISM."
     )
+# The Flask server's SECURITY_PASSWORD_SALT: passwords imported from it (import_flask_users) are
+# checked with it. Unset (or empty): an imported password never verifies.
+FLASK_PASSWORD_SALT = env.str("FLASK_PASSWORD_SALT", default="") or None
 AUTH_PASSWORD_VALIDATORS = [
     {
         "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",

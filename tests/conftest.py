@@ -40,7 +40,7 @@ def _fresh_process_state():
     is rolled back): the signing keys, the tokens already verified, the hashes used for timing."""
     keyring.forget()
     token_backend().forget()
-    timing_hashes_forget()
+    timing_hashes_forget(everywhere=False)
     yield
     keyring.forget()
     token_backend().forget()
@@ -221,6 +221,15 @@ CONFIG_VARIABLES = {
     "EMAIL_RATE",
     "TRUSTED_PROXIES",
     "SECURE_HSTS_PRELOAD",
+    "FLASK_PASSWORD_SALT",
+    "SECRET_KEY_FALLBACKS",
+    "LOGIN_ACCOUNT_RATE",
+    "LOGIN_ADDRESS_RATE",
+    "EMAIL_REQUEST_RATE",
+    "TOKEN_ISSUER",
+    "TOKEN_AUDIENCE",
+    "TOKEN_ALGORITHM",
+    "JWKS_MAX_AGE",
     "PYTHONPATH",
     "PYTHONSTARTUP",
 }

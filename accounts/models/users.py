@@ -63,6 +63,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     email_normalized = models.CharField(max_length=254, unique=True, editable=False)
     # The user's public id: `sub` of the auth tokens, what other services know the user by.
     public_id = models.UUIDField("public id", unique=True, default=uuid.uuid4, editable=False)
+    # Django's 128 characters hold its own hashes, not all of those imported from the Flask server
+    # (`flask_security$` and a sha512_crypt or pbkdf2_sha512 hash: 135 to 150).
+    password = models.CharField("password", max_length=255)
     name = models.CharField(max_length=150, blank=True)
     is_staff = models.BooleanField(
         "staff status",

@@ -8,16 +8,19 @@
   (PBKDF2, or a hash imported from the Flask server). After the real check, the other hashers in
   use each check the password against a hash of theirs, so every failure runs the same set of
   hashers. "In use": the preferred hasher always; another configured hasher when some account
-  still holds a hash of it (looked up at most every TIMING_HASHES_SECONDS per process).
+  still holds a hash of it (one scan of the password column a minute at most, shared by every
+  worker through the cache; at once after an import). While imported Flask hashes remain, a failed login thus costs one
+  bcrypt check more (~250 ms at cost 12): the price of not telling imported accounts apart.
   Successful checks run only the real one, and Django then rehashes a legacy hash.
 """
 
-import math
 import threading
-import time
 
 from django.conf import settings
+from django.core.cache import cache
 from django.contrib.auth.hashers import check_password, get_hashers, identify_hasher, is_password_usable, make_password
+from django.db.models import Value
+from django.db.models.functions import Left, StrIndex
 from django.utils.crypto import get_random_string
 
 from accounts import audit
@@ -25,10 +28,14 @@ from accounts.models import User
 from accounts.models.users import email_normalize
 from accounts.ratelimit import RateLimit
 
-TIMING_HASHES_SECONDS = 600.0
+# The algorithms that stored hashes use, shared by every worker through the cache (one scan of
+# the password column a minute at most, whichever worker makes it).
+ALGORITHMS_CACHE_KEY = "credentials:hash-algorithms"
+ALGORITHMS_CACHE_SECONDS = 60
 
 _timing_lock = threading.Lock()
-_timing: dict = {"config": None, "made_at": -math.inf, "hashes": {}}
+# Per process: the hash to check failures against, per algorithm, for one configuration.
+_timing: dict = {"key": None, "hashes": {}}
 
 
 def _algorithm(encoded: str | None) -> str | None:
@@ -41,24 +48,37 @@ def _algorithm(encoded: str | None) -> str | None:
         return None
 
 
+def _algorithms_in_use(preferred: str) -> list[str]:
+    """Return the algorithms, other than the preferred one, that some stored hash names."""
+    algorithms = cache.get(ALGORITHMS_CACHE_KEY)
+    if algorithms is None:
+        algorithms = sorted(
+            User.objects.exclude(password__startswith=f"{preferred}$")
+            .filter(password__contains="$")
+            .annotate(algorithm=Left("password", StrIndex("password", Value("$")) - 1))
+            .values_list("algorithm", flat=True)
+            .distinct()
+        )
+        cache.set(ALGORITHMS_CACHE_KEY, algorithms, ALGORITHMS_CACHE_SECONDS)
+    return algorithms
+
+
 def _timing_hashes() -> dict[str, str]:
     """Return one hash per hasher in use, keyed by algorithm, to check failures against."""
-    config = tuple(settings.PASSWORD_HASHERS)
-    now = time.monotonic()
-    with _timing_lock:
-        if _timing["config"] == config and now - _timing["made_at"] < TIMING_HASHES_SECONDS:
-            return _timing["hashes"]
     preferred, *others = get_hashers()
-    hashes = {preferred.algorithm: make_password(get_random_string(24))}
-    for hasher in others:
-        # One hash some account holds (no ORDER BY: any row will do, and it stops at the first).
-        stored = list(
-            User.objects.filter(password__startswith=f"{hasher.algorithm}$").values_list("password", flat=True)[:1]
-        )
-        if stored:
-            hashes[hasher.algorithm] = stored[0]
+    in_use = sorted({hasher.algorithm for hasher in others}.intersection(_algorithms_in_use(preferred.algorithm)))
+    key = (tuple(settings.PASSWORD_HASHERS), tuple(in_use))
     with _timing_lock:
-        _timing.update(config=config, made_at=now, hashes=hashes)
+        if _timing["key"] == key:
+            return _timing["hashes"]
+    hashes = {preferred.algorithm: make_password(get_random_string(24))}
+    for algorithm in in_use:
+        # Any account's hash of that algorithm (no ORDER BY: it stops at the first row).
+        stored = list(User.objects.filter(password__startswith=f"{algorithm}$").values_list("password", flat=True)[:1])
+        if stored:
+            hashes[algorithm] = stored[0]
+    with _timing_lock:
+        _timing.update(key=key, hashes=hashes)
     return hashes
 
 
@@ -98,7 +118,10 @@ def account_failures_clear(*, user: User) -> None:
     account_limit(user=user).reset()
 
 
-def timing_hashes_forget() -> None:
-    """Look the hashers in use up again at the next failure (tests; after an import)."""
+def timing_hashes_forget(*, everywhere: bool = True) -> None:
+    """Look the hashers in use up again at the next failure: in every worker (after an import),
+    or in this process only (tests, whose cache is emptied with each test)."""
+    if everywhere:
+        cache.delete(ALGORITHMS_CACHE_KEY)
     with _timing_lock:
-        _timing["config"] = None
+        _timing["key"] = None
