@@ -29,6 +29,9 @@ class SigningKeyAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {**(extra_context or {}), "can_rotate": self.has_change_permission(request)})
+
     def get_urls(self):
         return [
             path("rotate/", self.admin_site.admin_view(self.rotate_view), name="accounts_signingkey_rotate"),

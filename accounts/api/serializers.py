@@ -98,4 +98,5 @@ class PasswordResetSerializer(serializers.Serializer):
 
 
 class IntrospectionSerializer(serializers.Serializer):
-    token = TextField(max_length=AUTH_TOKEN_MAX_LENGTH, trim_whitespace=False)
+    # Present but empty: a token that is not active (only a missing field is a 400).
+    token = TextField(max_length=AUTH_TOKEN_MAX_LENGTH, trim_whitespace=False, allow_blank=True)

@@ -48,6 +48,16 @@ def _algorithm(encoded: str | None) -> str | None:
         return None
 
 
+def _hasher_that_ran(user: User | None) -> str | None:
+    """Return the algorithm that checking this user's password ran, if any."""
+    if user is None:
+        return None
+    if not is_password_usable(user.password):
+        # Django hashes with the preferred hasher for an unusable password (CVE-2024-39329).
+        return get_hashers()[0].algorithm
+    return _algorithm(user.password)
+
+
 def _algorithms_in_use(preferred: str) -> list[str]:
     """Return the algorithms, other than the preferred one, that some stored hash names."""
     algorithms = cache.get(ALGORITHMS_CACHE_KEY)
@@ -86,7 +96,7 @@ def password_matches(user: User | None, password: str) -> bool:
     """Return whether the password is the user's (None: an unknown email), in equal time."""
     matched = user.check_password(password) if user is not None else False
     if not matched:
-        ran = _algorithm(user.password) if user is not None else None
+        ran = _hasher_that_ran(user)
         for algorithm, encoded in _timing_hashes().items():
             if algorithm != ran:
                 check_password(password, encoded)
