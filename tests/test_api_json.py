@@ -1,8 +1,8 @@
 """api.json, the Insomnia collection (export format 4): it matches the contract both ways, and each
 of its requests, sent as Insomnia would send it with its example values, succeeds.
 
-The contract's routes are written out here (from ../shared/CONTRACT.md), not read from the app or
-from api.json, so that a route missing on either side fails.
+The routes are written out here (the old contract's, then the sessions and introspection this
+server adds), not read from the app or from api.json, so that a route missing on either side fails.
 """
 
 import base64
@@ -15,7 +15,8 @@ import pytest
 from django.urls import Resolver404, resolve
 
 from accounts.tokens.validation import Purpose, validation_token_make
-from tests.conftest import PASSWORD
+from accounts.services.clients import resource_server_create
+from tests.conftest import PASSWORD, claims
 from tests.contract import AUTHENTICATE_PATH, CONFIRMATION_PATH, RECOVERY_PATH, USER_PATH
 
 API_JSON = Path(__file__).resolve().parent.parent / "api.json"
@@ -36,7 +37,14 @@ CONTRACT = {
     (CONFIRMATION_PATH, "POST"): (False, {"token"}),
     (CONFIRMATION_PATH, "PUT"): (False, {"email"}),
     (RECOVERY_PATH, "POST"): (False, {"token", "new_password", "confirm"}),
+    # Beyond the old contract: sessions and introspection (the latter with HTTP Basic).
+    ("/api/sessions", "GET"): (True, set()),
+    ("/api/sessions", "DELETE"): (True, set()),
+    ("/api/sessions/{{ session_id }}", "DELETE"): (True, set()),
+    ("/api/introspect", "POST"): (False, {"token"}),
 }
+# Requests that authenticate as a resource server (Insomnia's Basic authentication).
+CLIENT_AUTHENTICATED = {("/api/introspect", "POST")}
 
 TEMPLATE = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
@@ -111,9 +119,11 @@ def test_has_the_development_and_testing_environments():
 def test_every_template_variable_is_defined_in_both_environments():
     used = set()
     for request in requests_():
-        text = json.dumps([request["url"], request["headers"], request["body"]])
+        text = json.dumps([request["url"], request["headers"], request["body"], request["authentication"]])
         used |= set(TEMPLATE.findall(text))
-    assert used == {"base_url", "auth_token", "confirmation_token", "recovery_token"}
+    assert used == {
+        "base_url", "auth_token", "confirmation_token", "recovery_token", "session_id", "client_id", "client_secret"
+    }
     for name, variables in environments().items():
         assert used <= variables.keys(), name
 
@@ -140,6 +150,7 @@ def test_every_contract_route_and_verb_is_in_the_collection():
 @pytest.mark.parametrize("request_", requests_(), ids=lambda request: request["name"])
 def test_every_request_resolves_to_a_route_that_accepts_its_verb(request_):
     path, verb = route(request_)
+    path = path.replace("{{ session_id }}", "A" * 43)
     for candidate in (path, path + "/"):
         try:
             match = resolve(candidate)
@@ -147,7 +158,7 @@ def test_every_request_resolves_to_a_route_that_accepts_its_verb(request_):
             pytest.fail(f"{verb} {candidate}: no such route")
         # The contract's viewsets map verbs to actions (as_view(actions)); a verb not there is a 405.
         assert verb.lower() in match.func.actions, f"{verb} {candidate} is not accepted"
-    assert (path, verb) in CONTRACT
+    assert (route(request_)) in CONTRACT
 
 
 @pytest.mark.parametrize("request_", requests_(), ids=lambda request: request["name"])
@@ -157,6 +168,12 @@ def test_every_request_sends_the_contract_fields_and_token(request_):
     assert header(request_, "Authorization") == ("{{ auth_token }}" if needs_token else None)
     if fields:
         assert header(request_, "Content-Type") == "application/x-www-form-urlencoded"
+    if route(request_) in CLIENT_AUTHENTICATED:
+        assert request_["authentication"] == {
+            "type": "basic", "useISO88591": False, "disabled": False, "username": "{{ client_id }}", "password": "{{ client_secret }}"
+        }
+    else:
+        assert request_["authentication"] == {}
 
 
 # --- Each request, sent as Insomnia would ---------------------------------------------------------
@@ -176,10 +193,14 @@ def test_every_request_succeeds_with_its_example_values(request_, api_client, us
     path, verb = route(request_)
     email = form(requests_by_route()[(USER_PATH, "POST")])["email"]
     state = PRECONDITION.get((path, verb), "confirmed")
-    variables = {"base_url": BASE_URL, "auth_token": "", "confirmation_token": "", "recovery_token": ""}
+    variables = dict.fromkeys(["auth_token", "confirmation_token", "recovery_token", "session_id"], "")
+    variables["base_url"] = BASE_URL
+    server, variables["client_secret"] = resource_server_create(name="insomnia")
+    variables["client_id"] = server.client_id
     if state != "none":
         user = user_factory(email=email, password=PASSWORD, confirmed=state == "confirmed")
         variables["auth_token"] = token_for(user)
+        variables["session_id"] = claims(variables["auth_token"])["sid"]
         variables["confirmation_token"] = validation_token_make(user=user, purpose=Purpose.CONFIRMATION)
         variables["recovery_token"] = validation_token_make(user=user, purpose=Purpose.RECOVERY)
 
@@ -191,6 +212,9 @@ def test_every_request_succeeds_with_its_example_values(request_, api_client, us
         for h in request_["headers"]
         if h["name"].lower() != "content-type"
     }
+    if request_["authentication"].get("type") == "basic":
+        pair = f"{render(request_['authentication']['username'])}:{render(request_['authentication']['password'])}"
+        headers["HTTP_AUTHORIZATION"] = "Basic " + base64.b64encode(pair.encode()).decode()
     body = urlencode({name: render(value) for name, value in form(request_).items()})
     response = api_client.generic(
         verb, render(request_["url"]).removeprefix("http://127.0.0.1:8000"), body,
