@@ -56,9 +56,19 @@ def _parse(entries: tuple[str, ...]) -> tuple[Network, ...]:
     return tuple(networks)
 
 
+def _without_port(value: str) -> str:
+    """Return the address of "1.2.3.4:5678" or "[2001:db8::1]:443" (some proxies append the port)."""
+    if value.startswith("["):
+        return value[1:].partition("]")[0]
+    host, colon, port = value.rpartition(":")
+    if colon and host.count(":") == 0 and port.isdigit():
+        return host
+    return value
+
+
 def _address(value: str) -> Address | None:
     try:
-        address = ipaddress.ip_address(value.strip())
+        address = ipaddress.ip_address(_without_port(value.strip()))
     except ValueError:
         return None
     # A dual-stack socket reports an IPv4 peer as ::ffff:a.b.c.d; it is the IPv4 address.
@@ -93,8 +103,8 @@ def client_address(meta: Mapping) -> str:
     hops = [hop.strip() for hop in (meta.get("HTTP_X_FORWARDED_FOR") or "").split(",") if hop.strip()]
     for hop in reversed(hops):
         if not _trusted(hop, networks):
-            return hop
-    return hops[0] if hops else remote
+            return _without_port(hop)
+    return _without_port(hops[0]) if hops else remote
 
 
 def address_group(address: str) -> str:

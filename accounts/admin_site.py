@@ -9,13 +9,17 @@ import registers the pages on this site).
 """
 
 from django.contrib import admin
-from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.admin.forms import AdminAuthenticationForm, AdminPasswordChangeForm
 from django.contrib.auth import logout
+from django.contrib.auth.views import PasswordChangeView
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 
 from accounts.addresses import client_address
 from accounts.errors import AuthError, Throttled
+from accounts.services.credentials import password_check
 from accounts.services.login import credentials_check, sign_in
+from accounts.services.passwords import password_replace
 from accounts.services.sessions import EndReason, session_end, session_is_open, session_open
 
 # The key, in Django's session, of the server session this admin login opened.
@@ -32,9 +36,7 @@ class StaffLoginForm(AdminAuthenticationForm):
                     email=email, password=password, client_address=client_address(self.request.META), where=WHERE
                 )
             except Throttled as exc:
-                raise ValidationError(
-                    "Too many requests. Try again in %(wait)d seconds.", code="throttled", params={"wait": exc.wait}
-                ) from exc
+                raise _throttled(exc) from exc
             except AuthError as exc:
                 raise self.get_invalid_login_error() from exc
             self.confirm_login_allowed(user)
@@ -42,6 +44,30 @@ class StaffLoginForm(AdminAuthenticationForm):
             # For AdminSite.login, once Django has logged the user in.
             self.request.staff_signed_in = user
         return self.cleaned_data
+
+
+def _throttled(exc: Throttled) -> ValidationError:
+    return ValidationError("Too many requests. Try again in %(wait)d seconds.", code="throttled", params={"wait": exc.wait})
+
+
+class StaffPasswordChangeForm(AdminPasswordChangeForm):
+    """The admin's "change my password" form: the old password is checked as the API checks one
+    (LOGIN_ACCOUNT_RATE, the audit trail), and the new one ends every session, as the API's
+    password change does."""
+
+    def clean_old_password(self):
+        old_password = self.cleaned_data["old_password"]
+        try:
+            matched = password_check(user=self.user, password=old_password, action="admin password change")
+        except Throttled as exc:
+            raise _throttled(exc) from exc
+        if not matched:
+            raise ValidationError(self.error_messages["password_incorrect"], code="password_incorrect")
+        return old_password
+
+    def save(self, commit=True):
+        password_replace(user=self.user, password=self.cleaned_data["new_password1"], where="admin site")
+        return self.user
 
 
 def admin_session_renew(request) -> None:
@@ -83,6 +109,21 @@ class AdminSite(admin.AdminSite):
         # Its server session was ended (or never opened): the browser is signed out.
         logout(request)
         return False
+
+    def password_change(self, request, extra_context=None):
+        """Django's view with StaffPasswordChangeForm; the browser stays signed in, on a new session."""
+        defaults = {
+            "form_class": StaffPasswordChangeForm,
+            "success_url": reverse("admin:password_change_done", current_app=self.name),
+            "extra_context": {**self.each_context(request), **(extra_context or {})},
+        }
+        if self.password_change_template is not None:
+            defaults["template_name"] = self.password_change_template
+        request.current_app = self.name
+        response = PasswordChangeView.as_view(**defaults)(request)
+        if request.method == "POST" and response.status_code == 302:
+            admin_session_renew(request)
+        return response
 
     def logout(self, request, extra_context=None):
         session_id = request.session.get(SESSION_ID_KEY)

@@ -20,7 +20,7 @@ from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from accounts.errors import CouldNotSendEmail
+from accounts.errors import CouldNotSendEmail, Throttled
 from accounts.models import QueuedEmail, User
 from accounts.ratelimit import RateLimit
 
@@ -37,7 +37,8 @@ def _deliver(*, to: str, subject: str, body: str) -> None:
     subject = " ".join(subject.split())
     try:
         send_mail(subject, body, settings.MAIL_SENDER, [to], fail_silently=False)
-    except (smtplib.SMTPException, OSError) as exc:
+    except (smtplib.SMTPException, OSError, UnicodeError, ValueError) as exc:
+        # UnicodeError, ValueError: an address the mail library cannot encode.
         logger.warning("Could not send %r to %s: %s", subject, to, exc)
         raise CouldNotSendEmail from exc
 
@@ -89,15 +90,33 @@ def send_recovery(*, user: User, token: str) -> None:
     )
 
 
-def send_email_changed(*, user: User, old_email: str) -> None:
-    """Tell the old address that the account's email changed."""
-    _send_notice(
-        kind="email_changed",
-        to=old_email,
-        subject="Your email address was changed",
-        template="email_changed.txt",
-        context={"user": user, "old_email": old_email},
-    )
+def send_email_changed(*, user: User, old_email: str, counted: bool = False) -> None:
+    """Tell the old address that the account's email changed: a security notice, or, to an
+    address never shown to be the user's (`counted`), an email within its EMAIL_RATE, dropped
+    (and logged) when refused or failed."""
+    subject, template, context = "Your email address was changed", "email_changed.txt", {"user": user, "old_email": old_email}
+    if not counted:
+        _send_notice(kind="email_changed", to=old_email, subject=subject, template=template, context=context)
+        return
+    try:
+        _send_link(to=old_email, subject=subject, template=template, context=context)
+    except (CouldNotSendEmail, Throttled):
+        logger.warning("Email change notice to an unverified address not sent (user %s)", user.pk)
+
+
+def send_email_verification(*, user: User, token: str) -> None:
+    """Send the new address, after an email change, the link that shows it is the user's; counted
+    against its EMAIL_RATE, dropped (and logged) when refused or failed: the change stands."""
+    link = f"{settings.CLIENT_ORIGIN}{settings.CONFIRMATION_URL}/{token}"
+    try:
+        _send_link(
+            to=user.email,
+            subject="Confirm your new email address",
+            template="email_verification.txt",
+            context={"user": user, "link": link, "max_age_hours": settings.CONFIRMATION_MAX_AGE // 3600},
+        )
+    except (CouldNotSendEmail, Throttled):
+        logger.warning("Verification link for a changed email not sent (user %s)", user.pk)
 
 
 def send_password_changed(*, user: User, how: str) -> None:

@@ -65,6 +65,9 @@ class RateLimit:
         """Raise Throttled if every slot is taken."""
         if self.rate is None:
             return
+        if self.rate.count == 0:
+            # "0/hour": nothing is allowed.
+            raise Throttled(wait=self.rate.seconds, limit=self.scope)
         now = _now()
         taken = self._taken(now)
         if len(taken) >= self.rate.count:

@@ -22,12 +22,12 @@ class SecretUnreadable(Exception):
     """The value was not encrypted under SECRET_KEY or any of SECRET_KEY_FALLBACKS."""
 
 
+@functools.lru_cache(maxsize=8)
 def _derive(secret_key: str) -> Fernet:
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_LABEL).derive(secret_key.encode())
     return Fernet(base64.urlsafe_b64encode(key))
 
 
-@functools.lru_cache(maxsize=4)
 def _fernet(secret_key: str, fallbacks: tuple[str, ...]) -> MultiFernet:
     return MultiFernet([_derive(key) for key in (secret_key, *fallbacks)])
 
@@ -48,6 +48,15 @@ def decrypt(ciphertext: str) -> bytes:
         return _current().decrypt(ciphertext.encode("ascii"))
     except (InvalidToken, UnicodeError) as exc:
         raise SecretUnreadable("encrypted under a key that is neither SECRET_KEY nor a fallback") from exc
+
+
+def is_current(ciphertext: str) -> bool:
+    """Return whether the value is encrypted under the current SECRET_KEY (not a fallback)."""
+    try:
+        _derive(settings.SECRET_KEY).decrypt(ciphertext.encode("ascii"))
+    except (InvalidToken, UnicodeError):
+        return False
+    return True
 
 
 def reencrypt(ciphertext: str) -> str:

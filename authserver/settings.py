@@ -123,7 +123,9 @@ CACHES = {
         env.cache_url_config(CACHE_URL)
         if CACHE_URL
         else {
-            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            # Django's database cache, culling expired entries only (a limit's counters must
+            # not be pushed out by other entries: accounts/cache.py).
+            "BACKEND": "accounts.cache.DatabaseCache",
             "LOCATION": "authserver_cache",
             "OPTIONS": {"MAX_ENTRIES": 100_000},
         }

@@ -78,6 +78,7 @@ def user_factory(db):
             password=password,
             name=name,
             confirmed_at=now if confirmed else None,
+            email_verified_at=now if confirmed else None,
             deactivated_at=now if deactivated else None,
             is_active=not disabled,
             **fields,

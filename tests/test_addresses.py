@@ -193,3 +193,14 @@ def test_http_through_the_trusted_proxy_is_redirected(db, behind_a_proxy):
     response = Client(REMOTE_ADDR="10.0.0.1").get("/api/user", HTTP_X_FORWARDED_PROTO="http")
 
     assert response.status_code == 301
+
+
+@pytest.mark.parametrize(
+    ("forwarded", "client"),
+    [("198.51.100.7:5678", "198.51.100.7"), ("[2001:db8::7]:443", "2001:db8::7"), ("2001:db8::7", "2001:db8::7")],
+    ids=["ipv4-port", "ipv6-port", "ipv6-bare"],
+)
+def test_a_port_a_proxy_appends_is_not_part_of_the_client(settings, forwarded, client):
+    settings.TRUSTED_PROXIES = ["10.0.0.1"]
+
+    assert client_address({"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": forwarded}) == client

@@ -495,10 +495,11 @@ def test_change_email_takes_effect_at_once_and_notifies_the_old_address(api_clie
     auth_client.user.refresh_from_db()
     assert auth_client.user.email == "ann.new@example.com"
 
-    assert len(mail.outbox) == 1
-    notice = mail.outbox[0]
+    # A notice to the old address, and to the new one the link that shows it is the user's.
+    notice, verification = mail.outbox
     assert notice.to == ["ann@example.com"]
     assert "ann.new@example.com" in notice.body
+    assert (verification.to, verification.subject) == (["ann.new@example.com"], "Confirm your new email address")
 
     assert login(api_client, "ann.new@example.com").status_code == 200
     assert login(api_client, "ANN.NEW@example.com").status_code == 200

@@ -17,6 +17,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from accounts import vault
 from accounts.models import SigningKey
 from accounts.services.keys import key_retire, keys_rotate
 from accounts.tokens import keyring as keyring_module
@@ -325,3 +326,31 @@ def test_retire_through_the_service_is_audited(db):
     from accounts.models import AuthEvent
 
     assert list(AuthEvent.objects.values_list("type", flat=True).order_by("created_at")) == ["keys_rotated", "key_retired"]
+
+
+def test_after_a_secret_key_rotation_the_keys_move_to_the_new_key(user, settings):
+    """Keys encrypted under the former SECRET_KEY are re-encrypted at the next reload, while it is
+    still a fallback; once it is dropped, signing and verifying go on."""
+    login()
+    old_secret = settings.SECRET_KEY
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "a-new-secret-key-" + "n" * 50, [old_secret]
+    keyring.reload()
+    settings.SECRET_KEY_FALLBACKS = []
+    keyring.forget()
+
+    assert all(vault.is_current(key.private_key_encrypted) for key in SigningKey.objects.all())
+    assert APIClient().get("/api/user", HTTP_AUTHORIZATION=login()).status_code == 200
+
+
+def test_a_key_nobody_can_decrypt_any_more_still_verifies_and_a_rotation_replaces_it(user, settings):
+    token = login()
+    settings.SECRET_KEY = "a-new-secret-key-" + "m" * 50  # the old one dropped without a reload
+    keyring.forget()
+    token_backend().forget()
+
+    assert APIClient().get("/api/user", HTTP_AUTHORIZATION=token).status_code == 200
+    assert served_jwks()["keys"]
+    keys_rotate()
+    new = login()
+    assert jwt.get_unverified_header(new)["kid"] not in {jwt.get_unverified_header(token)["kid"]}
+    assert APIClient().get("/api/user", HTTP_AUTHORIZATION=new).status_code == 200

@@ -304,8 +304,9 @@ def test_the_change_notice_is_sent_even_when_the_old_address_is_at_its_email_rat
     response = auth_client.patch("/api/user", {"new_email": "ann.new@example.com", "password": PASSWORD})
     assert response.status_code == 200
     assert User.objects.get(pk=auth_client.user.pk).email == "ann.new@example.com"
-    (notice,) = mail.outbox
+    notice, verification = mail.outbox
     assert (notice.to, notice.subject) == ([auth_client.user.email], "Your email address was changed")
+    assert verification.to == ["ann.new@example.com"]
 
 
 # --- login costs one hash whether or not the email exists --------------------------------------

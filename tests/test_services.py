@@ -148,7 +148,7 @@ def test_email_change_keeps_the_change_and_queues_the_notice_when_it_fails(user,
 def test_email_change_sends_the_notice_to_the_old_address(user):
     account.email_change(user=user, new_email="ann.new@example.com", password=PASSWORD)
 
-    assert [message.to for message in mail.outbox] == [["ann@example.com"]]
+    assert [message.to for message in mail.outbox] == [["ann@example.com"], ["ann.new@example.com"]]
 
 
 def test_email_change_to_the_same_address_in_another_case_sends_no_notice(user):

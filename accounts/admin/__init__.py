@@ -3,4 +3,4 @@
 Django's admin autodiscovery imports `accounts.admin`; importing each module registers its pages.
 """
 
-from accounts.admin import audit, clients, emails, keys, sessions, users  # noqa: F401
+from accounts.admin import audit, clients, emails, groups, keys, sessions, users  # noqa: F401

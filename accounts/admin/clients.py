@@ -1,9 +1,16 @@
-"""Resource servers in the admin: register one (its secret is shown once), reset a secret, turn off."""
+"""Resource servers in the admin: register one (its secret is shown once), reset a secret, turn off.
 
-from django.contrib import admin, messages
+A new secret is shown on the page that answers the request, never through Django's messages
+(whose default storage is a cookie that the browser would send back).
+"""
+
+from django.contrib import admin
+from django.template.response import TemplateResponse
 
 from accounts.models import ResourceServer
 from accounts.services import clients
+
+CREDENTIALS_TEMPLATE = "admin/accounts/resourceserver/credentials.html"
 
 
 @admin.register(ResourceServer)
@@ -22,18 +29,25 @@ class ResourceServerAdmin(admin.ModelAdmin):
             super().save_model(request, obj, form, change)
             return
         server, secret = clients.resource_server_create(name=obj.name, actor=request.user)
-        obj.pk, obj.client_id = server.pk, server.client_id
-        self._show_secret(request, server, secret)
+        obj.pk, obj.client_id, obj.created_at = server.pk, server.client_id, server.created_at
+        request.resource_server_credentials = [(server, secret)]
 
-    def _show_secret(self, request, server, secret):
-        self.message_user(
-            request,
-            f"{server.name}: client_id={server.client_id} client_secret={secret} "
-            "(copy the secret now: it is stored hashed and shown this once only).",
-            messages.WARNING,
-        )
+    def response_add(self, request, obj, post_url_continue=None):
+        return self._credentials(request, getattr(request, "resource_server_credentials", []))
+
+    def _credentials(self, request, credentials):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Resource server credentials",
+            "opts": self.opts,
+            "credentials": credentials,
+        }
+        response = TemplateResponse(request, CREDENTIALS_TEMPLATE, context)
+        response["Cache-Control"] = "no-store"
+        return response
 
     @admin.action(description="Give the selected resource servers a new secret", permissions=["change"])
     def reset_secret(self, request, queryset):
-        for server in queryset:
-            self._show_secret(request, server, clients.resource_server_secret_reset(server=server))
+        return self._credentials(
+            request, [(server, clients.resource_server_secret_reset(server=server)) for server in queryset]
+        )

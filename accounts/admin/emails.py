@@ -17,3 +17,7 @@ class QueuedEmailAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        # A queued notice is a user's security notice: it is sent, or given up after a day.
+        return False

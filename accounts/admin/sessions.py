@@ -44,6 +44,11 @@ class SessionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        # Deleting an open session signs its user out without the staff rules; revoke instead
+        # (the action), and leave deleting ended ones to `prune_sessions`.
+        return False
+
     @admin.action(description="Revoke the selected sessions (their tokens stop working)", permissions=["change"])
     def revoke(self, request, queryset):
         revoked = skipped = 0

@@ -106,13 +106,13 @@ class UserAdmin(DjangoUserAdmin):
         ("Profile", {"fields": ("name",)}),
         (
             "State (use the actions of the list to change it)",
-            {"fields": ("state", "is_active", "confirmed_at", "deactivated_at")},
+            {"fields": ("state", "is_active", "confirmed_at", "email_verified_at", "deactivated_at")},
         ),
         ("Permissions", {"fields": ("is_staff", "is_superuser", "groups", "user_permissions")}),
         ("Important dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "name", "usable_password", "password1", "password2")}),)
-    readonly_fields = ("state", "is_active", "confirmed_at", "deactivated_at", "last_login", "date_joined")
+    readonly_fields = ("state", "is_active", "confirmed_at", "email_verified_at", "deactivated_at", "last_login", "date_joined")
     list_display = ("email", "name", "state", "is_staff", "last_login", "date_joined")
     list_filter = (StateFilter, "is_staff", "is_superuser")
     search_fields = ("email", "name")

@@ -4,6 +4,8 @@ import unicodedata
 
 from rest_framework import serializers
 
+from accounts.models.users import email_normalize
+
 EMAIL_MAX_LENGTH = 254
 NAME_MAX_LENGTH = 150
 PASSWORD_MAX_LENGTH = 4096
@@ -25,11 +27,23 @@ class TextField(_StringOnly, serializers.CharField):
     default_error_messages = {"not_a_string": "Not a valid string."}
 
 
+def _storable_email(value: str) -> None:
+    """Refuse an address the server could neither keep nor mail: one whose normalized form is
+    longer than the column (NFKC expands some characters, "ﬃ" to "ffi"), or whose domain has no
+    IDNA form (a label over 63 characters once encoded)."""
+    if len(email_normalize(value)) > EMAIL_MAX_LENGTH:
+        raise serializers.ValidationError(f"Ensure this field has no more than {EMAIL_MAX_LENGTH} characters.")
+    try:
+        value.rpartition("@")[2].encode("idna")
+    except UnicodeError:
+        raise serializers.ValidationError("Enter a valid email address.") from None
+
+
 class EmailAddressField(_StringOnly, serializers.EmailField):
     default_error_messages = {"not_a_string": "Not a valid string."}
 
     def __init__(self, **kwargs):
-        super().__init__(max_length=EMAIL_MAX_LENGTH, **kwargs)
+        super().__init__(max_length=EMAIL_MAX_LENGTH, validators=[_storable_email], **kwargs)
 
 
 def _no_control_characters(value: str) -> None:

@@ -24,8 +24,9 @@ urlpatterns = [
     route("validate/confirmation", ConfirmationViewSet, "confirmation"),
     route("validate/recovery", RecoveryViewSet, "recovery"),
     route("sessions", SessionsViewSet, "sessions"),
-    # Session ids are URL-safe base64; anything else matches no session (NotFound).
-    route("sessions/(?P<session_id>[^/]+)", SessionViewSet, "session"),
+    # Session ids are URL-safe base64: anything else is no session, the JSON 404 of the catch-all,
+    # and never reaches the database (PostgreSQL refuses a NUL in text, for one).
+    route("sessions/(?P<session_id>[A-Za-z0-9_-]{1,64})", SessionViewSet, "session"),
     route("introspect", IntrospectionViewSet, "introspect"),
     re_path(r"^schema/?$", SpectacularJSONAPIView.as_view(), name="schema"),
     # Swagger UI on the schema above; its files come from drf-spectacular-sidecar (no CDN).

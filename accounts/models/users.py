@@ -50,6 +50,7 @@ class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
         extra_fields.setdefault("is_staff", True)
         extra_fields.setdefault("is_superuser", True)
         extra_fields.setdefault("confirmed_at", timezone.now())
+        extra_fields.setdefault("email_verified_at", extra_fields["confirmed_at"])
         if not extra_fields["is_staff"] or not extra_fields["is_superuser"]:
             raise ValueError("A superuser must have is_staff=True and is_superuser=True.")
         return self._create_user(email, password, **extra_fields)
@@ -79,6 +80,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     )
     date_joined = models.DateTimeField(default=timezone.now)
     confirmed_at = models.DateTimeField(null=True, blank=True)
+    # When the current email was shown to be the user's (its confirmation link was followed); None
+    # after an email change until the new address's link is. Tokens say so (`email_verified`).
+    email_verified_at = models.DateTimeField(null=True, blank=True)
     deactivated_at = models.DateTimeField(
         null=True, blank=True, help_text="Set when the user deactivated the account."
     )
@@ -113,6 +117,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def is_confirmed(self) -> bool:
         return self.confirmed_at is not None
+
+    @property
+    def is_email_verified(self) -> bool:
+        return self.email_verified_at is not None
 
     @property
     def is_deactivated(self) -> bool:

@@ -9,6 +9,7 @@ from accounts.models import User
 from accounts.models.users import email_normalize
 from accounts.services.credentials import password_check
 from accounts.services.sessions import EndReason, sessions_end
+from accounts.tokens.validation import Purpose, validation_token_make
 
 
 def profile_update(*, user: User, name: str | None) -> User:
@@ -26,17 +27,27 @@ def email_change(*, user: User, new_email: str, password: str) -> User:
         raise InvalidPassword
     if User.objects.with_email(new_email).exclude(pk=user.pk).exists():
         raise UserAlreadyExist
-    old_email = user.email
+    old_email, old_verified = user.email, user.is_email_verified
+    moved = email_normalize(old_email) != email_normalize(new_email)
     user.email = new_email
+    fields = ["email"]
+    if moved:
+        # The new address is the login at once (the contract), but not shown to be the user's
+        # until its link is followed: tokens say `email_verified: false` meanwhile.
+        user.email_verified_at = None
+        fields.append("email_verified_at")
     try:
         with transaction.atomic():
-            user.save(update_fields=["email"])
+            user.save(update_fields=fields)
     except IntegrityError as exc:
         raise UserAlreadyExist from exc
     audit.record(audit.Type.EMAIL_CHANGE, user=user, detail=f"from {old_email}")
-    if email_normalize(old_email) != email_normalize(new_email):
-        # A notice: never refused by the old address's EMAIL_RATE, and queued if it fails.
-        emails.send_email_changed(user=user, old_email=old_email)
+    if moved:
+        # To an address the user had shown to be theirs, a security notice (never refused by its
+        # EMAIL_RATE, queued if it fails); to one they never had, an ordinary email within the
+        # quota, so that an account cannot be used to mail strangers again and again.
+        emails.send_email_changed(user=user, old_email=old_email, counted=not old_verified)
+        emails.send_email_verification(user=user, token=validation_token_make(user=user, purpose=Purpose.CONFIRMATION))
     return user
 
 

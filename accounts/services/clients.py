@@ -52,6 +52,6 @@ def token_introspect(*, token: str) -> dict:
     claims = verified.payload
     return {
         "active": True,
-        **{name: claims[name] for name in ("sub", "sid", "exp", "iat", "iss", "aud", "email", "groups", "amr", "jti") if name in claims},
+        **{name: claims[name] for name in ("sub", "sid", "exp", "iat", "iss", "aud", "email", "email_verified", "groups", "amr", "jti") if name in claims},
         "token_type": "Bearer",
     }

@@ -226,6 +226,8 @@ def _user_from(row: FlaskUser, *, now: datetime) -> User:
         email=_text(row.email),
         name=_text(row.name) if row.name is not None else "",
         confirmed_at=_aware(row.confirmed_at),
+        # The Flask server confirmed the address it still holds.
+        email_verified_at=_aware(row.confirmed_at),
         # Flask-Security refused a login for any false `active`, NULL included.
         deactivated_at=None if row.active else now,
         date_joined=now,

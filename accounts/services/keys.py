@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accounts import audit
+from accounts import audit, vault
 from accounts.models import SigningKey, User
 from accounts.tokens.keyring import keyring
 
@@ -24,6 +24,14 @@ def _by(actor: User | None) -> str:
     return actor.email if actor is not None else "an operator command"
 
 
+def _readable(key: SigningKey) -> bool:
+    try:
+        vault.decrypt(key.private_key_encrypted)
+    except vault.SecretUnreadable:
+        return False
+    return True
+
+
 def keys_rotate(*, actor: User | None = None) -> SigningKey:
     """Rotate the keys; return the new current key."""
     now = timezone.now()
@@ -33,11 +41,16 @@ def keys_rotate(*, actor: User | None = None) -> SigningKey:
         if State.CURRENT in keys:
             keys[State.CURRENT].state = State.PREVIOUS
             keys[State.CURRENT].save(update_fields=["state"])
-        if State.NEXT in keys:
+        if State.NEXT in keys and _readable(keys[State.NEXT]):
             current = keys[State.NEXT]
             current.state, current.activated_at = State.CURRENT, now
             current.save(update_fields=["state", "activated_at"])
         else:
+            if State.NEXT in keys:
+                # Encrypted under a SECRET_KEY that is gone: it could never sign. Published until
+                # now, it stays a verifying key.
+                keys[State.NEXT].state = State.PREVIOUS
+                keys[State.NEXT].save(update_fields=["state"])
             current = SigningKey.objects.generate(algorithm=settings.TOKEN_ALGORITHM, state=State.CURRENT)
         upcoming = SigningKey.objects.generate(algorithm=settings.TOKEN_ALGORITHM, state=State.NEXT)
     keyring.forget()

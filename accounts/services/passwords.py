@@ -51,16 +51,30 @@ def password_change(
     if not password_check(user=user, password=password, action="password change"):
         raise InvalidCredentials
     password_validate(new_password, user=user, field="new_password")
-    user.set_password(new_password)
     with transaction.atomic():
-        user.save(update_fields=["password"])
-        ended = sessions_end(user=user, reason=EndReason.PASSWORD_CHANGE)
+        ended = _password_store(user=user, password=new_password)
         new = session_open(
             user=user, remember=session.remember, amr=session.amr, user_agent=user_agent, client_address=client_address
         )
     audit.record(audit.Type.PASSWORD_CHANGE, user=user, detail=f"{ended} sessions ended")
     emails.send_password_changed(user=user, how="changed")
     return auth_token_issue(session=new, user=user, now=new.created_at)
+
+
+def password_replace(*, user: User, password: str, where: str) -> None:
+    """Set a new password the user chose and whose old one was checked elsewhere (the admin
+    site's own form): every session ends, and the user is told."""
+    with transaction.atomic():
+        ended = _password_store(user=user, password=password)
+    audit.record(audit.Type.PASSWORD_CHANGE, user=user, detail=f"{where}, {ended} sessions ended")
+    emails.send_password_changed(user=user, how=f"changed in the {where}")
+
+
+def _password_store(*, user: User, password: str) -> int:
+    """Save the new password and end every session of the user; return how many were open."""
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    return sessions_end(user=user, reason=EndReason.PASSWORD_CHANGE)
 
 
 def recovery_send(*, user: User) -> None:

@@ -48,11 +48,17 @@ def user_register(*, email: str, name: str, password: str, confirm: str, client_
 
 
 def account_confirm(*, token: str) -> User:
-    """Confirm the account a confirmation token names; confirming twice is not an error."""
+    """Confirm the account a confirmation token names, and that its email is the user's (a link
+    sent after an email change does only the latter); confirming twice is not an error."""
     user = validation_token_user(token=token, purpose=Purpose.CONFIRMATION)
+    now = timezone.now()
+    if user.email_verified_at is None:
+        # The token is bound to the current email: whoever followed it reads that mailbox.
+        user.email_verified_at = now
+        User.objects.filter(pk=user.pk, email_verified_at__isnull=True).update(email_verified_at=now)
     if user.confirmed_at is None:
-        user.confirmed_at = timezone.now()
-        if User.objects.filter(pk=user.pk, confirmed_at__isnull=True).update(confirmed_at=user.confirmed_at):
+        user.confirmed_at = now
+        if User.objects.filter(pk=user.pk, confirmed_at__isnull=True).update(confirmed_at=now):
             audit.record(audit.Type.CONFIRM, user=user)
     return user
 

@@ -46,7 +46,9 @@ def user_confirm(*, user: User, actor: User | None) -> bool:
     if user.is_confirmed:
         return False
     user.confirmed_at = timezone.now()
-    user.save(update_fields=["confirmed_at"])
+    # Staff vouch for the address, as the link would have.
+    user.email_verified_at = user.email_verified_at or user.confirmed_at
+    user.save(update_fields=["confirmed_at", "email_verified_at"])
     staff_action_record(user=user, actor=actor, action="confirmed")
     return True
 

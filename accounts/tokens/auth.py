@@ -4,7 +4,8 @@ public keys of /.well-known/jwks.json.
 simplejwt's `Token` makes and checks the token's envelope (type, `exp`, `jti`); its backend here
 hands signing and verification to PyJWT through accounts.jose, with the key the header's `kid`
 names and that key's own algorithm (no `alg` from the token is trusted). Claims: `iss`, `aud`,
-`sub` (the user's public id), `exp`, `iat`, `jti`, `sid` (the session), `email`, `groups`, `amr`.
+`sub` (the user's public id), `exp`, `iat`, `jti`, `sid` (the session), `email`, `email_verified`,
+`groups`, `amr`.
 
 A token is valid while its session is open; that is checked by the authentication class against
 the database, not here. Verifying an ECDSA signature costs ~70 µs, and a client sends the same
@@ -148,6 +149,7 @@ def auth_token_issue(*, session: Session, user: User, now: datetime | None = Non
             "sub": str(user.public_id),
             "sid": session.public_id,
             "email": user.email,
+            "email_verified": user.is_email_verified,
             "groups": sorted(user.groups.values_list("name", flat=True)),
             "amr": list(session.amr),
             "iat": int(now.timestamp()),

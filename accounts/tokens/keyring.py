@@ -8,6 +8,8 @@ UNKNOWN_KID_RELOAD_SECONDS, so a flood of made-up key ids costs the database one
 per worker, not one per request. The first keys are made here, on first use.
 """
 
+import functools
+import logging
 import math
 import threading
 import time
@@ -16,8 +18,10 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from accounts import jose
+from accounts import jose, vault
 from accounts.models import SigningKey
+
+logger = logging.getLogger(__name__)
 
 RELOAD_SECONDS = 30.0
 UNKNOWN_KID_RELOAD_SECONDS = 1.0
@@ -32,13 +36,21 @@ class VerifyingKey:
 
 @dataclass(frozen=True)
 class KeySet:
-    """The published keys (next, current, previous) and the one that signs."""
+    """The published keys (next, current, previous) and the one that signs.
+
+    The signing key's private part is decrypted when first needed: verifying and publishing use
+    public keys only, so they work even when the private part cannot be read.
+    """
 
     verifying: dict[str, VerifyingKey]
     jwks: list[dict]
     signing_kid: str
     signing_algorithm: str
-    private_key: object = field(repr=False)
+    signing_row: SigningKey = field(repr=False)
+
+    @functools.cached_property
+    def private_key(self):
+        return self.signing_row.private_key()
 
 
 class Keyring:
@@ -91,8 +103,9 @@ class Keyring:
             jwks=[row.public_jwk for row in rows],
             signing_kid=current.kid,
             signing_algorithm=current.algorithm,
-            private_key=current.private_key(),
+            signing_row=current,
         )
+        _reencrypt(rows)
         with self._lock:
             previous, self._keyset, self._loaded_at = self._keyset, keyset, time.monotonic()
         if previous is not None:
@@ -118,6 +131,28 @@ def _first_keys_make() -> None:
     except IntegrityError:
         # A concurrent first use won the unique index on the current (or next) state.
         pass
+
+
+def _reencrypt(rows: list[SigningKey]) -> None:
+    """Move the private parts still encrypted under a former SECRET_KEY (SECRET_KEY_FALLBACKS) to
+    the current one, so that the fallback can be dropped once every worker has reloaded."""
+    for row in rows:
+        if vault.is_current(row.private_key_encrypted):
+            continue
+        try:
+            fresh = vault.reencrypt(row.private_key_encrypted)
+        except vault.SecretUnreadable:
+            logger.error(
+                "Signing key %s was encrypted under a SECRET_KEY that is no longer in SECRET_KEY_FALLBACKS: "
+                "it still verifies, but cannot sign; rotate the keys (python manage.py signing_keys --rotate).",
+                row.kid,
+            )
+            continue
+        # Compare-and-set: another worker may have done it already.
+        SigningKey.objects.filter(pk=row.pk, private_key_encrypted=row.private_key_encrypted).update(
+            private_key_encrypted=fresh
+        )
+        row.private_key_encrypted = fresh
 
 
 # One per process: every request of this worker shares it.

@@ -5,6 +5,7 @@ the user state it depends on: a recovery token dies when the password changes, w
 single-use.
 """
 
+import uuid
 from datetime import datetime
 from enum import Enum
 
@@ -55,7 +56,8 @@ def _signer(purpose: Purpose) -> signing.Signer:
 
 def validation_token_make(*, user: User, purpose: Purpose) -> str:
     """Return a URL-safe validation token for the user and purpose."""
-    payload = {"u": user.pk, "t": int(_now().timestamp()), "s": _fingerprint(user, purpose)}
+    # The user's public id, not the database key: a link must not tell how many accounts exist.
+    payload = {"u": user.public_id.hex, "t": int(_now().timestamp()), "s": _fingerprint(user, purpose)}
     return _signer(purpose).sign_object(payload)
 
 
@@ -72,13 +74,17 @@ def validation_token_user(*, token: str, purpose: Purpose) -> User:
     if not isinstance(payload, dict):
         raise InvalidToken
     user_id, made_at, fingerprint = payload.get("u"), payload.get("t"), payload.get("s")
-    if not (isinstance(user_id, int) and isinstance(made_at, int) and isinstance(fingerprint, str)):
+    if not (isinstance(user_id, str) and isinstance(made_at, int) and isinstance(fingerprint, str)):
         raise InvalidToken
+    try:
+        public_id = uuid.UUID(hex=user_id)
+    except ValueError:
+        raise InvalidToken from None
     # `t` is whole seconds, so a token checked at once has an age between 0 and 1.
     age = _now().timestamp() - made_at
     if not 0 <= age <= purpose.max_age:
         raise InvalidToken
-    user = User.objects.filter(pk=user_id).first()
+    user = User.objects.filter(public_id=public_id).first()
     if user is None or not constant_time_compare(_fingerprint(user, purpose), fingerprint):
         raise InvalidToken
     return user

@@ -2,6 +2,7 @@
 
 import base64
 import binascii
+import re
 from urllib.parse import unquote
 
 from rest_framework.response import Response
@@ -11,6 +12,8 @@ from accounts.api.views.base import ContractViewSet
 from accounts.errors import InvalidClientCredentials
 from accounts.services import clients
 
+CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
 
 def basic_credentials(header: str | None) -> dict:
     """Return the client id and secret of an HTTP Basic Authorization header (RFC 6749, 2.3.1:
@@ -19,13 +22,17 @@ def basic_credentials(header: str | None) -> dict:
     if scheme.lower() != "basic":
         raise InvalidClientCredentials
     try:
+        # ValueError: a str that is not ASCII.
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeError):
+    except (binascii.Error, ValueError):
         raise InvalidClientCredentials from None
     client_id, colon, client_secret = decoded.partition(":")
-    if not colon:
+    client_id, client_secret = unquote(client_id.replace("+", " ")), unquote(client_secret.replace("+", " "))
+    # Client ids are URL-safe base64; anything else (a NUL, say) names no client, and never
+    # reaches the database.
+    if not colon or not CLIENT_ID.fullmatch(client_id):
         raise InvalidClientCredentials
-    return {"client_id": unquote(client_id.replace("+", " ")), "client_secret": unquote(client_secret.replace("+", " "))}
+    return {"client_id": client_id, "client_secret": client_secret}
 
 
 class IntrospectionViewSet(ContractViewSet):
