@@ -1,19 +1,23 @@
 """api.json, the Insomnia collection (export format 4): it matches the contract both ways, and each
 of its requests, sent as Insomnia would send it with its example values, succeeds.
 
-The contract's routes are written out here (from ../shared/CONTRACT.md), not read from the app or
-from api.json, so that a route missing on either side fails.
+The contract's routes are written out here (from ../shared/CONTRACT.md), with the two-factor
+routes, not read from the app or from api.json, so that a route missing on either side fails.
 """
 
 import base64
 import json
 import re
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlencode
 
+import pyotp
 import pytest
 from django.urls import Resolver404, resolve
 
+from accounts import totp
+from accounts.services import mfa
 from accounts.tokens.validation import Purpose, validation_token_make
 from tests.conftest import PASSWORD
 from tests.contract import AUTHENTICATE_PATH, CONFIRMATION_PATH, RECOVERY_PATH, USER_PATH
@@ -36,6 +40,12 @@ CONTRACT = {
     (CONFIRMATION_PATH, "POST"): (False, {"token"}),
     (CONFIRMATION_PATH, "PUT"): (False, {"email"}),
     (RECOVERY_PATH, "POST"): (False, {"token", "new_password", "confirm"}),
+    # Two-factor sign-in.
+    ("/api/mfa", "GET"): (True, set()),
+    ("/api/mfa/totp", "POST"): (True, set()),
+    ("/api/mfa/totp", "PUT"): (True, {"code"}),
+    ("/api/mfa/totp", "DELETE"): (True, {"password", "code"}),
+    ("/api/mfa/recovery-codes", "POST"): (True, {"code"}),
 }
 
 TEMPLATE = re.compile(r"\{\{\s*(\w+)\s*\}\}")
@@ -113,7 +123,7 @@ def test_every_template_variable_is_defined_in_both_environments():
     for request in requests_():
         text = json.dumps([request["url"], request["headers"], request["body"]])
         used |= set(TEMPLATE.findall(text))
-    assert used == {"base_url", "auth_token", "confirmation_token", "recovery_token"}
+    assert used == {"base_url", "auth_token", "confirmation_token", "recovery_token", "otp_code"}
     for name, variables in environments().items():
         assert used <= variables.keys(), name
 
@@ -162,26 +172,37 @@ def test_every_request_sends_the_contract_fields_and_token(request_):
 # --- Each request, sent as Insomnia would ---------------------------------------------------------
 
 # The account each request needs before it is sent: none (registration), not yet confirmed
-# (confirmation and its resend), or confirmed (the rest).
+# (confirmation and its resend), enrolling or with two-factor on, or confirmed (the rest).
 PRECONDITION = {
     (USER_PATH, "POST"): "none",
     (CONFIRMATION_PATH, "POST"): "unconfirmed",
     (CONFIRMATION_PATH, "PUT"): "unconfirmed",
+    ("/api/mfa/totp", "PUT"): "enrolling",
+    ("/api/mfa/totp", "DELETE"): "two-factor",
+    ("/api/mfa/recovery-codes", "POST"): "two-factor",
 }
 
 
 @pytest.mark.parametrize("request_", requests_(), ids=lambda request: request["name"])
-def test_every_request_succeeds_with_its_example_values(request_, api_client, user_factory, token_for):
+def test_every_request_succeeds_with_its_example_values(request_, api_client, user_factory, token_for, monkeypatch):
     """Render the request's templates with the environment, send it, and expect a 200."""
     path, verb = route(request_)
     email = form(requests_by_route()[(USER_PATH, "POST")])["email"]
     state = PRECONDITION.get((path, verb), "confirmed")
-    variables = {"base_url": BASE_URL, "auth_token": "", "confirmation_token": "", "recovery_token": ""}
+    variables = {"base_url": BASE_URL, "auth_token": "", "confirmation_token": "", "recovery_token": "", "otp_code": ""}
     if state != "none":
-        user = user_factory(email=email, password=PASSWORD, confirmed=state == "confirmed")
+        user = user_factory(email=email, password=PASSWORD, confirmed=state != "unconfirmed")
         variables["auth_token"] = token_for(user)
         variables["confirmation_token"] = validation_token_make(user=user, purpose=Purpose.CONFIRMATION)
         variables["recovery_token"] = validation_token_make(user=user, purpose=Purpose.RECOVERY)
+    if state in ("enrolling", "two-factor"):
+        # The user's app, at a pinned clock: the code of the next step, newer than the confirming one.
+        now = datetime(2026, 12, 1, 12, 0, 10, tzinfo=timezone.utc)
+        monkeypatch.setattr(totp, "_now", lambda: now)
+        secret = mfa.totp_enrollment_start(user=user).secret
+        if state == "two-factor":
+            mfa.totp_enrollment_confirm(user=user, code=pyotp.TOTP(secret).at(now))
+        variables["otp_code"] = pyotp.TOTP(secret).at(now + timedelta(seconds=totp.INTERVAL))
 
     def render(text: str) -> str:
         return TEMPLATE.sub(lambda match: variables[match[1]], text)
