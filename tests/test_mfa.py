@@ -4,7 +4,7 @@ Codes are computed from the secret the API returns, with pyotp standing in for t
 a fixed clock: `clock` (conftest's `totp_clock`) pins the one clock of accounts.totp, so no test
 depends on the wall clock crossing a 30-second boundary. Each endpoint's checks are tested in the order of the table, with
 the exact envelopes; then replay, clock skew, recovery codes, rate limits, emails, the audit
-trail and storage at rest.
+trail, storage at rest, and the admin (list, reset, login).
 """
 
 import re
@@ -13,11 +13,15 @@ from urllib.parse import urlencode
 
 import pyotp
 import pytest
+from django.contrib.auth.models import Permission
 from django.core import mail
 from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from accounts import totp, vault
+from accounts.admin_site import SESSION_ID_KEY
 from accounts.models import (
     AuthEvent,
     QueuedEmail,
@@ -33,6 +37,7 @@ from tests.conftest import (
     PASSWORD,
     TOTP_START,
     TOTPClock,
+    admin_login,
     claims,
     session_of,
     totp_code,
@@ -843,3 +848,254 @@ def test_no_log_line_holds_the_secret_or_a_code(user, token_for, clock, caplog):
     text = "\n".join(record.getMessage() for record in caplog.records)
     assert secret not in text
     assert not any(value in text for value in codes)
+
+
+# --- The admin: the list, the reset ---------------------------------------------------------------------
+
+USERS = "/admin/accounts/user/"
+ADMIN_PASSWORD = "operator phrase 31"
+FORBIDDEN = "only a superuser may act on a superuser or another staff account"
+
+
+@pytest.fixture
+def staff(user_factory) -> User:
+    return user_factory(email="admin@example.com", name="Ada Admin", password=ADMIN_PASSWORD, is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def admin_client(staff) -> Client:
+    client = Client()
+    admin_login(client, staff)
+    return client
+
+
+def act(client: Client, action: str, *users: User):
+    return client.post(USERS, {"action": action, "_selected_action": [member.pk for member in users], "index": 0}, follow=True)
+
+
+def reported(response) -> list[tuple[str, str]]:
+    return [(message.level_tag, message.message) for message in response.context["messages"]]
+
+
+def test_the_list_shows_a_2fa_column(admin_client, on, user_factory):
+    user_factory(email="bob@example.com")
+
+    response = admin_client.get(USERS)
+
+    html = response.content.decode()
+    assert "column-two_factor" in html
+    rows = {row.email: row.two_factor for row in response.context["cl"].result_list}
+    assert rows == {"admin@example.com": False, "ann@example.com": True, "bob@example.com": False}
+
+
+def test_the_2fa_column_costs_no_query_per_row(admin_client, on, user_factory):
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert admin_client.get(USERS).status_code == 200
+        return len(captured.captured_queries)
+
+    few = queries()
+    for number in range(10):
+        user_factory(email=f"user{number}@example.com")
+
+    assert queries() == few
+
+
+@pytest.mark.parametrize(("value", "expected"), [("on", {"ann@example.com"}), ("off", {"admin@example.com", "bob@example.com"})])
+def test_the_list_filters_by_two_factor(admin_client, on, user_factory, value, expected):
+    user_factory(email="bob@example.com")
+    # Bob's enrollment is pending: not on.
+    bob = User.objects.get(email="bob@example.com")
+    mfa.totp_enrollment_start(user=bob)
+
+    response = admin_client.get(USERS, {"two_factor": value})
+
+    assert {row.email for row in response.context["cl"].result_list} == expected
+
+
+def test_reset_turns_two_factor_off_and_signs_out_everywhere(admin_client, on, clock):
+    token = login(on.user.email, otp=code(on.secret, clock.now)).json()["token"]
+    mail.outbox = []
+
+    response = act(admin_client, "reset_two_factor", on.user)
+
+    assert ("info", "1 account had two-factor reset.") in reported(response)
+    assert_error(client_with(token).get("/api/user"), TOKEN_INVALID)
+    assert session_of(token).end_reason == Session.EndReason.TWO_FACTOR_RESET
+    assert not TOTPDevice.objects.exists() and not RecoveryCode.objects.exists()
+    (event,) = events(AuthEvent.Type.MFA_RESET)
+    assert event.user == on.user
+    assert event.detail.startswith("by admin@example.com (")
+    (notice,) = mail.outbox
+    assert notice.subject == "Two-factor sign-in was turned off"
+    assert "by our staff" in notice.body
+
+    # The user signs in with the password alone, and may enroll again.
+    token = login(on.user.email).json()["token"]
+    client = client_with(token)
+    assert client.get(MFA_PATH).json() == {"totp": False, "recovery_codes_left": 0}
+    clock.tick(5)
+    secret, _ = turn_on(client, clock)
+    assert secret != on.secret
+    assert_error(login(on.user.email), TWO_FACTOR_REQUIRED)
+
+
+def test_reset_skips_accounts_without_two_factor(admin_client, user, token_for):
+    token = token_for(user)
+
+    response = act(admin_client, "reset_two_factor", user)
+
+    assert ("warning", "1 account skipped: two-factor was off.") in reported(response)
+    assert client_with(token).get("/api/user").status_code == 200
+    assert not events(AuthEvent.Type.MFA_RESET)
+
+
+def test_reset_needs_the_change_permission(user_factory, on):
+    viewer = user_factory(email="viewer@example.com", password=ADMIN_PASSWORD, is_staff=True)
+    viewer.user_permissions.set(Permission.objects.filter(codename="view_user"))
+    client = Client()
+    admin_login(client, viewer)
+
+    assert '<option value="reset_two_factor">' not in client.get(USERS).content.decode()
+    act(client, "reset_two_factor", on.user)
+    assert TOTPDevice.objects.filter(user=on.user).exists()
+
+
+def test_reset_of_a_superuser_by_other_staff_is_refused(user_factory, clock):
+    root = user_factory(email="root@example.com", is_staff=True, is_superuser=True)
+    turn_on(client_with(APIClient().post(AUTHENTICATE_PATH, {"email": root.email, "password": PASSWORD}).json()["token"]), clock)
+    editor = user_factory(email="editor@example.com", password=ADMIN_PASSWORD, is_staff=True)
+    editor.user_permissions.set(Permission.objects.filter(codename__in=["view_user", "change_user"]))
+    client = Client()
+    admin_login(client, editor)
+
+    response = act(client, "reset_two_factor", root)
+
+    assert ("warning", f"1 account skipped: {FORBIDDEN}.") in reported(response)
+    assert TOTPDevice.objects.filter(user=root, confirmed_at__isnull=False).exists()
+
+
+# --- The admin login with a code --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def staff_on(staff, token_for, clock) -> TwoFactorUser:
+    """The staff member with TOTP on."""
+    client = client_with(token_for(staff))
+    secret, codes = turn_on(client, clock)
+    return TwoFactorUser(staff, client, secret, codes)
+
+
+def admin_post(client: Client, email: str, password: str = ADMIN_PASSWORD, **extra):
+    return client.post("/admin/login/", {"username": email, "password": password, "next": "/admin/", **extra})
+
+
+def admin_session(client: Client) -> Session:
+    return Session.objects.get(public_id=client.session[SESSION_ID_KEY])
+
+
+def test_the_login_page_shows_the_code_field(db):
+    html = Client().get("/admin/login/").content.decode()
+
+    assert 'name="otp"' in html
+    assert 'autocomplete="one-time-code"' in html
+    assert "Two-factor code" in html
+
+
+def test_staff_without_two_factor_log_in_as_before(staff):
+    client = Client()
+
+    response = admin_post(client, staff.email)
+
+    assert response.status_code == 302
+    assert client.get(USERS).status_code == 200
+    assert admin_session(client).amr == ["pwd"]
+
+
+def test_staff_with_two_factor_log_in_with_a_code(staff_on, clock):
+    client = Client()
+
+    response = admin_post(client, staff_on.user.email, otp=code(staff_on.secret, clock.now))
+
+    assert response.status_code == 302
+    assert client.get(USERS).status_code == 200
+    assert admin_session(client).amr == ["pwd", "otp"]
+
+
+def test_staff_with_two_factor_log_in_with_a_recovery_code(staff_on):
+    client = Client()
+
+    assert admin_post(client, staff_on.user.email, otp=staff_on.recovery_codes[0]).status_code == 302
+    assert [event.detail for event in events(AuthEvent.Type.MFA_RECOVERY_CODE_USED)] == ["login (admin site), 9 left"]
+
+
+def test_staff_with_two_factor_are_refused_without_a_code(staff_on):
+    client = Client()
+
+    response = admin_post(client, staff_on.user.email)
+
+    assert response.status_code == 200
+    assert "Enter the code of your authenticator app (or a recovery code)." in response.content.decode()
+    assert client.get(USERS).status_code == 302
+    assert not Session.objects.filter(user=staff_on.user, user_agent="").exists()
+
+
+def test_staff_with_two_factor_are_refused_with_a_wrong_code(staff_on, clock):
+    client = Client()
+
+    response = admin_post(client, staff_on.user.email, otp=wrong_code(staff_on.secret, clock.now))
+
+    assert response.status_code == 200
+    assert "Invalid two-factor code." in response.content.decode()
+    assert client.get(USERS).status_code == 302
+    assert [event.detail for event in events(AuthEvent.Type.MFA_FAILED)] == ["login (admin site)"]
+
+
+def test_a_replayed_code_is_refused_at_the_admin_login(staff_on, clock):
+    current = code(staff_on.secret, clock.now)
+    assert admin_post(Client(), staff_on.user.email, otp=current).status_code == 302
+
+    response = admin_post(Client(), staff_on.user.email, otp=current)
+
+    assert "Invalid two-factor code." in response.content.decode()
+
+
+def test_a_wrong_password_at_the_admin_login_asks_for_no_code(staff_on, clock):
+    response = admin_post(Client(), staff_on.user.email, "wrong password", otp=code(staff_on.secret, clock.now))
+
+    assert "correct email address and password" in response.content.decode()
+    # The code was not looked at: still good for a login.
+    assert admin_post(Client(), staff_on.user.email, otp=code(staff_on.secret, clock.now)).status_code == 302
+
+
+def test_non_staff_with_two_factor_are_told_they_are_not_staff(on, clock):
+    response = admin_post(Client(), on.user.email, PASSWORD)
+
+    assert "staff account" in response.content.decode()
+    assert not events(AuthEvent.Type.MFA_FAILED)
+
+
+def test_wrong_admin_codes_count_against_the_account(staff_on, clock, settings):
+    settings.LOGIN_ACCOUNT_RATE = "2/hour"
+    for _ in range(2):
+        admin_post(Client(), staff_on.user.email, otp=wrong_code(staff_on.secret, clock.now))
+
+    response = admin_post(Client(), staff_on.user.email, otp=code(staff_on.secret, clock.now))
+
+    assert "Too many requests. Try again in" in response.content.decode()
+    # The API's checks of the account are refused too.
+    assert_error(login(staff_on.user.email, ADMIN_PASSWORD, otp=code(staff_on.secret, clock.now)), THROTTLED)
+
+
+def test_staff_setting_their_own_password_keep_the_two_factor_amr(staff_on, clock):
+    client = Client()
+    admin_post(client, staff_on.user.email, otp=code(staff_on.secret, clock.now))
+    new = "fresh staff choice 77"
+
+    response = client.post(
+        f"{USERS}{staff_on.user.pk}/password/", {"usable_password": "true", "password1": new, "password2": new}
+    )
+
+    assert response.status_code == 302
+    assert admin_session(client).amr == ["pwd", "otp"]
+    assert client.get(USERS).status_code == 200

@@ -1,4 +1,4 @@
-"""Two-factor sign-in: TOTP enrollment, recovery codes, the code check of a login.
+"""Two-factor sign-in: TOTP enrollment, recovery codes, the code check of a login, staff reset.
 
 - Enrollment: POST /api/mfa/totp makes a secret (shown once, stored encrypted) and PUT confirms
   it with a code of the app; only then is two-factor on, and ten recovery codes are shown, once.
@@ -38,6 +38,8 @@ from accounts.errors import (
 )
 from accounts.models import RecoveryCode, TOTPDevice, User
 from accounts.services.credentials import account_limit, password_check
+from accounts.services.sessions import EndReason, sessions_end
+from accounts.services.staff import staff_action_check
 
 RECOVERY_CODES = 10
 # Crockford's base32: no I, L, O or U, so a code read aloud or copied by hand stays unambiguous.
@@ -238,4 +240,23 @@ def login_code_check(*, user: User, otp: str, where: str = "") -> bool:
         raise TwoFactorRequired
     action = f"login ({where})" if where else "login"
     _code_check(user=user, device=device, code=otp, action=action, recovery_codes=True)
+    return True
+
+
+def two_factor_reset(*, user: User, actor: User | None) -> bool:
+    """Staff: turn the user's two-factor off (they may enroll again) and end every session.
+
+    Return False if two-factor was not on. The user is told by email.
+    """
+    staff_action_check(actor=actor, user=user)
+    device = _device_on(user)
+    if device is None:
+        return False
+    with transaction.atomic():
+        device.delete()
+        RecoveryCode.objects.filter(user=user).delete()
+        ended = sessions_end(user=user, reason=EndReason.TWO_FACTOR_RESET)
+    by = actor.email if actor is not None else "an operator command"
+    audit.record(audit.Type.MFA_RESET, user=user, detail=f"by {by} ({ended} sessions ended)")
+    emails.send_two_factor_disabled(user=user, how="by our staff (a reset)")
     return True
