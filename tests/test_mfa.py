@@ -3,12 +3,16 @@
 Codes are computed from the secret the API returns, with pyotp standing in for the user's app, at
 a fixed clock: `clock` (conftest's `totp_clock`) pins the one clock of accounts.totp, so no test
 depends on the wall clock crossing a 30-second boundary. Each endpoint's checks are tested in the order of the table, with
-the exact envelopes; then replay, clock skew, recovery codes, rate limits, emails, the audit
-trail, storage at rest, and the admin (list, reset, login).
+the exact envelopes; then replay, clock skew, recovery codes, rate limits (also across gunicorn
+workers), emails, the audit trail, storage at rest, and the admin (list, reset, login).
 """
 
 import re
+import subprocess
+import sys
+import uuid
 from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from urllib.parse import urlencode
 
 import pyotp
@@ -41,6 +45,7 @@ from tests.conftest import (
     claims,
     session_of,
     totp_code,
+    wait_for_server,
 )
 from tests.contract import (
     ACCOUNT_DISABLED,
@@ -1099,3 +1104,120 @@ def test_staff_setting_their_own_password_keep_the_two_factor_amr(staff_on, cloc
     assert response.status_code == 302
     assert admin_session(client).amr == ["pwd", "otp"]
     assert client.get(USERS).status_code == 200
+
+
+# --- Across gunicorn workers: the 429 comes from a fresh process -----------------------------------------
+
+# Make a user with two-factor on in the server's database, through the services, at the real time
+# (the server's clock): print the secret and two recovery codes.
+SEED = """
+import django, pyotp
+django.setup()
+from django.utils import timezone
+from accounts.models import User
+from accounts.services import mfa
+user = User.objects.create_user(email="{email}", password="{password}", name="Gus", confirmed_at=timezone.now())
+secret = mfa.totp_enrollment_start(user=user).secret
+codes = mfa.totp_enrollment_confirm(user=user, code=pyotp.TOTP(secret).now())
+print(secret, codes[0], codes[1])
+"""
+
+
+def _call(url: str, method: str = "POST", data: dict | None = None, token: str | None = None) -> tuple[int, dict, dict]:
+    import json
+    import urllib.error
+    import urllib.request
+
+    body = urlencode(data).encode() if data is not None else None
+    request = urllib.request.Request(url, data=body, method=method)
+    if body is not None:
+        request.add_header("Content-Type", "application/x-www-form-urlencoded")
+    if token:
+        request.add_header("Authorization", token)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read()), dict(response.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read()), dict(error.headers)
+
+
+@pytest.fixture(scope="module")
+def gunicorn_server(tmp_path_factory):
+    import os
+
+    from tests.test_throttle_gunicorn import BASE_DIR, free_port
+
+    workdir = tmp_path_factory.mktemp("gunicorn-mfa")
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "EMAIL_HOST", "LOGIN_RATE", "TRUSTED_PROXIES"}
+    }
+    env.update(
+        DEBUG="false",
+        SECRET_KEY="gunicorn-mfa-test-" + "k" * 50,
+        EMAIL_BACKEND="console",
+        DATABASE_URL=f"sqlite:///{workdir / 'db.sqlite3'}",
+        ALLOWED_HOSTS="127.0.0.1",
+        DJANGO_SETTINGS_MODULE="authserver.settings",
+        LOGIN_ACCOUNT_RATE="3/hour",
+    )
+    subprocess.run([sys.executable, "manage.py", "migrate", "--verbosity", "0"], cwd=BASE_DIR, env=env, check=True, timeout=120)
+    email = f"gus-{uuid.uuid4().hex}@example.com"
+    seeded = subprocess.run(
+        [sys.executable, "-c", SEED.format(email=email, password=PASSWORD)],
+        cwd=BASE_DIR, env=env, check=True, timeout=120, capture_output=True, text=True,
+    )
+    secret, first, second = seeded.stdout.split()[-3:]
+    port = free_port()
+    access_log = workdir / "access.log"
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "gunicorn", "authserver.wsgi:application",
+            "--bind", f"127.0.0.1:{port}",
+            "--workers", "2",
+            "--max-requests", "1",
+            "--access-logfile", str(access_log),
+            "--access-logformat", "%(p)s %(m)s %(U)s %(s)s",
+        ],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(workdir / "error.log", "w"),
+    )
+    base = f"http://127.0.0.1:{port}"
+    wait_for_server(process, base, workdir / "error.log", timeout=60)
+    yield {"base": base, "access_log": access_log, "email": email, "secret": secret, "recovery_codes": [first, second]}
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def test_wrong_codes_are_throttled_across_workers(gunicorn_server):
+    from tests.test_throttle_gunicorn import logged_pids
+
+    server = gunicorn_server
+    base, email = server["base"], server["email"]
+    wrong = wrong_code(server["secret"], datetime.now(dt_timezone.utc))
+    credentials = {"email": email, "password": PASSWORD}
+
+    # A recovery code signs in (a success counts for nothing) ...
+    status, body, _ = _call(f"{base}/api/authenticate", data={**credentials, "otp": server["recovery_codes"][0]})
+    assert status == 200, body
+    token = body["token"]
+    # ... then three wrong codes, on three endpoints, each served by a fresh process ...
+    answers = [
+        _call(f"{base}/api/authenticate", data={**credentials, "otp": wrong}),
+        _call(f"{base}/api/mfa/recovery-codes", data={"code": wrong}, token=token),
+        _call(f"{base}/api/mfa/totp", "DELETE", data={"password": PASSWORD, "code": wrong}, token=token),
+    ]
+    assert [(status, body) for status, body, _ in answers] == [(401, INVALID_TWO_FACTOR_CODE)] * 3
+    # ... and the account's checks are refused, the right recovery code included.
+    status, body, headers = _call(f"{base}/api/authenticate", data={**credentials, "otp": server["recovery_codes"][1]})
+    assert (status, body) == (429, THROTTLED)
+    assert 1 <= int(headers["Retry-After"]) <= 3600
+    status, body, _ = _call(f"{base}/api/mfa/recovery-codes", data={"code": wrong}, token=token)
+    assert (status, body) == (429, THROTTLED)
+
+    pids = logged_pids(server["access_log"], " /api/", expected=6)
+    assert len(pids) == 6
+    assert len(set(pids)) == 6, "each request was served by a fresh worker process"
