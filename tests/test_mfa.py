@@ -7,9 +7,12 @@ the exact envelopes; then replay, clock skew, recovery codes, rate limits (also 
 workers), emails, the audit trail, storage at rest, and the admin (list, reset, login).
 """
 
+import json
 import re
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 import uuid
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
@@ -45,7 +48,6 @@ from tests.conftest import (
     claims,
     session_of,
     totp_code,
-    wait_for_server,
 )
 from tests.contract import (
     ACCOUNT_DISABLED,
@@ -58,6 +60,7 @@ from tests.contract import (
     USER_CONFIRMATION_REQUIRED,
     assert_error,
 )
+from tests.test_throttle_gunicorn import BASE_DIR, logged_pids, serve
 
 # The new messages, written out (not imported from accounts.errors).
 TWO_FACTOR_REQUIRED = {"status": 401, "message": "Two-factor code required"}
@@ -1124,10 +1127,6 @@ print(secret, codes[0], codes[1])
 
 
 def _call(url: str, method: str = "POST", data: dict | None = None, token: str | None = None) -> tuple[int, dict, dict]:
-    import json
-    import urllib.error
-    import urllib.request
-
     body = urlencode(data).encode() if data is not None else None
     request = urllib.request.Request(url, data=body, method=method)
     if body is not None:
@@ -1143,58 +1142,19 @@ def _call(url: str, method: str = "POST", data: dict | None = None, token: str |
 
 @pytest.fixture(scope="module")
 def gunicorn_server(tmp_path_factory):
-    import os
-
-    from tests.test_throttle_gunicorn import BASE_DIR, free_port
-
-    workdir = tmp_path_factory.mktemp("gunicorn-mfa")
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "EMAIL_HOST", "LOGIN_RATE", "TRUSTED_PROXIES"}
-    }
-    env.update(
-        DEBUG="false",
-        SECRET_KEY="gunicorn-mfa-test-" + "k" * 50,
-        EMAIL_BACKEND="console",
-        DATABASE_URL=f"sqlite:///{workdir / 'db.sqlite3'}",
-        ALLOWED_HOSTS="127.0.0.1",
-        DJANGO_SETTINGS_MODULE="authserver.settings",
-        LOGIN_ACCOUNT_RATE="3/hour",
-    )
-    subprocess.run([sys.executable, "manage.py", "migrate", "--verbosity", "0"], cwd=BASE_DIR, env=env, check=True, timeout=120)
-    email = f"gus-{uuid.uuid4().hex}@example.com"
-    seeded = subprocess.run(
-        [sys.executable, "-c", SEED.format(email=email, password=PASSWORD)],
-        cwd=BASE_DIR, env=env, check=True, timeout=120, capture_output=True, text=True,
-    )
-    secret, first, second = seeded.stdout.split()[-3:]
-    port = free_port()
-    access_log = workdir / "access.log"
-    process = subprocess.Popen(
-        [
-            sys.executable, "-m", "gunicorn", "authserver.wsgi:application",
-            "--bind", f"127.0.0.1:{port}",
-            "--workers", "2",
-            "--max-requests", "1",
-            "--access-logfile", str(access_log),
-            "--access-logformat", "%(p)s %(m)s %(U)s %(s)s",
-        ],
-        cwd=BASE_DIR,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(workdir / "error.log", "w"),
-    )
-    base = f"http://127.0.0.1:{port}"
-    wait_for_server(process, base, workdir / "error.log", timeout=60)
-    yield {"base": base, "access_log": access_log, "email": email, "secret": secret, "recovery_codes": [first, second]}
-    process.terminate()
-    process.wait(timeout=30)
+    """The server under gunicorn (tests/test_throttle_gunicorn.py), at LOGIN_ACCOUNT_RATE 3/hour,
+    with a user whose two-factor is on."""
+    for base, access_log, env in serve(tmp_path_factory.mktemp("gunicorn-mfa"), LOGIN_ACCOUNT_RATE="3/hour"):
+        email = f"gus-{uuid.uuid4().hex}@example.com"
+        seeded = subprocess.run(
+            [sys.executable, "-c", SEED.format(email=email, password=PASSWORD)],
+            cwd=BASE_DIR, env=env, check=True, timeout=120, capture_output=True, text=True,
+        )
+        secret, first, second = seeded.stdout.split()[-3:]
+        yield {"base": base, "access_log": access_log, "email": email, "secret": secret, "recovery_codes": [first, second]}
 
 
 def test_wrong_codes_are_throttled_across_workers(gunicorn_server):
-    from tests.test_throttle_gunicorn import logged_pids
-
     server = gunicorn_server
     base, email = server["base"], server["email"]
     wrong = wrong_code(server["secret"], datetime.now(dt_timezone.utc))
