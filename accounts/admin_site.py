@@ -2,12 +2,15 @@
 import registers the pages on this site).
 
 - The login form checks the email and password through accounts.services.login, as the API does:
-  LOGIN_RATE, LOGIN_ADDRESS_RATE and LOGIN_ACCOUNT_RATE, equal timing, the audit trail.
+  LOGIN_RATE, LOGIN_ADDRESS_RATE and LOGIN_ACCOUNT_RATE, equal timing, the audit trail. Staff who
+  turned two-factor on give a code too (the form's third field, left empty by everyone else), and
+  their admin session then records ["pwd", "otp"].
 - Each admin login opens one of the server's sessions (it shows in the user's session list); every
   page checks that it is still open, so "sign out everywhere", a password change or reset,
   deactivation and disabling end the admin's browser session too. Logging out ends it.
 """
 
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm, AdminPasswordChangeForm
 from django.contrib.auth import logout
@@ -16,9 +19,10 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from accounts.addresses import client_address
-from accounts.errors import AuthError, Throttled
+from accounts.errors import AuthError, InvalidTwoFactorCode, Throttled, TwoFactorRequired
+from accounts.models import Session
 from accounts.services.credentials import password_check
-from accounts.services.login import credentials_check, sign_in
+from accounts.services.login import credentials_check, second_factor_check, sign_in
 from accounts.services.passwords import password_replace
 from accounts.services.sessions import EndReason, session_end, session_is_open, session_open
 
@@ -27,27 +31,50 @@ SESSION_ID_KEY = "accounts_session_id"
 WHERE = "admin site"
 
 
+def _throttled(exc: Throttled) -> ValidationError:
+    return ValidationError("Too many requests. Try again in %(wait)d seconds.", code="throttled", params={"wait": exc.wait})
+
+
 class StaffLoginForm(AdminAuthenticationForm):
+    otp = forms.CharField(
+        label="Two-factor code",
+        required=False,
+        max_length=64,
+        help_text="If you turned two-factor sign-in on: the code of your app, or a recovery code.",
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autocapitalize": "none", "spellcheck": "false"}),
+    )
+    error_messages = {
+        **AdminAuthenticationForm.error_messages,
+        "two_factor_required": "Enter the code of your authenticator app (or a recovery code).",
+        "invalid_two_factor_code": "Invalid two-factor code.",
+    }
+
     def clean(self):
         email, password = self.cleaned_data.get("username"), self.cleaned_data.get("password")
         if email is not None and password:
+            address = client_address(self.request.META)
             try:
-                user = credentials_check(
-                    email=email, password=password, client_address=client_address(self.request.META), where=WHERE
-                )
+                user = credentials_check(email=email, password=password, client_address=address, where=WHERE)
             except Throttled as exc:
                 raise _throttled(exc) from exc
             except AuthError as exc:
                 raise self.get_invalid_login_error() from exc
+            # Staff only: nobody else is asked for a code here.
             self.confirm_login_allowed(user)
+            try:
+                amr = second_factor_check(
+                    user=user, otp=self.cleaned_data.get("otp", ""), email=email, client_address=address, where=WHERE
+                )
+            except Throttled as exc:
+                raise _throttled(exc) from exc
+            except TwoFactorRequired as exc:
+                raise ValidationError(self.error_messages["two_factor_required"], code="two_factor_required") from exc
+            except InvalidTwoFactorCode as exc:
+                raise ValidationError(self.error_messages["invalid_two_factor_code"], code="invalid_two_factor_code") from exc
             self.user_cache = user
             # For AdminSite.login, once Django has logged the user in.
-            self.request.staff_signed_in = user
+            self.request.staff_signed_in = (user, amr)
         return self.cleaned_data
-
-
-def _throttled(exc: Throttled) -> ValidationError:
-    return ValidationError("Too many requests. Try again in %(wait)d seconds.", code="throttled", params={"wait": exc.wait})
 
 
 class StaffPasswordChangeForm(AdminPasswordChangeForm):
@@ -72,11 +99,13 @@ class StaffPasswordChangeForm(AdminPasswordChangeForm):
 
 def admin_session_renew(request) -> None:
     """Give the signed-in staff member a new server session (after they set their own password,
-    which ended all of theirs), as the API's password change does for its caller."""
+    which ended all of theirs), as the API's password change does for its caller: with the
+    methods of the sign-in it replaces."""
+    ended = Session.objects.filter(public_id=request.session.get(SESSION_ID_KEY), user=request.user).first()
     session = session_open(
         user=request.user,
         remember=False,
-        amr=["pwd"],
+        amr=ended.amr if ended is not None else ["pwd"],
         user_agent=request.META.get("HTTP_USER_AGENT", ""),
         client_address=client_address(request.META),
     )
@@ -85,15 +114,17 @@ def admin_session_renew(request) -> None:
 
 class AdminSite(admin.AdminSite):
     login_form = StaffLoginForm
+    # Django's login page, with the form's two-factor field.
+    login_template = "admin/accounts/login.html"
 
     def login(self, request, extra_context=None):
         response = super().login(request, extra_context)
-        user = getattr(request, "staff_signed_in", None)
+        user, amr = getattr(request, "staff_signed_in", (None, None))
         if user is not None and request.user.is_authenticated and request.user.pk == user.pk:
             session = sign_in(
                 user=request.user,
                 remember=False,
-                amr=["pwd"],
+                amr=amr,
                 client_address=client_address(request.META),
                 user_agent=request.META.get("HTTP_USER_AGENT", ""),
                 where=WHERE,

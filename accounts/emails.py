@@ -130,6 +130,39 @@ def send_password_changed(*, user: User, how: str) -> None:
     )
 
 
+def send_two_factor_enabled(*, user: User) -> None:
+    """Tell the user that two-factor sign-in was turned on."""
+    _send_notice(
+        kind="two_factor_enabled",
+        to=user.email,
+        subject="Two-factor sign-in was turned on",
+        template="two_factor_enabled.txt",
+        context={"user": user},
+    )
+
+
+def send_two_factor_disabled(*, user: User, how: str) -> None:
+    """Tell the user that two-factor sign-in was turned off (`how`: "by our staff (a reset)", ...)."""
+    _send_notice(
+        kind="two_factor_disabled",
+        to=user.email,
+        subject="Two-factor sign-in was turned off",
+        template="two_factor_disabled.txt",
+        context={"user": user, "how": how},
+    )
+
+
+def send_recovery_code_used(*, user: User, codes_left: int) -> None:
+    """Tell the user that one of their recovery codes was used, and how many are left."""
+    _send_notice(
+        kind="recovery_code_used",
+        to=user.email,
+        subject="A recovery code was used",
+        template="recovery_code_used.txt",
+        context={"user": user, "codes_left": codes_left},
+    )
+
+
 def queued_send(*, now=None) -> tuple[int, int, int]:
     """Send the queued notices that are due; return (sent, failed again, given up)."""
     now = now or timezone.now()

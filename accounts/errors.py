@@ -91,6 +91,29 @@ class NotFound(AuthError):
     status, message = 404, "Not found"
 
 
+# Two-factor sign-in.
+
+
+class TwoFactorRequired(AuthError):
+    status, message = 401, "Two-factor code required"
+
+
+class InvalidTwoFactorCode(AuthError):
+    status, message = 401, "Invalid two-factor code"
+
+
+class TwoFactorAlreadyEnabled(AuthError):
+    status, message = 409, "Two-factor authentication is already enabled"
+
+
+class TwoFactorNotEnabled(AuthError):
+    status, message = 409, "Two-factor authentication is not enabled"
+
+
+class NoTwoFactorEnrollment(AuthError):
+    status, message = 409, "No two-factor enrollment in progress"
+
+
 class StaffActionForbidden(AuthError):
     """A staff member who is not a superuser acting on a superuser or another staff account (admin only)."""
 

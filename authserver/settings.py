@@ -299,6 +299,12 @@ SIMPLE_JWT = {
     "JTI_CLAIM": "jti",
 }
 
+# Two-factor sign-in (accounts.totp): the issuer that authenticator apps show next to the account
+# (the otpauth URI's issuer and label prefix). The URI format forbids a colon in it.
+MFA_ISSUER = env.str("MFA_ISSUER", default="Auth server").strip()
+if not MFA_ISSUER or ":" in MFA_ISSUER:
+    raise ImproperlyConfigured(f"MFA_ISSUER={MFA_ISSUER!r}: give a name, without a colon (e.g. Auth server).")
+
 # Validation tokens (emailed links).
 CONFIRMATION_MAX_AGE = env.int("CONFIRMATION_MAX_AGE", default=86400)
 RECOVERY_MAX_AGE = env.int("RECOVERY_MAX_AGE", default=3600)

@@ -1,5 +1,6 @@
 """Shared fixtures and helpers: users in each account state, API clients, token helpers, an email
-backend that fails, and copies of the project for tests that run it in a fresh process."""
+backend that fails, a pinned clock for two-factor codes, and copies of the project for tests that
+run it in a fresh process."""
 
 import os
 import shutil
@@ -8,9 +9,11 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import datetime, timedelta, timezone as dt_timezone
 from pathlib import Path
 
 import jwt
+import pyotp
 import pytest
 from django.conf import settings as django_settings
 from django.core.cache import cache
@@ -18,6 +21,7 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from accounts import totp
 from accounts.models import User
 from accounts.services.credentials import timing_hashes_forget
 from accounts.services.sessions import session_open
@@ -143,6 +147,35 @@ def claims(token: str) -> dict:
     )
 
 
+# --- Two-factor sign-in: the user's authenticator app, at a pinned clock -------------------------
+
+# 10 s into a time step (12:00:00 UTC starts one).
+TOTP_START = datetime(2026, 12, 1, 12, 0, 10, tzinfo=dt_timezone.utc)
+
+
+class TOTPClock:
+    """The clock of accounts.totp, moved by the test in whole time steps."""
+
+    def __init__(self):
+        self.now = TOTP_START
+
+    def tick(self, steps: int = 1) -> None:
+        self.now += timedelta(seconds=totp.INTERVAL * steps)
+
+
+@pytest.fixture
+def totp_clock(monkeypatch) -> TOTPClock:
+    """Pin the clock of accounts.totp to TOTP_START; the test moves it with `tick()`."""
+    pinned = TOTPClock()
+    monkeypatch.setattr(totp, "_now", lambda: pinned.now)
+    return pinned
+
+
+def totp_code(secret: str, when: datetime, steps: int = 0) -> str:
+    """Return the code an authenticator app shows at `when`, `steps` steps later (pyotp)."""
+    return pyotp.TOTP(secret).at(when + timedelta(seconds=totp.INTERVAL * steps))
+
+
 # The management form of the read-only inline of open sessions, which every post of the admin's
 # change form for a user carries (a browser sends it from the page).
 SESSIONS_INLINE = {
@@ -231,6 +264,7 @@ CONFIG_VARIABLES = {
     "TOKEN_AUDIENCE",
     "TOKEN_ALGORITHM",
     "JWKS_MAX_AGE",
+    "MFA_ISSUER",
     "PYTHONPATH",
     "PYTHONSTARTUP",
 }

@@ -1,19 +1,24 @@
 """api.json, the Insomnia collection (export format 4): it matches the contract both ways, and each
 of its requests, sent as Insomnia would send it with its example values, succeeds.
 
-The routes are written out here (the old contract's, then the sessions and introspection this
-server adds), not read from the app or from api.json, so that a route missing on either side fails.
+The routes are written out here (the old contract's, then the sessions, introspection and
+two-factor routes this server adds), not read from the app or from api.json, so that a route
+missing on either side fails.
 """
 
 import base64
 import json
 import re
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlencode
 
+import pyotp
 import pytest
 from django.urls import Resolver404, resolve
 
+from accounts import totp
+from accounts.services import mfa
 from accounts.tokens.validation import Purpose, validation_token_make
 from accounts.services.clients import resource_server_create
 from tests.conftest import PASSWORD, claims
@@ -42,6 +47,12 @@ CONTRACT = {
     ("/api/sessions", "DELETE"): (True, set()),
     ("/api/sessions/{{ session_id }}", "DELETE"): (True, set()),
     ("/api/introspect", "POST"): (False, {"token"}),
+    # Two-factor sign-in.
+    ("/api/mfa", "GET"): (True, set()),
+    ("/api/mfa/totp", "POST"): (True, set()),
+    ("/api/mfa/totp", "PUT"): (True, {"code"}),
+    ("/api/mfa/totp", "DELETE"): (True, {"password", "code"}),
+    ("/api/mfa/recovery-codes", "POST"): (True, {"code"}),
 }
 # Requests that authenticate as a resource server (Insomnia's Basic authentication).
 CLIENT_AUTHENTICATED = {("/api/introspect", "POST")}
@@ -122,7 +133,8 @@ def test_every_template_variable_is_defined_in_both_environments():
         text = json.dumps([request["url"], request["headers"], request["body"], request["authentication"]])
         used |= set(TEMPLATE.findall(text))
     assert used == {
-        "base_url", "auth_token", "confirmation_token", "recovery_token", "session_id", "client_id", "client_secret"
+        "base_url", "auth_token", "confirmation_token", "recovery_token", "session_id", "client_id", "client_secret",
+        "otp_code",
     }
     for name, variables in environments().items():
         assert used <= variables.keys(), name
@@ -179,30 +191,41 @@ def test_every_request_sends_the_contract_fields_and_token(request_):
 # --- Each request, sent as Insomnia would ---------------------------------------------------------
 
 # The account each request needs before it is sent: none (registration), not yet confirmed
-# (confirmation and its resend), or confirmed (the rest).
+# (confirmation and its resend), enrolling or with two-factor on, or confirmed (the rest).
 PRECONDITION = {
     (USER_PATH, "POST"): "none",
     (CONFIRMATION_PATH, "POST"): "unconfirmed",
     (CONFIRMATION_PATH, "PUT"): "unconfirmed",
+    ("/api/mfa/totp", "PUT"): "enrolling",
+    ("/api/mfa/totp", "DELETE"): "two-factor",
+    ("/api/mfa/recovery-codes", "POST"): "two-factor",
 }
 
 
 @pytest.mark.parametrize("request_", requests_(), ids=lambda request: request["name"])
-def test_every_request_succeeds_with_its_example_values(request_, api_client, user_factory, token_for):
+def test_every_request_succeeds_with_its_example_values(request_, api_client, user_factory, token_for, monkeypatch):
     """Render the request's templates with the environment, send it, and expect a 200."""
     path, verb = route(request_)
     email = form(requests_by_route()[(USER_PATH, "POST")])["email"]
     state = PRECONDITION.get((path, verb), "confirmed")
-    variables = dict.fromkeys(["auth_token", "confirmation_token", "recovery_token", "session_id"], "")
+    variables = dict.fromkeys(["auth_token", "confirmation_token", "recovery_token", "session_id", "otp_code"], "")
     variables["base_url"] = BASE_URL
     server, variables["client_secret"] = resource_server_create(name="insomnia")
     variables["client_id"] = server.client_id
     if state != "none":
-        user = user_factory(email=email, password=PASSWORD, confirmed=state == "confirmed")
+        user = user_factory(email=email, password=PASSWORD, confirmed=state != "unconfirmed")
         variables["auth_token"] = token_for(user)
         variables["session_id"] = claims(variables["auth_token"])["sid"]
         variables["confirmation_token"] = validation_token_make(user=user, purpose=Purpose.CONFIRMATION)
         variables["recovery_token"] = validation_token_make(user=user, purpose=Purpose.RECOVERY)
+    if state in ("enrolling", "two-factor"):
+        # The user's app, at a pinned clock: the code of the next step, newer than the confirming one.
+        now = datetime(2026, 12, 1, 12, 0, 10, tzinfo=timezone.utc)
+        monkeypatch.setattr(totp, "_now", lambda: now)
+        secret = mfa.totp_enrollment_start(user=user).secret
+        if state == "two-factor":
+            mfa.totp_enrollment_confirm(user=user, code=pyotp.TOTP(secret).at(now))
+        variables["otp_code"] = pyotp.TOTP(secret).at(now + timedelta(seconds=totp.INTERVAL))
 
     def render(text: str) -> str:
         return TEMPLATE.sub(lambda match: variables[match[1]], text)

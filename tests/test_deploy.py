@@ -37,6 +37,12 @@ CONTRACT_OPERATIONS = {
     ("/api/introspect/", "post"): "introspect",
     ("/.well-known/jwks.json/", "get"): "jwks",
     ("/.well-known/openid-configuration/", "get"): "authorization_server_metadata",
+    # Two-factor sign-in.
+    ("/api/mfa/", "get"): "two_factor_status",
+    ("/api/mfa/totp/", "post"): "totp_enroll",
+    ("/api/mfa/totp/", "put"): "totp_confirm",
+    ("/api/mfa/totp/", "delete"): "totp_disable",
+    ("/api/mfa/recovery-codes/", "post"): "recovery_codes_regenerate",
 }
 
 

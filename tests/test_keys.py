@@ -354,3 +354,30 @@ def test_a_key_nobody_can_decrypt_any_more_still_verifies_and_a_rotation_replace
     new = login()
     assert jwt.get_unverified_header(new)["kid"] not in {jwt.get_unverified_header(token)["kid"]}
     assert APIClient().get("/api/user", HTTP_AUTHORIZATION=new).status_code == 200
+
+
+def test_reencrypt_secrets_moves_every_secret_to_the_new_key(user, settings):
+    from io import StringIO
+
+    from accounts.models.mfa import TOTPDevice
+
+    login()
+    TOTPDevice.objects.create(user=user, secret_encrypted=TOTPDevice.secret_encrypt("JBSWY3DPEHPK3PXP"))
+    old_secret = settings.SECRET_KEY
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "a-new-secret-key-" + "r" * 50, [old_secret]
+    out = StringIO()
+
+    call_command("reencrypt_secrets", stdout=out)
+
+    assert out.getvalue() == "re-encrypted 3, already current 0, unreadable 0\n"
+    settings.SECRET_KEY_FALLBACKS = []
+    assert TOTPDevice.objects.get(user=user).secret() == "JBSWY3DPEHPK3PXP"
+    assert all(vault.is_current(key.private_key_encrypted) for key in SigningKey.objects.all())
+
+
+def test_reencrypt_secrets_names_what_no_key_can_read(user, settings):
+    login()
+    settings.SECRET_KEY = "a-new-secret-key-" + "u" * 50
+
+    with pytest.raises(CommandError, match="signing key"):
+        call_command("reencrypt_secrets", stdout=StringIO())

@@ -51,9 +51,12 @@ def logged_pids(access_log: Path, request_line: str, expected: int) -> list[str]
         time.sleep(0.1)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("gunicorn")
+def serve(workdir: Path, **variables: str):
+    """Migrate a SQLite database in `workdir` and serve it with gunicorn, 2 workers that each
+    serve one request; yield (base URL, access log, the server's environment), then stop it.
+
+    `variables` add to (or override) the environment, e.g. a rate.
+    """
     env = {
         key: value
         for key, value in os.environ.items()
@@ -67,6 +70,7 @@ def server(tmp_path_factory):
         ALLOWED_HOSTS="127.0.0.1",
         DJANGO_SETTINGS_MODULE="authserver.settings",
     )
+    env.update(variables)
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--verbosity", "0"], cwd=BASE_DIR, env=env, check=True, timeout=120
     )
@@ -88,9 +92,17 @@ def server(tmp_path_factory):
     )
     base = f"http://127.0.0.1:{port}"
     wait_for_server(process, base, workdir / 'error.log', timeout=60)
-    yield base, access_log
-    process.terminate()
-    process.wait(timeout=30)
+    try:
+        yield base, access_log, env
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    for base, access_log, _ in serve(tmp_path_factory.mktemp("gunicorn")):
+        yield base, access_log
 
 
 def test_eleventh_wrong_login_is_throttled_across_workers(server):

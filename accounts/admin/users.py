@@ -16,11 +16,12 @@ from django.db.models import Q
 from django.utils.translation import ngettext
 
 from accounts import audit
-from accounts.services import passwords, staff
+from accounts.services import mfa, passwords, staff
 from accounts.errors import AuthError
 from accounts.admin.sessions import OpenSessionInline
 from accounts.admin_site import admin_session_renew
 from accounts.models import User
+from accounts.models.mfa import two_factor_on
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -64,8 +65,24 @@ class StateFilter(admin.SimpleListFilter):
         return queryset
 
 
-def _bulk(modeladmin, request, queryset, service, done: str) -> None:
-    """Apply a service to each selected account and report how many it touched."""
+class TwoFactorFilter(admin.SimpleListFilter):
+    title = "two-factor"
+    parameter_name = "two_factor"
+
+    def lookups(self, request, model_admin):
+        return [("on", "On"), ("off", "Off")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "on":
+            return queryset.filter(two_factor_on())
+        if self.value() == "off":
+            return queryset.filter(~two_factor_on())
+        return queryset
+
+
+def _bulk(modeladmin, request, queryset, service, done: str, already: str = "") -> None:
+    """Apply a service to each selected account and report how many it touched (a service that
+    returns False left the account as it was: `already`, by default "already <done>")."""
     touched, unchanged, refused = 0, 0, {}
     for user in queryset:
         try:
@@ -82,8 +99,8 @@ def _bulk(modeladmin, request, queryset, service, done: str) -> None:
     )
     if unchanged:
         modeladmin.message_user(
-            request, ngettext("%(n)d account skipped: already %(done)s.", "%(n)d accounts skipped: already %(done)s.", unchanged)
-            % {"n": unchanged, "done": done}, messages.WARNING,
+            request, ngettext("%(n)d account skipped: %(why)s.", "%(n)d accounts skipped: %(why)s.", unchanged)
+            % {"n": unchanged, "why": already or f"already {done}"}, messages.WARNING,
         )
     for message, count in refused.items():
         modeladmin.message_user(
@@ -113,16 +130,24 @@ class UserAdmin(DjangoUserAdmin):
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "name", "usable_password", "password1", "password2")}),)
     readonly_fields = ("state", "is_active", "confirmed_at", "email_verified_at", "deactivated_at", "last_login", "date_joined")
-    list_display = ("email", "name", "state", "is_staff", "last_login", "date_joined")
-    list_filter = (StateFilter, "is_staff", "is_superuser")
+    list_display = ("email", "name", "state", "two_factor", "is_staff", "last_login", "date_joined")
+    list_filter = (StateFilter, TwoFactorFilter, "is_staff", "is_superuser")
     search_fields = ("email", "name")
     ordering = ("email",)
-    actions = ["confirm", "disable", "enable", "send_confirmation", "send_recovery", "sign_out_everywhere"]
+    actions = ["confirm", "disable", "enable", "send_confirmation", "send_recovery", "sign_out_everywhere", "reset_two_factor"]
     inlines = [OpenSessionInline]
 
     @admin.display(description="state")
     def state(self, user):
         return user.state
+
+    @admin.display(description="2FA", boolean=True)
+    def two_factor(self, user):
+        return user.two_factor
+
+    def get_queryset(self, request):
+        # The 2FA column, for every row of the list in the list's one query.
+        return super().get_queryset(request).annotate(two_factor=two_factor_on())
 
     def user_change_password(self, request, id, form_url=""):
         response = super().user_change_password(request, id, form_url)
@@ -193,3 +218,7 @@ class UserAdmin(DjangoUserAdmin):
     @admin.action(description="Sign out everywhere (end every session)", permissions=["change"])
     def sign_out_everywhere(self, request, queryset):
         _bulk(self, request, queryset, staff.tokens_revoke, "signed out everywhere")
+
+    @admin.action(description="Reset two-factor (turn it off and sign out everywhere)", permissions=["change"])
+    def reset_two_factor(self, request, queryset):
+        _bulk(self, request, queryset, mfa.two_factor_reset, "had two-factor reset", already="two-factor was off")

@@ -17,6 +17,7 @@ from accounts.api import serializers as s
 from accounts.api.views.authenticate import AuthenticateViewSet
 from accounts.api.views.base import ContractViewSet
 from accounts.api.views.introspect import IntrospectionViewSet
+from accounts.api.views.mfa import RecoveryCodesViewSet, TOTPViewSet, TwoFactorViewSet
 from accounts.api.views.sessions import SessionsViewSet, SessionViewSet
 from accounts.api.views.status import StatusView
 from accounts.api.views.user import UserViewSet
@@ -134,11 +135,12 @@ _describe(
     AuthenticateViewSet,
     "authenticate",
     login=_doc(
-        "Log in",
+        "Log in (with `otp` too, for a user with two-factor on)",
         public=True,
         request=s.LoginSerializer,
         responses=_responses(
-            TOKEN, *BODY_ERRORS, errors.InvalidCredentials, errors.UserConfirmationRequired, errors.AccountDisabled, errors.Throttled
+            TOKEN, *BODY_ERRORS, errors.InvalidCredentials, errors.UserConfirmationRequired, errors.AccountDisabled,
+            errors.TwoFactorRequired, errors.InvalidTwoFactorCode, errors.Throttled,
         ),
     ),
     refresh=_doc("Refresh the token", responses=_responses(TOKEN, *TOKEN_ERRORS)),
@@ -334,3 +336,68 @@ extend_schema_view(
         },
     )
 )(AuthorizationServerMetadataView)
+
+# --- two-factor sign-in ------------------------------------------------------------------------
+
+RECOVERY_CODES = serializers.ListField(
+    child=serializers.CharField(), help_text="Ten single-use codes, shown this once (e.g. `7KQ2M-X9D4A`)."
+)
+
+_describe(
+    TwoFactorViewSet,
+    "mfa",
+    two_factor_status=_doc(
+        "Whether two-factor is on, and how many recovery codes are left",
+        responses=_responses(
+            _shape("TwoFactorStatus", totp=serializers.BooleanField(), recovery_codes_left=serializers.IntegerField()),
+            *TOKEN_ERRORS,
+        ),
+    ),
+)
+
+_describe(
+    TOTPViewSet,
+    "mfa",
+    totp_enroll=_doc(
+        "Start (or restart) enrolling an authenticator app; two-factor is on once confirmed",
+        responses=_responses(
+            _shape(
+                "TOTPEnrollment",
+                secret=serializers.CharField(help_text="Base32, for typing into the app."),
+                otpauth_uri=serializers.CharField(help_text="otpauth://totp/..., what the QR code holds."),
+                qr_svg=serializers.CharField(help_text="The URI as a QR code, an SVG document."),
+            ),
+            *TOKEN_ERRORS, errors.TwoFactorAlreadyEnabled,
+        ),
+    ),
+    totp_confirm=_doc(
+        "Confirm the enrollment with a code of the app: two-factor is on",
+        request=s.TwoFactorCodeSerializer,
+        responses=_responses(
+            _shape("TwoFactorEnabled", message=serializers.CharField(), recovery_codes=RECOVERY_CODES),
+            *TOKEN_ERRORS, *BODY_ERRORS, errors.NoTwoFactorEnrollment, errors.InvalidTwoFactorCode, errors.Throttled,
+        ),
+    ),
+    totp_disable=_doc(
+        "Turn two-factor off (the password, and a code of the app or a recovery code)",
+        request=s.TwoFactorDisableSerializer,
+        responses=_responses(
+            MESSAGE,
+            *TOKEN_ERRORS, *BODY_ERRORS, errors.TwoFactorNotEnabled, errors.InvalidCredentials,
+            errors.InvalidTwoFactorCode, errors.Throttled,
+        ),
+    ),
+)
+
+_describe(
+    RecoveryCodesViewSet,
+    "mfa",
+    recovery_codes_regenerate=_doc(
+        "Replace the recovery codes with ten new ones (a code of the app)",
+        request=s.TwoFactorCodeSerializer,
+        responses=_responses(
+            _shape("RecoveryCodes", recovery_codes=RECOVERY_CODES),
+            *TOKEN_ERRORS, *BODY_ERRORS, errors.TwoFactorNotEnabled, errors.InvalidTwoFactorCode, errors.Throttled,
+        ),
+    ),
+)

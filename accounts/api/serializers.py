@@ -10,6 +10,8 @@ EMAIL_MAX_LENGTH = 254
 NAME_MAX_LENGTH = 150
 PASSWORD_MAX_LENGTH = 4096
 TOKEN_MAX_LENGTH = 1024
+# A code as typed: six digits, or a recovery code (10 characters) with spaces and hyphens.
+TWO_FACTOR_CODE_MAX_LENGTH = 64
 # An auth token: a JWT, a few hundred characters (RS256 and many groups make it longer).
 AUTH_TOKEN_MAX_LENGTH = 8192
 
@@ -60,6 +62,12 @@ def NameField(**kwargs) -> TextField:
     return TextField(max_length=NAME_MAX_LENGTH, validators=[_no_control_characters], **kwargs)
 
 
+def TwoFactorCodeField(**kwargs) -> TextField:
+    """A two-factor code (six digits) or a recovery code, as typed: trimmed, spaces inside kept
+    for the service to read (accounts.services.mfa)."""
+    return TextField(max_length=TWO_FACTOR_CODE_MAX_LENGTH, **kwargs)
+
+
 def LoginEmailField() -> TextField:
     """An email to look up: any string up to the length limit (an invalid one matches nobody)."""
     return TextField(max_length=EMAIL_MAX_LENGTH)
@@ -69,6 +77,8 @@ class LoginSerializer(serializers.Serializer):
     email = LoginEmailField()
     password = PasswordField()
     remember = serializers.BooleanField(required=False, default=False)
+    # Only for users with two-factor on: a code of their app, or a recovery code.
+    otp = TwoFactorCodeField(required=False, allow_blank=True, default="")
 
 
 class PasswordChangeSerializer(serializers.Serializer):
@@ -114,3 +124,12 @@ class PasswordResetSerializer(serializers.Serializer):
 class IntrospectionSerializer(serializers.Serializer):
     # Present but empty: a token that is not active (only a missing field is a 400).
     token = TextField(max_length=AUTH_TOKEN_MAX_LENGTH, trim_whitespace=False, allow_blank=True)
+
+
+class TwoFactorCodeSerializer(serializers.Serializer):
+    code = TwoFactorCodeField()
+
+
+class TwoFactorDisableSerializer(serializers.Serializer):
+    password = PasswordField()
+    code = TwoFactorCodeField()

@@ -7,6 +7,7 @@ from accounts.api import schema  # noqa: F401 (importing schema attaches the Ope
 from accounts.api.views.authenticate import AuthenticateViewSet
 from accounts.api.views.base import ContractViewSet
 from accounts.api.views.introspect import IntrospectionViewSet
+from accounts.api.views.mfa import RecoveryCodesViewSet, TOTPViewSet, TwoFactorViewSet
 from accounts.api.views.sessions import SessionsViewSet, SessionViewSet
 from accounts.api.views.user import UserViewSet
 from accounts.api.views.validate import ConfirmationViewSet, RecoveryViewSet
@@ -28,6 +29,10 @@ urlpatterns = [
     # and never reaches the database (PostgreSQL refuses a NUL in text, for one).
     route("sessions/(?P<session_id>[A-Za-z0-9_-]{1,64})", SessionViewSet, "session"),
     route("introspect", IntrospectionViewSet, "introspect"),
+    # Two-factor sign-in of the signed-in user.
+    route("mfa", TwoFactorViewSet, "mfa"),
+    route("mfa/totp", TOTPViewSet, "mfa-totp"),
+    route("mfa/recovery-codes", RecoveryCodesViewSet, "mfa-recovery-codes"),
     re_path(r"^schema/?$", SpectacularJSONAPIView.as_view(), name="schema"),
     # Swagger UI on the schema above; its files come from drf-spectacular-sidecar (no CDN).
     re_path(r"^docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

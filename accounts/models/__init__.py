@@ -8,8 +8,19 @@ from accounts.models.audit import AuthEvent
 from accounts.models.clients import ResourceServer
 from accounts.models.emails import QueuedEmail
 from accounts.models.keys import SigningKey
+from accounts.models.mfa import RecoveryCode, TOTPDevice
 from accounts.models.sessions import Session
 # UserManager is named by migration 0001 as accounts.models.UserManager.
 from accounts.models.users import User, UserManager
 
-__all__ = ["AuthEvent", "QueuedEmail", "ResourceServer", "Session", "SigningKey", "User", "UserManager"]
+__all__ = [
+    "AuthEvent",
+    "QueuedEmail",
+    "RecoveryCode",
+    "ResourceServer",
+    "Session",
+    "SigningKey",
+    "TOTPDevice",
+    "User",
+    "UserManager",
+]

@@ -2,9 +2,10 @@
 
 Both run the same checks, in the contract's order: the rate limits (LOGIN_RATE for this email
 and client address, LOGIN_ADDRESS_RATE for the address, LOGIN_ACCOUNT_RATE for the account), the
-password (in equal time, accounts.services.credentials), confirmation, disabled. Failures count
-against all three limits and are recorded in the audit trail; at a limit, every attempt is refused
-until the window moves on, the right password included.
+password (in equal time, accounts.services.credentials), confirmation, disabled, then for a user
+with two-factor on the code (accounts.services.mfa). Failures count against all three limits and
+are recorded in the audit trail; at a limit, every attempt is refused until the window moves on,
+the right password included.
 """
 
 from django.db import transaction
@@ -12,13 +13,27 @@ from django.utils import timezone
 
 from accounts import audit
 from accounts.addresses import address_group
-from accounts.errors import AccountDisabled, AuthError, InvalidCredentials, Throttled, UserConfirmationRequired
+from accounts.errors import (
+    AccountDisabled,
+    AuthError,
+    InvalidCredentials,
+    InvalidTwoFactorCode,
+    Throttled,
+    UserConfirmationRequired,
+)
 from accounts.models import Session, User
 from accounts.models.users import email_normalize
 from accounts.ratelimit import RateLimit
 from accounts.services.credentials import account_limit, password_matches
+from accounts.services.mfa import login_code_check
 from accounts.services.sessions import session_open
 from accounts.tokens.auth import auth_token_issue
+
+
+def _login_limits(*, email: str, client_address: str) -> list[RateLimit]:
+    """Return LOGIN_RATE (this email from this address) and LOGIN_ADDRESS_RATE (the address)."""
+    group = address_group(client_address)
+    return [RateLimit("login", f"{email_normalize(email)}|{group}"), RateLimit("login_address", group)]
 
 
 def credentials_check(*, email: str, password: str, client_address: str, where: str = "") -> User:
@@ -27,8 +42,7 @@ def credentials_check(*, email: str, password: str, client_address: str, where: 
     Raise Throttled, InvalidCredentials, UserConfirmationRequired or AccountDisabled; `where`
     names the entry point in the audit trail ("" for the API, "admin site").
     """
-    group = address_group(client_address)
-    limits = [RateLimit("login", f"{email_normalize(email)}|{group}"), RateLimit("login_address", group)]
+    limits = _login_limits(email=email, client_address=client_address)
     user = None
     try:
         for limit in limits:
@@ -54,6 +68,21 @@ def credentials_check(*, email: str, password: str, client_address: str, where: 
     return user
 
 
+def second_factor_check(*, user: User, otp: str, email: str, client_address: str, where: str = "") -> list[str]:
+    """Check the code of a user whose credentials were checked; return the session's `amr`.
+
+    A user without two-factor signs in with the password alone (["pwd"]), whatever `otp` holds.
+    Raise TwoFactorRequired, InvalidTwoFactorCode or Throttled (accounts.services.mfa); a wrong
+    code counts against LOGIN_RATE and LOGIN_ADDRESS_RATE too, as a failed login.
+    """
+    try:
+        return ["pwd", "otp"] if login_code_check(user=user, otp=otp, where=where) else ["pwd"]
+    except InvalidTwoFactorCode:
+        for limit in _login_limits(email=email, client_address=client_address):
+            limit.hit()
+        raise
+
+
 def sign_in(*, user: User, remember: bool, amr: list[str], client_address: str, user_agent: str, where: str = "") -> Session:
     """Open a session for a user whose credentials were checked; reactivate a deactivated account."""
     now = timezone.now()
@@ -77,9 +106,10 @@ def sign_in(*, user: User, remember: bool, amr: list[str], client_address: str, 
 
 
 def user_login(
-    *, email: str, password: str, remember: bool = False, client_address: str, user_agent: str = ""
+    *, email: str, password: str, remember: bool = False, otp: str = "", client_address: str, user_agent: str = ""
 ) -> str:
-    """Check the credentials, open a session and return its first auth token."""
+    """Check the credentials (and the two-factor code), open a session and return its first auth token."""
     user = credentials_check(email=email, password=password, client_address=client_address)
-    session = sign_in(user=user, remember=remember, amr=["pwd"], client_address=client_address, user_agent=user_agent)
+    amr = second_factor_check(user=user, otp=otp, email=email, client_address=client_address)
+    session = sign_in(user=user, remember=remember, amr=amr, client_address=client_address, user_agent=user_agent)
     return auth_token_issue(session=session, user=user, now=session.created_at)
