@@ -396,7 +396,7 @@ class TestRecover:
         ids=["disabled", "unconfirmed-before-disabled"],
     )
     def test_disabled_gets_no_link(self, api_client, user_factory, confirmed, expected):
-        # The contract is silent; the README says: AccountDisabled, after the contract's checks.
+        # The contract is silent; docs/api.md says: AccountDisabled, after the contract's checks.
         user_factory(email="ann@example.com", confirmed=confirmed, disabled=True)
 
         assert_error(send(api_client, "patch", {"email": "ann@example.com"}), expected)

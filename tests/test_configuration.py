@@ -2,7 +2,7 @@
 
 `.env.example` is the list. The server (authserver/settings.py, and gunicorn.conf.py for PORT and
 WEB_CONCURRENCY) reads exactly those variables: found in the source, and recorded while the
-settings load in a fresh process. The README's configuration table names the same ones.
+settings load in a fresh process. docs/configuration.md's table names the same ones.
 docker-compose.yml gives the app what the settings need; the Dockerfile, the Procfile and
 docker-compose.yml start the server the same way.
 """
@@ -137,16 +137,16 @@ def test_the_source_reading_misses_no_read(recorded_reads):
 
 
 def readme_configuration_table() -> set[str]:
-    readme = (PROJECT / "README.md").read_text()
-    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    """Return the variables of the table in docs/configuration.md."""
+    section = (PROJECT / "docs" / "configuration.md").read_text()
     rows = [line for line in section.splitlines() if line.startswith("| `")]
     return {name for row in rows for name in re.findall(r"`([A-Z][A-Z0-9_]*)`", row.split("|")[1])}
 
 
 def test_readme_configuration_table_lists_the_same_variables():
     table = readme_configuration_table()
-    assert documented() - table == set(), "in .env.example, missing from the README's table"
-    assert table - documented() == set(), "in the README's table, missing from .env.example"
+    assert documented() - table == set(), "in .env.example, missing from docs/configuration.md's table"
+    assert table - documented() == set(), "in docs/configuration.md's table, missing from .env.example"
 
 
 # --- docker-compose.yml -----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Production hardening: `check --deploy` with the README's variables, CORS, the OpenAPI schema."""
+"""Production hardening: `check --deploy` with the documented production variables, CORS, the OpenAPI schema."""
 
 import json
 import os
@@ -47,8 +47,8 @@ CONTRACT_OPERATIONS = {
 
 
 def readme_production_env() -> dict[str, str]:
-    """Return the variables of the README's production block (after `<!-- production-env -->`)."""
-    readme = (BASE_DIR / "README.md").read_text()
+    """Return the variables of docs/operations.md's production block (after `<!-- production-env -->`)."""
+    readme = (BASE_DIR / "docs" / "operations.md").read_text()
     block = readme.split("<!-- production-env -->", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
     variables = dict(re.findall(r"^export (\w+)=(\S+)", block, re.MULTILINE))
     variables["SECRET_KEY"] = secrets.token_urlsafe(50)  # the README computes it in the shell
