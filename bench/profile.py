@@ -13,14 +13,15 @@ import cProfile
 import io
 import os
 import pstats
-import secrets
 import sys
 import time
 import urllib.parse
 
+from bench.seed import secret_key
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
 os.environ.setdefault("DEBUG", "false")
-os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+os.environ.setdefault("SECRET_KEY", secret_key())
 os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1")
 os.environ.setdefault("EMAIL_BACKEND", "console")
 for _name in ("LOGIN_RATE", "SIGNUP_RATE", "EMAIL_RATE"):
@@ -65,13 +66,20 @@ def main() -> None:
 
     application = get_wsgi_application()
     from accounts.models import User
+    from accounts.services.sessions import session_open
     from accounts.tokens.auth import auth_token_issue
     from bench.seed import PASSWORD
 
-    users = list(User.objects.order_by("pk").values_list("pk", "email")[:100])
-    if not users:
+    first = list(User.objects.order_by("pk")[:100])
+    if not first:
         raise SystemExit("The database has no users: seed it first (python -m bench.seed --users 1000).")
-    tokens = [auth_token_issue(user=User(pk=pk), remember=False) for pk, _ in users]
+    users = [(user.pk, user.email) for user in first]
+    # One open session and its token per user, as a login makes them.
+    sessions = [
+        session_open(user=user, remember=False, amr=["pwd"], user_agent="bench", client_address="127.0.0.1")
+        for user in first
+    ]
+    tokens = [auth_token_issue(session=session, user=session.user) for session in sessions]
 
     def make(scenario: str, index: int) -> dict:
         pk, email = users[index % len(users)]

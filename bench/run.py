@@ -37,7 +37,6 @@ import json
 import os
 import platform
 import resource
-import secrets
 import shutil
 import socket
 import statistics
@@ -50,6 +49,8 @@ import urllib.parse
 import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
+
+from bench.seed import secret_key
 
 BENCH_DIR = Path(__file__).resolve().parent
 BASE_DIR = BENCH_DIR.parent
@@ -535,7 +536,7 @@ def main(argv: list[str] | None = None) -> None:
     env.update(
         DJANGO_SETTINGS_MODULE="bench.settings",
         DEBUG="false",
-        SECRET_KEY=secrets.token_urlsafe(50),
+        SECRET_KEY=secret_key(),
         ALLOWED_HOSTS="127.0.0.1,localhost",
         LOGIN_RATE="none",
         SIGNUP_RATE="none",
