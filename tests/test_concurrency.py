@@ -18,7 +18,7 @@ from django.test import Client
 from accounts.models import User
 from accounts.tokens.auth import auth_token_issue
 from accounts.tokens.validation import Purpose, validation_token_make
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, sign_in
 from tests.contract import INVALID_TOKEN, USER_ALREADY_EXIST
 
 THREADS = 8
@@ -112,7 +112,8 @@ def test_concurrent_email_changes_to_one_address_give_it_to_one_account(user_fac
     targets = ["Taken@Example.com", "taken@example.com", "TAKEN@example.com", "taken@EXAMPLE.COM"] * 2
 
     def change(user, target):
-        token = auth_token_issue(user=user, remember=False)
+        session = sign_in(user)
+        token = auth_token_issue(session=session, user=user)
         return lambda client: client.patch(
             "/api/user",
             data=json.dumps({"new_email": target, "password": PASSWORD}),
