@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> dict:
                 User.objects.with_email(probe_email.upper()).order_by("pk")[:1]
             ),
             "read, refresh and introspection: the token's session and its user": explain(
-                Session.objects.select_related("user").filter(public_id=probe_session)
+                Session.objects.select_related("user").filter(public_id=probe_session).order_by()
             ),
         },
     }

@@ -41,10 +41,12 @@ def test_the_session_query_returns_what_the_queryset_returns(sessions, django_as
     for session in sessions:
         expected = Session.objects.select_related("user").get(public_id=session.public_id)
         for _ in range(3):  # compiled at the first call, reused after
-            with django_assert_num_queries(1):
+            with django_assert_num_queries(1) as captured:
                 (found,) = _session_with_user(session.public_id)
                 # The user came with the same query (select_related).
                 user = found.user
+
+            assert "ORDER BY" not in captured.captured_queries[0]["sql"]  # one row: get() has none either
 
             assert _same(Session, found, expected)
             assert _same(User, user, expected.user)

@@ -57,8 +57,9 @@ def session_open(
 
 
 # Every authenticated request, refresh and introspection runs it: compiled once (accounts.prepared).
+# One row at most (public_id is unique): no ORDER BY, as get() would not have one.
 _session_with_user = PreparedQuery(
-    lambda session_id: Session.objects.select_related("user").filter(public_id=session_id), str
+    lambda session_id: Session.objects.select_related("user").filter(public_id=session_id).order_by(), str
 )
 
 
