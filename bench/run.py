@@ -1,6 +1,6 @@
 """Benchmark the auth server under gunicorn against two ceilings, and print the numbers.
 
-    python -m bench.run --quick                      # 1,000 users, SQLite, under 2 minutes
+    python -m bench.run --quick                      # 1,000 users, SQLite, about 2.5 minutes
     python -m bench.run --users 1000 1000000         # the README's table (seeding 1M: see below)
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/authserver_bench python -m bench.run ...
 
@@ -600,7 +600,7 @@ def main(argv: list[str] | None = None) -> None:
         "--reseed", action="store_true", help="seed again even when a database of that size exists"
     )
     parser.add_argument(
-        "--quick", action="store_true", help="4 rounds of 4 s, 2 s of warm-up (under 2 minutes at 1k users)"
+        "--quick", action="store_true", help="4 rounds of 4 s, 2 s of warm-up (about 2.5 minutes at 1k users)"
     )
     args = parser.parse_args(argv)
     if args.quick:
