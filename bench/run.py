@@ -1,6 +1,6 @@
-"""Benchmark the auth server under gunicorn against a ceiling, and print the numbers.
+"""Benchmark the auth server under gunicorn against two ceilings, and print the numbers.
 
-    python -m bench.run --quick                      # 1,000 users, SQLite, under 2 minutes
+    python -m bench.run --quick                      # 1,000 users, SQLite, about 2.5 minutes
     python -m bench.run --users 1000 1000000         # the README's table (seeding 1M: see below)
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/authserver_bench python -m bench.run ...
 
@@ -9,21 +9,29 @@ the PostgreSQL database of DATABASE_URL with the count appended to its name; a d
 holding that count is reused) and starts the server as production would: gunicorn with 3 sync
 workers, DEBUG off, persistent connections (CONN_MAX_AGE) with health checks, and only the rate
 limits turned off (LOGIN_RATE, SIGNUP_RATE, EMAIL_RATE = none) so that the load is not refused.
+Next to it, on the same database, with the same gunicorn configuration and worker count, runs a
+bare Django project (bench/bare/: startproject's settings and middleware, nothing of ours).
 wrk (Debian: `apt-get install -y wrk`) then drives, on the loopback, in rounds that interleave
 the scenarios and the user counts, so that a noisy machine hits them all alike:
 
-    ceiling  GET /api/bench/ceiling/<id>: a plain Django view doing one primary-key lookup,
-             through the same gunicorn, settings and middleware (bench/urls.py), no DRF, no token
-    read     GET /api/user with a token (raw and Bearer alternately)
-    refresh  GET /api/authenticate with a token
-    login    POST /api/authenticate (email, password): one Argon2id check per request
+    bare        GET /api/bench/ceiling/<id> on the bare project: one primary-key lookup of a
+                user row and a JsonResponse, Django alone (the ceiling of anything built on it)
+    ceiling     the same view inside the server: the same gunicorn, settings and middleware
+                (bench/urls.py), no DRF, no token (what our stack costs before the API's code)
+    read        GET /api/user with a token (raw and Bearer alternately)
+    refresh     GET /api/authenticate with a token
+    introspect  POST /api/introspect with a registered resource server's HTTP Basic credentials
+                and a valid token
+    login       POST /api/authenticate (email, password): one Argon2id check per request
 
 The users each scenario touches are a random sample spread over the whole table. Per scenario it
 prints requests per second, p50 and p99 latency (medians over the rounds), the server's CPU time
 per request (the gunicorn workers' user + system time from /proc, before and after each round;
 PostgreSQL's backends of the bench shown apart), the workers' resident memory, and the ratios to
-the ceiling: of requests per second (the median of the per-round ratios, with their range) and
-of CPU time per request (which other programs on a shared machine disturb less). It measures
+both ceilings, each measured in the same rounds: of requests per second (the median of the
+per-round ratios, with their range) and of CPU time per request (which other programs on a
+shared machine disturb less). Last, it times one offline verification of a token by the
+resource server example's verifier (bench/verify.py: in-process, timeit). It measures
 how much CPU other programs took during each run, and leaves the runs they disturbed (over 10%
 of the machine, --max-other-load) out of the medians, saying how many. With several user counts
 it adds the ratios of each count's p50 and req/s to the first's. Raw numbers go to
@@ -33,11 +41,11 @@ This is a measuring tool, not a test: it prints numbers and judges nothing.
 """
 
 import argparse
+import base64
 import json
 import os
 import platform
 import resource
-import secrets
 import shutil
 import socket
 import statistics
@@ -51,6 +59,9 @@ import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
 
+from bench.seed import secret_key
+from bench.verify import describe as describe_verification
+
 BENCH_DIR = Path(__file__).resolve().parent
 BASE_DIR = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
@@ -59,11 +70,15 @@ TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 SCENARIOS = {
-    "ceiling": "GET /api/bench/ceiling/<id> (Django view, 1 PK query)",
+    "bare": "bare Django project, 1 PK query",
+    "ceiling": "Django view in our stack, 1 PK query",
     "read": "GET /api/user",
     "refresh": "GET /api/authenticate",
+    "introspect": "POST /api/introspect",
     "login": "POST /api/authenticate",
 }
+# What each scenario is compared with; "bare" is served by the bare project, the rest by the server.
+CEILINGS = ("ceiling", "bare")
 
 
 # --- Processes and /proc -------------------------------------------------------------------------
@@ -174,46 +189,21 @@ class Postgres:
 # --- One server per user count -------------------------------------------------------------------
 
 
-class Server:
-    def __init__(self, users: int, url: str, env: dict[str, str], workers: int, workdir: Path):
-        self.users, self.url, self.workers, self.workdir = users, url, workers, workdir
-        self.env = {**env, "DATABASE_URL": url}
+class Gunicorn:
+    """One gunicorn serving one WSGI application, with the project's gunicorn.conf.py."""
+
+    def __init__(self, name: str, app: str, env: dict[str, str], workers: int, log: Path):
+        self.name, self.app, self.env, self.workers, self.log = name, app, env, workers, log
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
-        self.postgres: Postgres | None = None
-        self.description: dict = {}
-        self.request_files: dict[str, Path] = {}
 
-    def seed(self, sample: int, reseed: bool) -> None:
-        out = self.workdir / f"seed-{self.users}.json"
-        command = [sys.executable, "-m", "bench.seed", "--users", str(self.users), "--sample", str(sample)]
-        command += ["--out", str(out)] + (["--reseed"] if reseed else [])
-        # Tokens minted for the load live a day, so that no long run sees them expire.
-        subprocess.run(command, cwd=BASE_DIR, env={**self.env, "TOKEN_LIFETIME": "86400"}, check=True)
-        self.description = json.loads(out.read_text())
-        self.write_requests()
-
-    def write_requests(self) -> None:
-        sample = self.description["sample"]
-        password = self.description["password"]
-        lines: dict[str, list[str]] = {name: [] for name in SCENARIOS}
-        for index, (pk, email, token) in enumerate(sample):
-            auth = token if index % 2 == 0 else f"Bearer {token}"
-            body = urllib.parse.urlencode({"email": email, "password": password})
-            lines["ceiling"].append(f"GET\t/api/bench/ceiling/{pk}\t\t")
-            lines["read"].append(f"GET\t/api/user\t{auth}\t")
-            lines["refresh"].append(f"GET\t/api/authenticate\t{auth}\t")
-            lines["login"].append(f"POST\t/api/authenticate\t\t{body}")
-        for name, content in lines.items():
-            path = self.workdir / f"requests-{self.users}-{name}.tsv"
-            path.write_text("\n".join(content) + "\n")
-            self.request_files[name] = path
-
-    def start(self) -> None:
-        log = open(self.workdir / f"gunicorn-{self.users}.log", "w")
+    def start(self, ready_path: str) -> None:
+        """Start it and wait until `ready_path` answers 200 and every worker is up."""
+        log = open(self.log, "w")
         # The project's gunicorn.conf.py (production's, if there is one) applies, as it would
-        # anyway from this directory; the command line sets the address and the worker count.
+        # anyway from this directory; the command line sets the application, the address and
+        # the worker count.
         config = ["-c", str(GUNICORN_CONF)] if GUNICORN_CONF.is_file() else []
         self.process = subprocess.Popen(
             [
@@ -221,7 +211,7 @@ class Server:
                 "-m",
                 "gunicorn",
                 *config,
-                "authserver.wsgi:application",
+                self.app,
                 "--bind",
                 f"127.0.0.1:{self.port}",
                 "--workers",
@@ -237,29 +227,99 @@ class Server:
         deadline = time.monotonic() + 60
         while True:
             if self.process.poll() is not None:
-                raise SystemExit(f"gunicorn exited; see {log.name}:\n{Path(log.name).read_text()[-3000:]}")
+                raise SystemExit(f"gunicorn ({self.name}) exited; see {self.log}:\n{self.log.read_text()[-3000:]}")
             try:
-                with urllib.request.urlopen(f"{self.base}/status", timeout=5) as response:
+                with urllib.request.urlopen(f"{self.base}{ready_path}", timeout=5) as response:
                     if response.status == 200 and len(self.worker_pids()) == self.workers:
                         break
             except (urllib.error.URLError, OSError):
                 pass
             if time.monotonic() > deadline:
-                raise SystemExit(f"gunicorn did not answer on {self.base}/status; see {log.name}")
+                raise SystemExit(f"gunicorn ({self.name}) did not answer on {self.base}{ready_path}; see {self.log}")
             time.sleep(0.2)
-        if self.description["vendor"] == "postgresql":
-            self.postgres = Postgres(self.url)
 
     def worker_pids(self) -> list[int]:
         return children(self.process.pid) if self.process else []
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+class Server:
+    """The server and the bare project for one user count, on one database."""
+
+    def __init__(self, users: int, url: str, env: dict[str, str], workers: int, workdir: Path):
+        self.users, self.url, self.workers, self.workdir = users, url, workers, workdir
+        self.env = {**env, "DATABASE_URL": url}
+        self.app = Gunicorn("server", "authserver.wsgi:application", self.env, workers, workdir / f"gunicorn-{users}.log")
+        self.bare = Gunicorn(
+            "bare",
+            "bench.bare.wsgi:application",
+            {**self.env, "DJANGO_SETTINGS_MODULE": "bench.bare.settings"},
+            workers,
+            workdir / f"gunicorn-bare-{users}.log",
+        )
+        self.postgres: Postgres | None = None
+        self.description: dict = {}
+        self.request_files: dict[str, Path] = {}
+
+    def target(self, scenario: str) -> Gunicorn:
+        return self.bare if scenario == "bare" else self.app
+
+    def seed(self, sample: int, reseed: bool) -> None:
+        out = self.workdir / f"seed-{self.users}.json"
+        command = [sys.executable, "-m", "bench.seed", "--users", str(self.users), "--sample", str(sample)]
+        command += ["--out", str(out)] + (["--reseed"] if reseed else [])
+        # Tokens minted for the load live a day, so that no long run sees them expire.
+        subprocess.run(command, cwd=BASE_DIR, env={**self.env, "TOKEN_LIFETIME": "86400"}, check=True)
+        self.description = json.loads(out.read_text())
+        self.write_requests()
+
+    def basic_credentials(self) -> str:
+        """Return the Authorization header of the seeded resource server (HTTP Basic)."""
+        client = self.description["client"]
+        pair = f"{client['client_id']}:{client['client_secret']}"
+        return "Basic " + base64.b64encode(pair.encode()).decode()
+
+    def write_requests(self) -> None:
+        sample = self.description["sample"]
+        password = self.description["password"]
+        basic = self.basic_credentials()
+        lines: dict[str, list[str]] = {name: [] for name in SCENARIOS}
+        for index, (pk, email, token) in enumerate(sample):
+            auth = token if index % 2 == 0 else f"Bearer {token}"
+            body = urllib.parse.urlencode({"email": email, "password": password})
+            lines["bare"].append(f"GET\t/api/bench/ceiling/{pk}\t\t")
+            lines["ceiling"].append(f"GET\t/api/bench/ceiling/{pk}\t\t")
+            lines["read"].append(f"GET\t/api/user\t{auth}\t")
+            lines["refresh"].append(f"GET\t/api/authenticate\t{auth}\t")
+            lines["introspect"].append(f"POST\t/api/introspect\t{basic}\t{urllib.parse.urlencode({'token': token})}")
+            lines["login"].append(f"POST\t/api/authenticate\t\t{body}")
+        for name, content in lines.items():
+            path = self.workdir / f"requests-{self.users}-{name}.tsv"
+            path.write_text("\n".join(content) + "\n")
+            self.request_files[name] = path
+
+    def start(self) -> None:
+        self.app.start("/status")
+        self.bare.start(f"/api/bench/ceiling/{self.description['sample'][0][0]}")
+        if self.description["vendor"] == "postgresql":
+            self.postgres = Postgres(self.url)
 
     def check(self) -> None:
         """Send one request of each scenario and insist on the answer a client expects."""
         pk, email, token = self.description["sample"][0]
         expected = {
+            "bare": (f"/api/bench/ceiling/{pk}", None, None, "email"),
             "ceiling": (f"/api/bench/ceiling/{pk}", None, None, "email"),
             "read": ("/api/user", token, None, "email"),
             "refresh": ("/api/authenticate", f"Bearer {token}", None, "token"),
+            "introspect": ("/api/introspect", self.basic_credentials(), {"token": token}, "sub"),
             "login": (
                 "/api/authenticate",
                 None,
@@ -270,7 +330,7 @@ class Server:
         for name, (path, auth, form, key) in expected.items():
             data = urllib.parse.urlencode(form).encode() if form else None
             request = urllib.request.Request(
-                self.base + path, data=data, headers={"Authorization": auth} if auth else {}
+                self.target(name).base + path, data=data, headers={"Authorization": auth} if auth else {}
             )
             try:
                 with urllib.request.urlopen(request, timeout=30) as response:
@@ -281,12 +341,8 @@ class Server:
                 raise SystemExit(f"{name}: {path} answered {body!r}")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        self.app.stop()
+        self.bare.stop()
         if self.postgres:
             self.postgres.conn.close()
 
@@ -304,7 +360,7 @@ def wrk(server: Server, scenario: str, seconds: float, connections: int) -> dict
         "10s",
         "-s",
         str(BENCH_DIR / "requests.lua"),
-        server.base,
+        server.target(scenario).base,
         "--",
         str(server.request_files[scenario]),
     ]
@@ -328,7 +384,7 @@ def settle(pids: list[int], quiet: float = 0.3, limit: float = 10.0) -> None:
 
 
 def measure(server: Server, scenario: str, seconds: float, connections: int) -> dict:
-    workers = server.worker_pids()
+    workers = server.target(scenario).worker_pids()
     backends = server.postgres.backends() if server.postgres else []
     settle(workers + backends)
     cpu_before, db_before = cpu_by_pid(workers), cpu_by_pid(backends)
@@ -343,7 +399,7 @@ def measure(server: Server, scenario: str, seconds: float, connections: int) -> 
     wrk_cpu = (children_after.ru_utime + children_after.ru_stime) - (
         children_before.ru_utime + children_before.ru_stime
     )
-    if server.worker_pids() != workers:
+    if server.target(scenario).worker_pids() != workers:
         print(
             f"  warning: gunicorn workers changed during {scenario} ({server.users} users)", file=sys.stderr
         )
@@ -381,38 +437,42 @@ def summarize(results: list[dict], users: int, max_other: float) -> dict[str, di
     for result in results:
         if result["users"] == users:
             rounds.setdefault(result["round"], {})[result["scenario"]] = result
+    def disturbed(run: dict) -> bool:
+        return other_share(run) > max_other
+
     summary = {}
     for scenario in SCENARIOS:
         every = [by_scenario[scenario] for by_scenario in rounds.values()]
-        runs = [run for run in every if other_share(run) <= max_other] or every
-        # A round's ratio counts when neither the scenario's run nor the ceiling's was disturbed.
-        pairs = [
-            (by_scenario[scenario], by_scenario["ceiling"])
-            for by_scenario in rounds.values()
-            if other_share(by_scenario[scenario]) <= max_other
-            and other_share(by_scenario["ceiling"]) <= max_other
-        ] or [(by_scenario[scenario], by_scenario["ceiling"]) for by_scenario in rounds.values()]
-        ratios = [run["rps"] / ceiling["rps"] for run, ceiling in pairs]
+        runs = [run for run in every if not disturbed(run)] or every
         requests = sum(run["requests"] for run in runs)
-        summary[scenario] = {
+        row = {
             "rps": statistics.median(run["rps"] for run in runs),
             "p50_ms": statistics.median(run["p50_us"] for run in runs) / 1000,
             "p99_ms": statistics.median(run["p99_us"] for run in runs) / 1000,
             "cpu_ms": 1000 * sum(run["cpu_s"] for run in runs) / requests,
             "db_cpu_ms": 1000 * sum(run["db_cpu_s"] for run in runs) / requests,
             "rss_mib": max(max(run["rss_mib"]) for run in runs),
-            "ratio": statistics.median(ratios),
-            "cpu_ratio": 0.0,  # set below, once the ceiling's is known
-            "ratio_min": min(ratios),
-            "ratio_max": max(ratios),
             "requests": sum(run["requests"] for run in every),
             "runs": len(runs),
             "rounds": len(every),
             "errors": sum(run["status_errors"] + run["connect_errors"] + run["timeouts"] for run in every),
             "other_cpu_share": statistics.mean(other_share(run) for run in every),
         }
+        for ceiling in CEILINGS:
+            # A round's ratio counts when neither the scenario's run nor the ceiling's was disturbed.
+            pairs = [
+                (by_scenario[scenario], by_scenario[ceiling])
+                for by_scenario in rounds.values()
+                if not disturbed(by_scenario[scenario]) and not disturbed(by_scenario[ceiling])
+            ] or [(by_scenario[scenario], by_scenario[ceiling]) for by_scenario in rounds.values()]
+            ratios = [run["rps"] / reference["rps"] for run, reference in pairs]
+            row[f"ratio_{ceiling}"] = statistics.median(ratios)
+            row[f"ratio_{ceiling}_min"], row[f"ratio_{ceiling}_max"] = min(ratios), max(ratios)
+            row[f"ratio_{ceiling}_rounds"] = [round(ratio, 3) for ratio in ratios]
+        summary[scenario] = row
     for scenario in SCENARIOS:
-        summary[scenario]["cpu_ratio"] = summary["ceiling"]["cpu_ms"] / summary[scenario]["cpu_ms"]
+        for ceiling in CEILINGS:
+            summary[scenario][f"cpu_ratio_{ceiling}"] = summary[ceiling]["cpu_ms"] / summary[scenario]["cpu_ms"]
     return summary
 
 
@@ -420,21 +480,25 @@ def table(summary: dict[str, dict], postgres: bool, max_other: float) -> str:
     db = " DB CPU ms/req |" if postgres else ""
     lines = [
         f"| scenario | req/s | p50 ms | p99 ms | server CPU ms/req |{db} RSS MiB/worker "
-        "| req/s vs ceiling (min–max) | CPU vs ceiling |",
-        "| --- | ---: | ---: | ---: | ---: |" + (" ---: |" if postgres else "") + " ---: | ---: | ---: |",
+        "| req/s vs bare (min–max) | req/s vs ceiling (min–max) | CPU vs bare | CPU vs ceiling |",
+        "| --- | ---: | ---: | ---: | ---: |" + (" ---: |" if postgres else "") + " ---: | ---: | ---: | ---: | ---: |",
     ]
     for scenario, label in SCENARIOS.items():
         row = summary[scenario]
-        ratio = (
-            "1"
-            if scenario == "ceiling"
-            else f"{row['ratio']:.2f} ({row['ratio_min']:.2f}–{row['ratio_max']:.2f})"
-        )
-        cpu_ratio = "1" if scenario == "ceiling" else f"{row['cpu_ratio']:.2f}"
+        cells = []
+        for kind in ("ratio", "cpu_ratio"):
+            for ceiling in ("bare", "ceiling"):
+                if scenario == ceiling:
+                    cells.append("1")
+                elif kind == "ratio":
+                    low, high = row[f"ratio_{ceiling}_min"], row[f"ratio_{ceiling}_max"]
+                    cells.append(f"{row[f'ratio_{ceiling}']:.2f} ({low:.2f}–{high:.2f})")
+                else:
+                    cells.append(f"{row[f'cpu_ratio_{ceiling}']:.2f}")
         db_cell = f" {row['db_cpu_ms']:.2f} |" if postgres else ""
         lines.append(
             f"| {scenario}: {label} | {row['rps']:,.0f} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} "
-            f"| {row['cpu_ms']:.2f} |{db_cell} {row['rss_mib']:.0f} | {ratio} | {cpu_ratio} |"
+            f"| {row['cpu_ms']:.2f} |{db_cell} {row['rss_mib']:.0f} | {' | '.join(cells)} |"
         )
     other = statistics.mean(row["other_cpu_share"] for row in summary.values())
     kept = sum(row["runs"] for row in summary.values())
@@ -488,9 +552,24 @@ def environment(servers: list[Server], args) -> list[str]:
         f"server: gunicorn {args.workers} sync workers{config}, "
         f"DEBUG off, CONN_MAX_AGE={first.env.get('CONN_MAX_AGE', '60')} with health checks, rate limits off; "
         f"Argon2id {first.description['password_hash_params']}",
+        f"bare: bench/bare (startproject's settings and middleware, one ORM lookup by primary key, JsonResponse) "
+        f"under the same gunicorn configuration and {args.workers} workers, on the same database",
         f"load: wrk 1 thread, {args.connections} connections, {args.rounds} rounds x {args.duration} s per "
         f"scenario and user count, interleaved (after {args.warmup} s of warm-up each)",
     ]
+
+
+def verify_offline(server: Server) -> dict:
+    """Time the resource server example's offline verification of one of the server's tokens
+    (bench/verify.py, in a process of its own), its keys fetched from the server's JWKS."""
+    token = server.description["sample"][0][2]
+    issuer = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))["iss"]
+    command = [
+        sys.executable, "-m", "bench.verify", "--json", "--token", token, "--issuer", issuer,
+        "--jwks-url", f"{server.app.base}/.well-known/jwks.json",
+    ]  # fmt: skip
+    output = subprocess.run(command, cwd=BASE_DIR, capture_output=True, text=True, check=True).stdout
+    return json.loads(output)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -521,7 +600,7 @@ def main(argv: list[str] | None = None) -> None:
         "--reseed", action="store_true", help="seed again even when a database of that size exists"
     )
     parser.add_argument(
-        "--quick", action="store_true", help="4 rounds of 4 s, 2 s of warm-up (under 2 minutes at 1k users)"
+        "--quick", action="store_true", help="4 rounds of 4 s, 2 s of warm-up (about 2.5 minutes at 1k users)"
     )
     args = parser.parse_args(argv)
     if args.quick:
@@ -535,7 +614,7 @@ def main(argv: list[str] | None = None) -> None:
     env.update(
         DJANGO_SETTINGS_MODULE="bench.settings",
         DEBUG="false",
-        SECRET_KEY=secrets.token_urlsafe(50),
+        SECRET_KEY=secret_key(),
         ALLOWED_HOSTS="127.0.0.1,localhost",
         LOGIN_RATE="none",
         SIGNUP_RATE="none",
@@ -569,7 +648,8 @@ def main(argv: list[str] | None = None) -> None:
         results = []
         for round_number in range(args.rounds):
             # Rotate the order each round, so that no scenario always follows the same one.
-            order = list(SCENARIOS)[round_number % 4 :] + list(SCENARIOS)[: round_number % 4]
+            shift = round_number % len(SCENARIOS)
+            order = list(SCENARIOS)[shift:] + list(SCENARIOS)[:shift]
             for server in servers if round_number % 2 == 0 else reversed(servers):
                 for scenario in order:
                     result = measure(server, scenario, args.duration, args.connections)
@@ -586,12 +666,18 @@ def main(argv: list[str] | None = None) -> None:
             for users in [server.users]
         }
         described = environment(servers, args)
+        verification = verify_offline(servers[0])
     finally:
         for server in servers:
             server.stop()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out = RESULTS_DIR / f"run-{stamp}.json"
-    out.write_text(json.dumps({"args": vars(args), "environment": described, "results": results}, indent=1))
+    out.write_text(
+        json.dumps(
+            {"args": vars(args), "environment": described, "results": results, "verification": verification},
+            indent=1,
+        )
+    )
 
     print()
     for line in described:
@@ -624,6 +710,8 @@ def main(argv: list[str] | None = None) -> None:
                 for server in servers[1:]
             )
             print(f"| {scenario} | {first[scenario]['p50_ms']:.1f} |{cells}")
+    print()
+    print(describe_verification(verification))
     print()
     for server in servers:
         for name, plan in server.description["plans"].items():

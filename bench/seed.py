@@ -11,16 +11,21 @@ million users take seconds rather than the hours a million hashes would. A marke
 database. The benchmark wipes its database: its name must contain "bench".
 
 It then prints (or writes to --out) a JSON description: a random sample of users spread over the
-whole table with an auth token each, the password, and the query plans of the login lookup by
-email and of the token check's lookup by primary key.
+whole table, each with an open session and its auth token (as a login would make them), the
+password, the credentials of a resource server registered for the introspection scenario
+(`bench`, given a new secret on every run, since a secret is shown only once), and the query
+plans of the login's lookup by email and of the token check's lookup of the session and its user.
 """
 
 import argparse
 import json
 import os
 import random
+import secrets
 import sys
 import time
+import uuid
+from pathlib import Path
 
 import dj_database_url
 import django
@@ -32,14 +37,32 @@ COLUMNS = (
     "last_login",
     "is_superuser",
     "email",
+    "email_normalized",
+    "public_id",
     "name",
     "is_staff",
     "is_active",
     "date_joined",
     "confirmed_at",
     "deactivated_at",
-    "tokens_valid_after",
 )
+RESOURCE_SERVER = "bench"
+
+
+def secret_key() -> str:
+    """Return the benchmark's SECRET_KEY, made once and kept in bench/results/secret_key.
+
+    The signing keys' private parts are stored encrypted under SECRET_KEY, so every process that
+    uses a benchmark database (the seeder, the server, bench/profile.py) needs the same one, run
+    after run, or a reused database's keys could not be read.
+    """
+    path = Path(__file__).resolve().parent / "results" / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_urlsafe(50))
+    return path.read_text().strip()
 
 
 def email_of(number: int) -> str:
@@ -90,22 +113,25 @@ def users_insert(connection, users: int, password_hash: str) -> None:
     now = timezone.now()
     vendor = connection.vendor
     when = connection.ops.adapt_datetimefield_value(now) if vendor == "sqlite" else now
+    rng = random.Random(users)
 
     def rows():
         for number in range(1, users + 1):
+            public_id = uuid.UUID(bytes=rng.randbytes(16), version=4)
             yield (
                 number,
                 password_hash,
                 None,
                 False,
                 email_of(number),
+                email_of(number),  # already in normal form (lower case ASCII)
+                public_id.hex if vendor == "sqlite" else public_id,  # Django's UUIDField on SQLite: char(32)
                 f"Bench User {number}",
                 False,
                 True,
                 when,
                 when,
                 None,
-                when,
             )
 
     with transaction.atomic():
@@ -128,6 +154,21 @@ def users_insert(connection, users: int, password_hash: str) -> None:
             cursor.execute("INSERT INTO bench_seed (users) VALUES (%s)", [users])
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
+
+
+def signing_keys_check() -> None:
+    """Make sure the signing keys can be read under this SECRET_KEY; if not (a database seeded
+    under another one), replace them: tokens are minted afresh on every run anyway."""
+    from accounts.models import SigningKey
+    from accounts.tokens.keyring import keyring
+    from accounts.vault import SecretUnreadable
+
+    try:
+        keyring.keyset()
+    except SecretUnreadable:
+        SigningKey.objects.all().delete()
+        keyring.forget()
+        keyring.keyset()
 
 
 def explain(queryset) -> str:
@@ -156,10 +197,13 @@ def main(argv: list[str] | None = None) -> dict:
     from django.core.management import call_command
     from django.db import connection
 
-    from accounts.models import User
+    from accounts.models import ResourceServer, Session, User
+    from accounts.services.clients import resource_server_create
+    from accounts.services.sessions import session_open
     from accounts.tokens.auth import auth_token_issue
 
     call_command("migrate", verbosity=0, interactive=False)
+    signing_keys_check()
     seed_seconds = None
     if args.reseed or seeded_users(connection) != args.users:
         started = time.perf_counter()
@@ -174,10 +218,15 @@ def main(argv: list[str] | None = None) -> dict:
 
     rng = random.Random(args.users)
     ids = sorted(rng.sample(range(1, args.users + 1), min(args.sample, args.users)))
-    emails = dict(User.objects.filter(pk__in=ids).values_list("pk", "email"))
-    sample = [[pk, emails[pk], auth_token_issue(user=User(pk=pk), remember=False)] for pk in ids]
+    sample = []
+    for user in User.objects.filter(pk__in=ids).order_by("pk"):
+        session = session_open(user=user, remember=False, amr=["pwd"], user_agent="bench", client_address="127.0.0.1")
+        sample.append([user.pk, user.email, auth_token_issue(session=session, user=user, now=session.created_at)])
+    ResourceServer.objects.filter(name=RESOURCE_SERVER).delete()
+    client, client_secret = resource_server_create(name=RESOURCE_SERVER)
 
     probe_id, probe_email = sample[len(sample) // 2][:2]
+    probe_session = Session.objects.filter(user_id=probe_id).values_list("public_id", flat=True).last()
     description = {
         "users": args.users,
         "seed_seconds": seed_seconds,
@@ -188,11 +237,14 @@ def main(argv: list[str] | None = None) -> dict:
         if stored.startswith("argon2$")
         else stored.split("$")[0],
         "sample": sample,
+        "client": {"client_id": str(client.client_id), "client_secret": client_secret},
         "plans": {
             "login: User.objects.with_email(email).first()": explain(
                 User.objects.with_email(probe_email.upper()).order_by("pk")[:1]
             ),
-            "read and refresh: the token's user by primary key": explain(User.objects.filter(pk=probe_id)),
+            "read, refresh and introspection: the token's session and its user": explain(
+                Session.objects.select_related("user").filter(public_id=probe_session).order_by()
+            ),
         },
     }
     text = json.dumps(description)

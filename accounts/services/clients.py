@@ -7,7 +7,13 @@ import secrets
 from accounts import audit
 from accounts.errors import AuthError, InvalidClientCredentials
 from accounts.models import ResourceServer, User
+from accounts.prepared import PreparedQuery
 from accounts.services.sessions import token_authenticate
+
+# Every introspection runs it: compiled once (accounts.prepared).
+_active_server = PreparedQuery(
+    lambda client_id: ResourceServer.objects.filter(client_id=client_id, is_active=True).order_by("pk")[:1], str
+)
 
 # Compared against when the client id is unknown, so that the answer takes the same time.
 _NO_DIGEST = hashlib.sha256(b"no such client").hexdigest()
@@ -36,7 +42,8 @@ def resource_server_secret_reset(*, server: ResourceServer) -> str:
 
 def resource_server_authenticate(*, client_id: str, client_secret: str) -> ResourceServer:
     """Return the active resource server with these credentials, or raise InvalidClientCredentials."""
-    server = ResourceServer.objects.filter(client_id=client_id, is_active=True).first() if client_id else None
+    found = _active_server(client_id) if client_id else []
+    server = found[0] if found else None
     expected = server.secret_digest if server is not None else _NO_DIGEST
     if not hmac.compare_digest(expected, _digest(client_secret)) or server is None:
         raise InvalidClientCredentials

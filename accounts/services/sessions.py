@@ -16,6 +16,7 @@ from accounts import audit
 from accounts.errors import AccountDisabled, AccountNotActive, AuthError, NotFound, TokenInvalid
 from accounts.models import Session, User
 from accounts.models.sessions import USER_AGENT_MAX_LENGTH
+from accounts.prepared import PreparedQuery
 from accounts.tokens.auth import AuthToken, auth_token_decode, auth_token_issue
 
 LAST_SEEN_EVERY = timedelta(minutes=1)
@@ -55,12 +56,19 @@ def session_open(
     )
 
 
+# Every authenticated request, refresh and introspection runs it: compiled once (accounts.prepared).
+# One row at most (public_id is unique): no ORDER BY, as get() would not have one.
+_session_with_user = PreparedQuery(
+    lambda session_id: Session.objects.select_related("user").filter(public_id=session_id).order_by(), str
+)
+
+
 def session_of_token(token: AuthToken) -> Session:
     """Return the token's session, with its user, or raise TokenInvalid (one query)."""
-    try:
-        session = Session.objects.select_related("user").get(public_id=token.session_id)
-    except Session.DoesNotExist:
-        raise TokenInvalid from None
+    found = _session_with_user(token.session_id)
+    if not found:
+        raise TokenInvalid
+    (session,) = found
     if str(session.user.public_id) != token.subject:
         raise TokenInvalid
     return session
