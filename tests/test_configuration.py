@@ -3,16 +3,18 @@
 `.env.example` is the list. The server (authserver/settings.py, and gunicorn.conf.py for PORT and
 WEB_CONCURRENCY) reads exactly those variables: found in the source, and recorded while the
 settings load in a fresh process. docs/configuration.md's table names the same ones.
-docker-compose.yml gives the app what the settings need; the Dockerfile, the Procfile and
-docker-compose.yml start the server the same way.
+docker-compose.yml gives the app what the settings need, on two nodes behind nginx
+(deploy/nginx.conf); the Dockerfile, the Procfile and docker-compose.yml start the server the same way.
 """
 
 import ast
+import ipaddress
 import json
 import os
 import re
 import secrets
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -157,8 +159,20 @@ def compose() -> dict:
     return yaml.safe_load((PROJECT / "docker-compose.yml").read_text())
 
 
+# The services that run the app: the migrations (the Procfile's release), then two nodes (its web).
+APP_SERVICES = ("migrate", "app1", "app2")
+NODES = ("app1", "app2")
+
+
 def app_environment(compose) -> dict[str, str]:
-    return {name: str(value) for name, value in compose["services"]["app"]["environment"].items()}
+    return {name: str(value) for name, value in compose["services"]["app1"]["environment"].items()}
+
+
+def test_compose_runs_every_app_service_with_one_environment(compose):
+    for name in APP_SERVICES:
+        service = compose["services"][name]
+        assert {name: str(value) for name, value in service["environment"].items()} == app_environment(compose), name
+        assert (service["build"], service["image"]) == (".", "authserver:staging"), name
 
 
 # `${NAME}` and `${NAME:?message}` (required), the interpolation docker compose applies to the file.
@@ -204,16 +218,20 @@ def test_compose_gives_the_app_what_production_settings_need(compose):
     assert (cache.scheme, cache.hostname) == ("redis", "cache")
     assert env["EMAIL_HOST"] == "mail" and env["EMAIL_PORT"] == "1025"
     assert "mailpit" in services["mail"]["image"]
-    assert services["app"]["depends_on"]["db"] == {"condition": "service_healthy"}
-    assert services["app"]["depends_on"]["cache"] == {"condition": "service_healthy"}
-    assert services["app"]["ports"] == ["127.0.0.1:8000:8000"]
+    for name in NODES:
+        assert services[name]["depends_on"]["db"] == {"condition": "service_healthy"}
+        assert services[name]["depends_on"]["cache"] == {"condition": "service_healthy"}
+        # Reached through nginx only (which publishes 127.0.0.1:8000).
+        assert "ports" not in services[name]
+    assert services["migrate"]["depends_on"]["db"] == {"condition": "service_healthy"}
 
 
 def test_compose_publishes_ports_on_the_loopback_only(compose):
     """A staging stack (Mailpit shows every email, links included) must not be reachable from the network."""
     published = {name: service.get("ports", []) for name, service in compose["services"].items()}
 
-    assert published["app"] and published["mail"]
+    assert published["nginx"] == ["127.0.0.1:8000:80"] and published["mail"]
+    assert not any(published[name] for name in APP_SERVICES)
     for name, ports in published.items():
         for port in ports:
             assert str(port).startswith("127.0.0.1:") and str(port).count(":") == 2, (name, port)
@@ -224,7 +242,8 @@ def test_the_settings_load_with_the_compose_environment(compose, project):
     script = (
         "import json, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'authserver.settings'; import django; "
         "django.setup(); from django.conf import settings as s; print(json.dumps([s.DEBUG, "
-        "s.DATABASES['default']['ENGINE'], s.CACHES['default']['BACKEND'], s.EMAIL_BACKEND, s.CORS_ALLOWED_ORIGINS]))"
+        "s.DATABASES['default']['ENGINE'], s.CACHES['default']['BACKEND'], s.EMAIL_BACKEND, s.CORS_ALLOWED_ORIGINS, "
+        "s.TRUSTED_PROXIES, s.CSRF_TRUSTED_ORIGINS]))"
     )
     app = interpolated(app_environment(compose), {"SECRET_KEY": secrets.token_urlsafe(50)})
     result = subprocess.run(
@@ -238,6 +257,8 @@ def test_the_settings_load_with_the_compose_environment(compose, project):
         "django.core.cache.backends.redis.RedisCache",
         "django.core.mail.backends.smtp.EmailBackend",
         ["http://localhost:3000"],
+        [nginx_address(compose)],
+        ["http://localhost:8000", "http://127.0.0.1:8000"],
     ]
 
 
@@ -252,11 +273,82 @@ def test_compose_secrets_are_used_nowhere_else(compose):
 
 
 def test_compose_migrates_then_starts_as_the_procfile_does(compose):
+    """The release command once (two nodes migrating together would race), then both nodes."""
     procfile = procfile_commands()
-    command = compose["services"]["app"]["command"]
-    assert command == ["sh", "-c", f"{procfile['release']} && exec {procfile['web']}"]
+    services = compose["services"]
+    assert services["migrate"]["command"] == shlex.split(procfile["release"])
+    assert services["migrate"]["restart"] == "no"
+    for name in NODES:
+        assert services[name]["command"] == shlex.split(procfile["web"])
+        assert services[name]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
     for name in ("db", "cache"):
-        assert compose["services"][name]["healthcheck"]["test"]
+        assert services[name]["healthcheck"]["test"]
+
+
+# --- nginx in front of the nodes (docker-compose.yml, deploy/nginx.conf) ------------------------------
+
+NGINX_CONF = PROJECT / "deploy" / "nginx.conf"
+
+
+def nginx_address(compose) -> str:
+    return compose["services"]["nginx"]["networks"]["default"]["ipv4_address"]
+
+
+def nginx_directives(text: str) -> list[str]:
+    """Return the directives of an nginx configuration, comments removed, spaces collapsed."""
+    text = re.sub(r"#[^\n]*", "", text)
+    return [" ".join(part.split()) for part in re.split(r"[;{}]", text) if part.strip()]
+
+
+def test_compose_puts_nginx_in_front_of_both_nodes(compose):
+    nginx = compose["services"]["nginx"]
+    assert nginx["image"].startswith("nginx:")
+    assert nginx["volumes"] == ["./deploy/nginx.conf:/etc/nginx/nginx.conf:ro"]
+    assert nginx["depends_on"] == {name: {"condition": "service_healthy"} for name in NODES}
+    directives = nginx_directives(NGINX_CONF.read_text())
+    # Round robin over both nodes on gunicorn's port, left out for a while after a failure
+    # (passive checks), failing over to the other node.
+    assert [d for d in directives if d.startswith("server ")] == [
+        f"server {name}:8000 max_fails=1 fail_timeout=10s" for name in NODES
+    ]
+    assert "proxy_next_upstream error timeout" in directives
+    # It listens on the port compose publishes.
+    assert f"listen {nginx['ports'][0].rsplit(':', 1)[1]}" in directives
+    assert {
+        "proxy_pass http://authserver",
+        "proxy_set_header Host $host",
+        "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for",
+        "proxy_set_header X-Forwarded-Proto $scheme",
+    } <= set(directives)
+
+
+def test_compose_trusts_nginx_alone(compose):
+    """TRUSTED_PROXIES is nginx's fixed address on the stack's network: one address, not the
+    subnet (which holds Docker's gateway and every other container)."""
+    (subnet,) = [entry["subnet"] for entry in compose["networks"]["default"]["ipam"]["config"]]
+    address = nginx_address(compose)
+    assert ipaddress.ip_address(address) in ipaddress.ip_network(subnet)
+    assert app_environment(compose)["TRUSTED_PROXIES"] == address
+
+
+@pytest.mark.skipif(
+    not (shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")),
+    reason="nginx is not installed (apt-get install nginx; .ci/run installs it)",
+)
+def test_nginx_accepts_the_committed_configuration(tmp_path):
+    """`nginx -t` on deploy/nginx.conf, the nodes' names (resolved by Docker's DNS) replaced."""
+    nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
+    config = tmp_path / "nginx.conf"
+    text = NGINX_CONF.read_text()
+    for port, name in enumerate(NODES, start=8001):
+        text = text.replace(f"server {name}:8000", f"server 127.0.0.1:{port}")
+    config.write_text(text)
+    result = subprocess.run(
+        [nginx, "-t", "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c", str(config)],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "test is successful" in result.stderr
 
 
 # --- Dockerfile, Procfile, gunicorn.conf.py ---------------------------------------------------------
