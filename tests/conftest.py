@@ -2,7 +2,9 @@
 backend that fails, a pinned clock for two-factor codes, and copies of the project for tests that
 run it in a fresh process."""
 
+import contextlib
 import os
+import secrets
 import shutil
 import smtplib
 import subprocess
@@ -11,6 +13,7 @@ import time
 import urllib.request
 from datetime import datetime, timedelta, timezone as dt_timezone
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import jwt
 import pyotp
@@ -314,6 +317,25 @@ def project(tmp_path_factory) -> Path:
     nor is ever written by a test.
     """
     return copy_project(tmp_path_factory.mktemp("project") / "project")
+
+
+@contextlib.contextmanager
+def postgresql_database_of_its_own(prefix: str):
+    """Create a PostgreSQL database next to DATABASE_URL's (the same server and user), yield its
+    URL, and drop it afterwards: for tests that run the server in processes of their own."""
+    import psycopg
+    from psycopg import sql
+
+    base = os.environ["DATABASE_URL"]
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    maintenance = urlsplit(base)._replace(path="/postgres").geturl()
+    with psycopg.connect(maintenance, autocommit=True) as connection:
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield urlsplit(base)._replace(path=f"/{name}").geturl()
+    finally:
+        with psycopg.connect(maintenance, autocommit=True) as connection:
+            connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def wait_for_server(process: subprocess.Popen, base: str, log: Path, timeout: float = 60) -> None:

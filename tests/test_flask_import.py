@@ -8,22 +8,18 @@ DATABASE_URL names PostgreSQL). Its hashes are made as Flask-Security made them
 
 import hashlib
 import os
-import secrets
 from io import StringIO
-from urllib.parse import urlsplit
 
 import passlib.hash
-import psycopg
 import pytest
 from django.contrib.auth.models import Group
 from django.core import mail
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError
-from psycopg import sql
 
 import authserver.settings as project_settings
 from accounts.models import User
-from tests.conftest import admin_login, run
+from tests.conftest import admin_login, postgresql_database_of_its_own, run
 from tests.contract import AUTHENTICATE_PATH
 from tests.flask_server import (
     CONFIRMED_AT,
@@ -56,15 +52,8 @@ def postgresql_database():
     """A PostgreSQL database of its own next to DATABASE_URL's, dropped after; its URL."""
     if not ON_POSTGRESQL:
         pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://... (as .ci/run does in its second run)")
-    name = f"flask_import_{secrets.token_hex(6)}"
-    maintenance = urlsplit(DATABASE_URL)._replace(path="/postgres").geturl()
-    with psycopg.connect(maintenance, autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield urlsplit(DATABASE_URL)._replace(path=f"/{name}").geturl()
-    finally:
-        with psycopg.connect(maintenance, autocommit=True) as connection:
-            connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with postgresql_database_of_its_own("flask_import") as url:
+        yield url
 
 
 def sqlite_flask(tmp_path) -> FlaskServerDatabase:

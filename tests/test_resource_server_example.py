@@ -30,14 +30,13 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.conftest import PROJECT, clean_env, run, wait_for_server
+from tests.conftest import PROJECT, clean_env, postgresql_database_of_its_own, run, wait_for_server
 from tests.test_throttle_gunicorn import free_port
 
 pytestmark = pytest.mark.skipif(
@@ -97,18 +96,8 @@ def database_url(tmp_path_factory):
     if not DATABASE_URL.startswith(("postgres://", "postgresql://")):
         yield f"sqlite:///{tmp_path_factory.mktemp('authdb') / 'db.sqlite3'}"
         return
-    import psycopg
-    from psycopg import sql
-
-    name = f"authserver_rs_{secrets.token_hex(6)}"
-    maintenance = urlsplit(DATABASE_URL)._replace(path="/postgres").geturl()
-    with psycopg.connect(maintenance, autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield urlsplit(DATABASE_URL)._replace(path=f"/{name}").geturl()
-    finally:
-        with psycopg.connect(maintenance, autocommit=True) as connection:
-            connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with postgresql_database_of_its_own("authserver_rs") as url:
+        yield url
 
 
 # What the example reads, besides Django's own variables (which clean_env drops already).

@@ -24,13 +24,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import psycopg
 import pytest
-from psycopg import sql
 
-from tests.conftest import copy_project, wait_for_server
+from tests.conftest import copy_project, postgresql_database_of_its_own, wait_for_server
 from tests.test_configuration import dockerfile, environment, procfile_commands
 from tests.test_throttle_gunicorn import free_port
 
@@ -67,15 +65,8 @@ def api(url: str, data: dict | None = None, **headers: str) -> tuple[int, dict]:
 @pytest.fixture(scope="module")
 def smoke_database_url():
     """Create a fresh database next to DATABASE_URL's, and drop it afterwards."""
-    name = f"authserver_smoke_{secrets.token_hex(6)}"
-    maintenance = urlsplit(DATABASE_URL)._replace(path="/postgres").geturl()
-    with psycopg.connect(maintenance, autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield urlsplit(DATABASE_URL)._replace(path=f"/{name}").geturl()
-    finally:
-        with psycopg.connect(maintenance, autocommit=True) as connection:
-            connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with postgresql_database_of_its_own("authserver_smoke") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

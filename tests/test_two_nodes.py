@@ -40,12 +40,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.client import HTTPConnection
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import jwt
 import pytest
 
-from tests.conftest import PROJECT, clean_env, copy_project, wait_for_server
+from tests.conftest import PROJECT, clean_env, copy_project, postgresql_database_of_its_own, wait_for_server
 from tests.test_throttle_gunicorn import free_port
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
@@ -334,18 +333,8 @@ class Cluster:
 @pytest.fixture(scope="module")
 def nodes_database_url():
     """Create a fresh database next to DATABASE_URL's, and drop it afterwards."""
-    import psycopg
-    from psycopg import sql
-
-    name = f"authserver_nodes_{secrets.token_hex(6)}"
-    maintenance = urlsplit(DATABASE_URL)._replace(path="/postgres").geturl()
-    with psycopg.connect(maintenance, autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield urlsplit(DATABASE_URL)._replace(path=f"/{name}").geturl()
-    finally:
-        with psycopg.connect(maintenance, autocommit=True) as connection:
-            connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with postgresql_database_of_its_own("authserver_nodes") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
