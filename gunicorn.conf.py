@@ -5,6 +5,9 @@ too. Command-line options and GUNICORN_CMD_ARGS still override what is set here.
 """
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 from authserver.env import env
 
@@ -40,9 +43,46 @@ keepalive = 5
 preload_app = True
 
 # Logs go to the container's or the dyno's log stream: access log on stdout, errors on stderr.
-accesslog = "-"
+# With LOG_FORMAT=json the server itself writes one JSON line per request (with its request id),
+# so gunicorn's plain access log is off and its own messages are JSON too (authserver/logs.py).
+_JSON_LOGS = env.str("LOG_FORMAT", default="text").strip().lower() == "json"
+accesslog = None if _JSON_LOGS else "-"
 errorlog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+if _JSON_LOGS:
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "authserver.logs.JSONFormatter"}},
+        "handlers": {"error_console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+        "loggers": {"gunicorn.error": {"handlers": ["error_console"], "level": "INFO", "propagate": False}},
+    }
+
+# /metrics counts across the workers: each writes its counters to files in one directory, which
+# the scrape sums (prometheus_client's multiprocess mode). It is set here, in the master, before
+# the app is loaded, so every worker inherits it. Made empty at each start (counters start from
+# zero with the server, as Prometheus expects of a restart), removed at exit if it was made here.
+_METRICS_DIR_MADE = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _METRICS_DIR_MADE:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+        prefix="authserver-metrics-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None
+    )
+else:
+    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+    for stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(server, worker):
+    """A worker exited: its counters stay counted; its live gauges (none today) are dropped."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _METRICS_DIR_MADE:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 # Workers' heartbeat files in memory: /tmp may be a slow overlay filesystem in a container.
 if os.path.isdir("/dev/shm"):

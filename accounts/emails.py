@@ -20,6 +20,7 @@ from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from accounts import metrics
 from accounts.errors import CouldNotSendEmail, Throttled
 from accounts.models import QueuedEmail, User
 from accounts.ratelimit import RateLimit
@@ -31,8 +32,8 @@ QUEUE_GIVE_UP_AFTER = timedelta(days=1)
 QUEUE_MAX_BACKOFF = timedelta(hours=1)
 
 
-def _deliver(*, to: str, subject: str, body: str) -> None:
-    """Hand one email to the backend, or raise CouldNotSendEmail."""
+def _deliver(*, kind: str, to: str, subject: str, body: str) -> None:
+    """Hand one email to the backend, or raise CouldNotSendEmail; counted in /metrics by `kind`."""
     # A header cannot hold a line break; names set by staff are not filtered like API input.
     subject = " ".join(subject.split())
     try:
@@ -40,14 +41,16 @@ def _deliver(*, to: str, subject: str, body: str) -> None:
     except (smtplib.SMTPException, OSError, UnicodeError, ValueError) as exc:
         # UnicodeError, ValueError: an address the mail library cannot encode.
         logger.warning("Could not send %r to %s: %s", subject, to, exc)
+        metrics.email_counted(kind=kind, sent=False)
         raise CouldNotSendEmail from exc
+    metrics.email_counted(kind=kind, sent=True)
 
 
-def _send_link(*, to: str, subject: str, template: str, context: dict) -> None:
+def _send_link(*, kind: str, to: str, subject: str, template: str, context: dict) -> None:
     """Send an email with a link, or raise Throttled (EMAIL_RATE for this address) or CouldNotSendEmail."""
     sent = RateLimit("email", to.lower())
     sent.check()
-    _deliver(to=to, subject=subject, body=render_to_string(f"accounts/email/{template}", context))
+    _deliver(kind=kind, to=to, subject=subject, body=render_to_string(f"accounts/email/{template}", context))
     sent.hit()
 
 
@@ -55,7 +58,7 @@ def _send_notice(*, kind: str, to: str, subject: str, template: str, context: di
     """Send a security notice now, or queue it to be sent again; never raises for the mail server."""
     body = render_to_string(f"accounts/email/{template}", context)
     try:
-        _deliver(to=to, subject=subject, body=body)
+        _deliver(kind=kind, to=to, subject=subject, body=body)
     except CouldNotSendEmail as exc:
         QueuedEmail.objects.create(
             kind=kind,
@@ -72,6 +75,7 @@ def send_confirmation(*, user: User, token: str) -> None:
     """Send the confirmation link (the same for the first email and every resend)."""
     link = f"{settings.CLIENT_ORIGIN}{settings.CONFIRMATION_URL}/{token}"
     _send_link(
+        kind="confirmation",
         to=user.email,
         subject=f"Welcome, {user.name}",
         template="confirmation.txt",
@@ -83,6 +87,7 @@ def send_recovery(*, user: User, token: str) -> None:
     """Send the password recovery link."""
     link = f"{settings.CLIENT_ORIGIN}{settings.RECOVER_URL}/{token}"
     _send_link(
+        kind="recovery",
         to=user.email,
         subject="Recover Your Account",
         template="recovery.txt",
@@ -99,7 +104,7 @@ def send_email_changed(*, user: User, old_email: str, counted: bool = False) -> 
         _send_notice(kind="email_changed", to=old_email, subject=subject, template=template, context=context)
         return
     try:
-        _send_link(to=old_email, subject=subject, template=template, context=context)
+        _send_link(kind="email_changed", to=old_email, subject=subject, template=template, context=context)
     except (CouldNotSendEmail, Throttled):
         logger.warning("Email change notice to an unverified address not sent (user %s)", user.pk)
 
@@ -110,6 +115,7 @@ def send_email_verification(*, user: User, token: str) -> None:
     link = f"{settings.CLIENT_ORIGIN}{settings.CONFIRMATION_URL}/{token}"
     try:
         _send_link(
+            kind="email_verification",
             to=user.email,
             subject="Confirm your new email address",
             template="email_verification.txt",
@@ -169,7 +175,7 @@ def queued_send(*, now=None) -> tuple[int, int, int]:
     sent = failed = given_up = 0
     for email in QueuedEmail.objects.filter(next_attempt_at__lte=now):
         try:
-            _deliver(to=email.to, subject=email.subject, body=email.body)
+            _deliver(kind=email.kind, to=email.to, subject=email.subject, body=email.body)
         except CouldNotSendEmail as exc:
             if now - email.created_at >= QUEUE_GIVE_UP_AFTER:
                 logger.error("Notice %r to %s given up after %d attempts", email.kind, email.to, email.attempts + 1)

@@ -91,6 +91,11 @@ class NotFound(AuthError):
     status, message = 404, "Not found"
 
 
+class MetricsTokenInvalid(AuthError):
+    status, message = 401, "Invalid metrics token"
+    challenge = 'Bearer realm="metrics"'
+
+
 # Two-factor sign-in.
 
 

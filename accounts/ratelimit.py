@@ -22,6 +22,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
+from accounts import metrics
 from accounts.errors import Throttled
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -67,11 +68,11 @@ class RateLimit:
             return
         if self.rate.count == 0:
             # "0/hour": nothing is allowed.
-            raise Throttled(wait=self.rate.seconds, limit=self.scope)
+            raise self._refusal(wait=self.rate.seconds)
         now = _now()
         taken = self._taken(now)
         if len(taken) >= self.rate.count:
-            raise Throttled(wait=math.ceil(min(taken.values()) + self.rate.seconds - now), limit=self.scope)
+            raise self._refusal(wait=math.ceil(min(taken.values()) + self.rate.seconds - now))
 
     def hit(self) -> bool:
         """Count one hit; return False if no slot was free (the limit is reached)."""
@@ -87,7 +88,12 @@ class RateLimit:
         if not self.hit():
             # Concurrent requests took the last free slots since the check: the limit is reached.
             self.check()
-            raise Throttled(wait=1, limit=self.scope)
+            raise self._refusal(wait=1)
+
+    def _refusal(self, *, wait: int) -> Throttled:
+        """Return the Throttled to raise, counted in /metrics by this limit's scope."""
+        metrics.rate_limited(self.scope)
+        return Throttled(wait=wait, limit=self.scope)
 
     def reset(self) -> None:
         """Forget every hit (a completed password reset clears the account's failures)."""

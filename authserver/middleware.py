@@ -1,9 +1,22 @@
 """Project middleware."""
 
+import logging
+import re
+import time
+import uuid
+
 from django.conf import settings
 
-from accounts.addresses import from_trusted_proxy
+from accounts import metrics
+from accounts.addresses import client_address, from_trusted_proxy
 from accounts.errors import json_error
+from authserver.logs import request_context
+
+requests_logger = logging.getLogger("authserver.requests")
+
+# A request id that a trusted proxy passes on (nginx's $request_id): short and plain, so that
+# it cannot forge a log line.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 # Headers only a trusted proxy may set: the client's address and the scheme it used.
 _FORWARDED_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO")
@@ -45,3 +58,48 @@ def body_size_limit(get_response):
         return get_response(request)
 
     return middleware
+
+
+def requests_observed(get_response):
+    """Give each request an id, time it, count it in /metrics and, with LOG_FORMAT=json, log it.
+
+    The id is the X-Request-ID header of a trusted proxy (TRUSTED_PROXIES), else a new one; the
+    answer carries it back in X-Request-ID, and every log line written while the request is
+    served carries it too (authserver.logs). The endpoint in /metrics is the route's name
+    ("authenticate", "admin:index", ...), "unmatched" for a path no route has, "unrouted" for
+    what middleware answered before routing (static files, a refused body): never the path,
+    which is the client's to choose. The log line has the path without its query string.
+    """
+
+    def middleware(request):
+        started = time.perf_counter()
+        offered = request.META.get("HTTP_X_REQUEST_ID", "")
+        request_id = offered if offered and _REQUEST_ID.fullmatch(offered) and from_trusted_proxy(request.META) else uuid.uuid4().hex
+        address = client_address(request.META)
+        context = request_context.set({"request_id": request_id, "path": request.path, "client_address": address})
+        try:
+            response = get_response(request)
+            seconds = time.perf_counter() - started
+            metrics.request_observed(
+                endpoint=_endpoint(request), method=request.method, status=response.status_code, seconds=seconds
+            )
+            requests_logger.info(
+                "%s %s %s",
+                request.method,
+                request.path,
+                response.status_code,
+                extra={"method": request.method, "status": response.status_code, "duration_ms": round(seconds * 1000, 2)},
+            )
+        finally:
+            request_context.reset(context)
+        response["X-Request-ID"] = request_id
+        return response
+
+    return middleware
+
+
+def _endpoint(request) -> str:
+    match = getattr(request, "resolver_match", None)
+    if match is None:
+        return "unrouted"
+    return match.view_name if match.url_name else "unmatched"

@@ -18,6 +18,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from accounts.addresses import proxy_networks
 from authserver.env import BASE_DIR, env
+from authserver.logs import logging_config
 
 DEBUG = env.bool("DEBUG", default=False)
 
@@ -64,6 +65,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so that nothing after it sees X-Forwarded-* headers a client wrote (TRUSTED_PROXIES).
     "authserver.middleware.forwarded_headers_from_trusted_proxies",
+    # Next, so that its timing, request id and log line cover everything after it.
+    "authserver.middleware.requests_observed",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -376,12 +379,17 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 CSRF_FAILURE_VIEW = "accounts.errors.csrf_failure"
 X_FRAME_OPTIONS = "DENY"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # Replace Django's own console handler (DEBUG only) so that nothing is printed twice.
-    "loggers": {"django": {"handlers": ["console"], "level": "INFO", "propagate": False}},
-}
+# Operations: /metrics answers only with `Authorization: Bearer <METRICS_TOKEN>` (unset: NotFound).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured(
+        "METRICS_TOKEN must be at least 16 characters; make one with " + _GENERATE_KEY + "."
+    )
+# Logs: `text` lines, or `json`, one object per line (authserver/logs.py).
+LOG_FORMAT = env.str("LOG_FORMAT", default="text").strip().lower()
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r}: use text or json.")
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").strip().upper()
+if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    raise ImproperlyConfigured(f"LOG_LEVEL={LOG_LEVEL!r}: use DEBUG, INFO, WARNING, ERROR or CRITICAL.")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=LOG_LEVEL)

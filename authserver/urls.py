@@ -1,15 +1,19 @@
-"""Root URLs: the API under /api/, the admin, /status; anything else is a JSON 404."""
+"""Root URLs: an index at /, the API under /api/, the admin, /status, /metrics, the keys under
+/.well-known/; anything else is a JSON 404."""
 
 from django.contrib import admin
 from django.urls import include, path, re_path
 
 from accounts import errors
+from accounts.api.views.operations import IndexView, MetricsView
 from accounts.api.views.status import StatusView
 from accounts.api.views.wellknown import AuthorizationServerMetadataView, JWKSView
 
 urlpatterns = [
+    path("", IndexView.as_view(), name="index"),
     path("api/", include("accounts.api.urls")),
     re_path(r"^status/?$", StatusView.as_view(), name="status"),
+    re_path(r"^metrics/?$", MetricsView.as_view(), name="metrics"),
     re_path(r"^\.well-known/jwks\.json/?$", JWKSView.as_view(), name="jwks"),
     re_path(r"^\.well-known/openid-configuration/?$", AuthorizationServerMetadataView.as_view(), name="metadata"),
     path("admin/", admin.site.urls),

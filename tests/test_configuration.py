@@ -135,7 +135,7 @@ def test_the_server_reads_every_variable_of_env_example():
 def test_the_source_reading_misses_no_read(recorded_reads):
     """What the settings really look up at start is what the source shows: no read escapes the list."""
     assert recorded_reads["settings"] | recorded_reads["gunicorn"] == read_by_source()
-    assert recorded_reads["gunicorn"] == {"PORT", "WEB_CONCURRENCY"}
+    assert recorded_reads["gunicorn"] == {"PORT", "WEB_CONCURRENCY", "LOG_FORMAT", "PROMETHEUS_MULTIPROC_DIR"}
 
 
 def readme_configuration_table() -> set[str]:

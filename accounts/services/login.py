@@ -11,7 +11,7 @@ the right password included.
 from django.db import transaction
 from django.utils import timezone
 
-from accounts import audit
+from accounts import audit, metrics
 from accounts.addresses import address_group
 from accounts.errors import (
     AccountDisabled,
@@ -58,12 +58,14 @@ def credentials_check(*, email: str, password: str, client_address: str, where: 
             raise UserConfirmationRequired
         if not user.is_active:
             raise AccountDisabled
-    except Throttled:
+    except Throttled as exc:
         # The failures that reached the limit are recorded; a flood of refusals writes nothing.
+        metrics.login_counted(entry=_entry(where), exc=exc)
         raise
     except AuthError as exc:
         detail = f"{exc.message} ({where})" if where else exc.message
         audit.record(audit.Type.LOGIN_FAILED, user=user, email=email, detail=detail)
+        metrics.login_counted(entry=_entry(where), exc=exc)
         raise
     return user
 
@@ -77,9 +79,11 @@ def second_factor_check(*, user: User, otp: str, email: str, client_address: str
     """
     try:
         return ["pwd", "otp"] if login_code_check(user=user, otp=otp, where=where) else ["pwd"]
-    except InvalidTwoFactorCode:
-        for limit in _login_limits(email=email, client_address=client_address):
-            limit.hit()
+    except AuthError as exc:
+        if isinstance(exc, InvalidTwoFactorCode):
+            for limit in _login_limits(email=email, client_address=client_address):
+                limit.hit()
+        metrics.login_counted(entry=_entry(where), exc=exc)
         raise
 
 
@@ -102,7 +106,13 @@ def sign_in(*, user: User, remember: bool, amr: list[str], client_address: str, 
     if remember:
         details.append("remember")
     audit.record(audit.Type.LOGIN, user=user, detail=", ".join(details))
+    metrics.login_counted(entry=_entry(where))
     return session
+
+
+def _entry(where: str) -> str:
+    """Return the entry point's label in /metrics: "api", or "admin" for the admin site."""
+    return "admin" if where else "api"
 
 
 def user_login(

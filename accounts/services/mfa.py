@@ -27,7 +27,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from accounts import audit, emails, totp
+from accounts import audit, emails, metrics, totp
 from accounts.errors import (
     InvalidCredentials,
     InvalidTwoFactorCode,
@@ -137,13 +137,15 @@ def _code_check(*, user: User, device: TOTPDevice, code: str, action: str, recov
     limit = account_limit(user=user)
     limit.check()
     if totp.is_code("".join(code.split())):
-        accepted = _totp_accept(device=device, typed=code)
+        accepted, outcome = _totp_accept(device=device, typed=code), "accepted"
     else:
-        accepted = recovery_codes and _recovery_code_spend(user=user, typed=code, action=action)
+        accepted, outcome = recovery_codes and _recovery_code_spend(user=user, typed=code, action=action), "recovery_code"
     if not accepted:
         limit.hit()
         audit.record(audit.Type.MFA_FAILED, user=user, detail=action)
+        metrics.two_factor_counted("refused")
         raise InvalidTwoFactorCode
+    metrics.two_factor_counted(outcome)
 
 
 def _device_on(user: User) -> TOTPDevice | None:
@@ -237,6 +239,7 @@ def login_code_check(*, user: User, otp: str, where: str = "") -> bool:
     if device is None:
         return False
     if not otp.strip():
+        metrics.two_factor_counted("required")
         raise TwoFactorRequired
     action = f"login ({where})" if where else "login"
     _code_check(user=user, device=device, code=otp, action=action, recovery_codes=True)

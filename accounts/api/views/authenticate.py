@@ -2,7 +2,7 @@
 
 from rest_framework.response import Response
 
-from accounts import audit
+from accounts import audit, metrics
 from accounts.addresses import client_address
 from accounts.api import serializers as s
 from accounts.api.views.base import ContractViewSet
@@ -33,12 +33,15 @@ class AuthenticateViewSet(ContractViewSet):
         return Response({"token": token})
 
     def refresh(self, request):
-        return Response({"token": sessions.session_refresh(session=request.auth)})
+        token = sessions.session_refresh(session=request.auth)
+        metrics.refresh_counted()
+        return Response({"token": token})
 
     def handle_exception(self, exc):
         if self.action == "refresh" and isinstance(exc, AuthError):
             # A refused refresh is worth an audit entry (a stolen or replayed token, say).
             audit.record(audit.Type.REFRESH_REFUSED, user=getattr(exc, "user", None), detail=exc.message)
+            metrics.refresh_counted(exc=exc)
         return super().handle_exception(exc)
 
     def change_password(self, request):

@@ -7,6 +7,7 @@ from urllib.parse import unquote
 
 from rest_framework.response import Response
 
+from accounts import metrics
 from accounts.api import serializers as s
 from accounts.api.views.base import ContractViewSet
 from accounts.errors import InvalidClientCredentials
@@ -45,5 +46,11 @@ class IntrospectionViewSet(ContractViewSet):
     def introspect(self, request):
         clients.resource_server_authenticate(**basic_credentials(request.META.get("HTTP_AUTHORIZATION")))
         answer = clients.token_introspect(**self.validated(request))
+        metrics.introspection_counted("active" if answer["active"] else "inactive")
         # RFC 7662: the answer is not to be cached.
         return Response(answer, headers={"Cache-Control": "no-store"})
+
+    def handle_exception(self, exc):
+        if isinstance(exc, InvalidClientCredentials):
+            metrics.introspection_counted(metrics.outcome_of(exc))
+        return super().handle_exception(exc)

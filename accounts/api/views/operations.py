@@ -1,0 +1,50 @@
+"""GET / (what this server is and where to read on) and GET /metrics (Prometheus)."""
+
+import hmac
+
+from django.conf import settings
+from django.http import HttpResponse
+from django.urls import reverse
+from rest_framework.response import Response
+
+import authserver
+from accounts import metrics
+from accounts.api.views.wellknown import PublicView
+from accounts.errors import MetricsTokenInvalid, NotFound
+
+
+class IndexView(PublicView):
+    """GET /: the server's name and version, and the paths of its docs, schema, health and keys."""
+
+    def get(self, request):
+        return Response(
+            {
+                "name": "authserver",
+                "version": authserver.__version__,
+                "links": {
+                    "docs": reverse("docs"),
+                    "schema": reverse("schema"),
+                    "status": reverse("status"),
+                    "jwks": reverse("jwks"),
+                    "metadata": reverse("metadata"),
+                },
+            }
+        )
+
+
+class MetricsView(PublicView):
+    """GET /metrics: the counters of every worker, with `Authorization: Bearer <METRICS_TOKEN>`.
+
+    NotFound while METRICS_TOKEN is unset, as if there were no such path.
+    """
+
+    def get(self, request):
+        expected = settings.METRICS_TOKEN
+        if not expected:
+            raise NotFound
+        scheme, _, given = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+        # Compared in constant time, as bytes (hmac refuses str that are not ASCII).
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
+            raise MetricsTokenInvalid
+        body, content_type = metrics.exposition()
+        return HttpResponse(body, content_type=content_type, headers={"Cache-Control": "no-store"})

@@ -1,0 +1,92 @@
+"""What /metrics shows, counted through prometheus_client: the one module that knows that library.
+
+Every name starts with `authserver_`. Labels take values from fixed sets only (an outcome, a
+limit's scope, an email's kind, a route's name), never from what a client sent, so that no client
+can grow the number of series.
+
+Under gunicorn, every worker counts in files of PROMETHEUS_MULTIPROC_DIR (gunicorn.conf.py makes
+that directory at start and removes it at exit) and `exposition()` sums all the workers' files,
+those of workers that have since exited included (prometheus_client's multiprocess mode). Without
+that variable (runserver, a management command, the tests) a process shows its own counts.
+"""
+
+import os
+import re
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+LOGINS = Counter(
+    "authserver_logins",
+    "Sign-ins by entry point (api, admin) and outcome (success, or the refusal: invalid_credentials, "
+    "throttled, two_factor_required, invalid_two_factor_code, ...)",
+    ["entry", "outcome"],
+)
+REFRESHES = Counter("authserver_token_refreshes", "Token refreshes (GET /api/authenticate) by outcome", ["outcome"])
+INTROSPECTIONS = Counter(
+    "authserver_introspections",
+    "Introspections (POST /api/introspect) by answer: active, inactive, or invalid_client_credentials",
+    ["outcome"],
+)
+EMAILS = Counter("authserver_emails", "Emails handed to the mail server, by kind and outcome (sent, failed)", ["kind", "outcome"])
+RATE_LIMITED = Counter("authserver_rate_limited", "Attempts refused by a rate limit, by the limit's scope", ["limit"])
+TWO_FACTOR = Counter(
+    "authserver_two_factor_checks",
+    "Two-factor code checks (sign-in, enrollment, disable, new recovery codes) by outcome: accepted, "
+    "recovery_code (accepted), refused, or required (a sign-in without a code)",
+    ["outcome"],
+)
+REQUESTS = Histogram(
+    "authserver_request_duration_seconds",
+    "Time to answer a request, by endpoint (the route's name), method and status",
+    ["endpoint", "method", "status"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+
+# Verbs outside this set are counted as "other": the method is the client's to choose.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def outcome_of(exc: Exception) -> str:
+    """Return an error's outcome label: its class name in snake case (InvalidCredentials →
+    invalid_credentials); the errors are the project's own classes, a fixed set."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
+
+
+def login_counted(*, entry: str, exc: Exception | None = None) -> None:
+    """Count one sign-in at `entry` ("api" or "admin"): a success, or refused with `exc`."""
+    LOGINS.labels(entry, "success" if exc is None else outcome_of(exc)).inc()
+
+
+def refresh_counted(*, exc: Exception | None = None) -> None:
+    REFRESHES.labels("success" if exc is None else outcome_of(exc)).inc()
+
+
+def introspection_counted(outcome: str) -> None:
+    INTROSPECTIONS.labels(outcome).inc()
+
+
+def email_counted(*, kind: str, sent: bool) -> None:
+    EMAILS.labels(kind, "sent" if sent else "failed").inc()
+
+
+def rate_limited(scope: str) -> None:
+    RATE_LIMITED.labels(scope).inc()
+
+
+def two_factor_counted(outcome: str) -> None:
+    TWO_FACTOR.labels(outcome).inc()
+
+
+def request_observed(*, endpoint: str, method: str, status: int, seconds: float) -> None:
+    REQUESTS.labels(endpoint, method if method in _METHODS else "other", str(status)).observe(seconds)
+
+
+def exposition() -> tuple[bytes, str]:
+    """Return the metrics in Prometheus' text format, and its content type."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    return generate_latest(registry), CONTENT_TYPE_LATEST
