@@ -56,6 +56,8 @@ if _JSON_LOGS:
         "formatters": {"json": {"()": "authserver.logs.JSONFormatter"}},
         "handlers": {"error_console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
         "loggers": {"gunicorn.error": {"handlers": ["error_console"], "level": "INFO", "propagate": False}},
+        # The server's own loggers are set up by the settings (LOGGING), in the same format.
+        "root": {"level": "INFO", "handlers": []},
     }
 
 # /metrics counts across the workers: each writes its counters to files in one directory, which

@@ -2,8 +2,8 @@
 
 - `RequestContextFilter` adds the request id, path and client address of the request being served
   (set by `authserver.middleware.requests_observed`) to every record, whichever logger made it.
-- `JSONFormatter` writes one JSON object per line: time, level, logger, message, request id,
-  path, status, duration and client address, plus the traceback of an error. It writes only
+- `JSONFormatter` writes one JSON object per line: time, level, logger, process id, message,
+  request id, path, method, status, duration and client address, plus the traceback of an error. It writes only
   those fields, never a record's other attributes (Django puts the request, headers and all, on
   some of its records).
 - Both formats pass every message through `redact()`: a JWT, or the token of a confirmation or
@@ -71,6 +71,7 @@ class JSONFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
+            "process": record.process,
             "message": redact(record.getMessage()),
             "request_id": getattr(record, "request_id", ""),
             "path": redact(getattr(record, "path", "")),

@@ -6,6 +6,7 @@ import time
 import uuid
 
 from django.conf import settings
+from django.core.signals import request_finished
 
 from accounts import metrics
 from accounts.addresses import client_address, from_trusted_proxy
@@ -69,6 +70,9 @@ def requests_observed(get_response):
     ("authenticate", "admin:index", ...), "unmatched" for a path no route has, "unrouted" for
     what middleware answered before routing (static files, a refused body): never the path,
     which is the client's to choose. The log line has the path without its query string.
+
+    The request's log fields stay set until the answer is sent (request_finished), so that
+    Django's own line for a 4xx or 5xx answer, written after the middleware, carries them too.
     """
 
     def middleware(request):
@@ -76,26 +80,28 @@ def requests_observed(get_response):
         offered = request.META.get("HTTP_X_REQUEST_ID", "")
         request_id = offered if offered and _REQUEST_ID.fullmatch(offered) and from_trusted_proxy(request.META) else uuid.uuid4().hex
         address = client_address(request.META)
-        context = request_context.set({"request_id": request_id, "path": request.path, "client_address": address})
-        try:
-            response = get_response(request)
-            seconds = time.perf_counter() - started
-            metrics.request_observed(
-                endpoint=_endpoint(request), method=request.method, status=response.status_code, seconds=seconds
-            )
-            requests_logger.info(
-                "%s %s %s",
-                request.method,
-                request.path,
-                response.status_code,
-                extra={"method": request.method, "status": response.status_code, "duration_ms": round(seconds * 1000, 2)},
-            )
-        finally:
-            request_context.reset(context)
+        request_context.set({"request_id": request_id, "path": request.path, "client_address": address})
+        response = get_response(request)
+        seconds = time.perf_counter() - started
+        metrics.request_observed(endpoint=_endpoint(request), method=request.method, status=response.status_code, seconds=seconds)
+        requests_logger.info(
+            "%s %s %s",
+            request.method,
+            request.path,
+            response.status_code,
+            extra={"method": request.method, "status": response.status_code, "duration_ms": round(seconds * 1000, 2)},
+        )
         response["X-Request-ID"] = request_id
         return response
 
     return middleware
+
+
+def _request_context_forget(**kwargs) -> None:
+    request_context.set({})
+
+
+request_finished.connect(_request_context_forget, dispatch_uid="authserver.request_context_forget")
 
 
 def _endpoint(request) -> str:

@@ -601,3 +601,29 @@ def test_an_invalid_trusted_proxy_stops_the_start(project, value, debug):
 
     assert result.returncode != 0
     assert "ImproperlyConfigured: TRUSTED_PROXIES: " in result.stderr
+
+
+# --- Logs and metrics ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "variables, message",
+    [
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT='xml': use text or json"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL='LOUD': use DEBUG, INFO"),
+        ({"METRICS_TOKEN": "short"}, "METRICS_TOKEN must be at least 16 characters"),
+    ],
+)
+def test_bad_log_or_metrics_settings_are_refused_at_start(project, variables, message):
+    result = run(project, "-c", SETUP_ONLY, SECRET_KEY=KEY, EMAIL_BACKEND="console", **variables)
+
+    assert result.returncode != 0
+    assert f"ImproperlyConfigured: {message}" in result.stderr
+
+
+def test_log_settings_are_read(project):
+    values = read_settings(
+        project, ["LOG_FORMAT", "LOG_LEVEL"], SECRET_KEY=KEY, EMAIL_BACKEND="console", LOG_FORMAT=" JSON ", LOG_LEVEL="warning"
+    )
+
+    assert values == {"LOG_FORMAT": "json", "LOG_LEVEL": "WARNING"}
