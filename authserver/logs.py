@@ -19,7 +19,7 @@ import re
 from datetime import UTC, datetime
 
 # The request being served: {"request_id", "path", "client_address"}; empty outside a request.
-request_context: contextvars.ContextVar[dict] = contextvars.ContextVar("log_request_context", default={})
+request_context: contextvars.ContextVar[dict | None] = contextvars.ContextVar("log_request_context", default=None)
 
 # Three base64url parts separated by dots, the first a JSON object ("eyJ" is `{"` encoded): a JWT.
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]*")
@@ -49,7 +49,7 @@ class RequestContextFilter(logging.Filter):
     """Give every record the fields of the request being served (empty outside a request)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        context = request_context.get()
+        context = request_context.get() or {}
         for name in ("request_id", "path", "client_address"):
             if not hasattr(record, name):
                 setattr(record, name, context.get(name, ""))

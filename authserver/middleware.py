@@ -98,7 +98,7 @@ def requests_observed(get_response):
 
 
 def _request_context_forget(**kwargs) -> None:
-    request_context.set({})
+    request_context.set(None)
 
 
 request_finished.connect(_request_context_forget, dispatch_uid="authserver.request_context_forget")

@@ -230,7 +230,8 @@ SPECTACULAR_SETTINGS = {
     # /api/introspect authenticates resource servers with HTTP Basic, checked in its view.
     "APPEND_COMPONENTS": {
         "securitySchemes": {
-            "client": {"type": "http", "scheme": "basic", "description": "client_id and client_secret of a resource server."}
+            "client": {"type": "http", "scheme": "basic", "description": "client_id and client_secret of a resource server."},
+            "metrics": {"type": "http", "scheme": "bearer", "description": "METRICS_TOKEN, for Prometheus."},
         }
     },
 }

@@ -319,6 +319,7 @@ def test_compose_puts_nginx_in_front_of_both_nodes(compose):
         "proxy_set_header Host $host",
         "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for",
         "proxy_set_header X-Forwarded-Proto $scheme",
+        "proxy_set_header X-Request-ID $request_id",
     } <= set(directives)
 
 

@@ -31,7 +31,13 @@ import pytest
 from aiosmtpd.controller import Controller
 from prometheus_client.parser import text_string_to_metric_families
 
-from authserver.logs import REDACTED, JSONFormatter, RequestContextFilter, redact, request_context
+from authserver.logs import (
+    REDACTED,
+    JSONFormatter,
+    RequestContextFilter,
+    redact,
+    request_context,
+)
 from tests.conftest import wait_for_server
 from tests.test_email_smtp import Collector, body_text
 from tests.test_throttle_gunicorn import free_port
@@ -104,9 +110,12 @@ def walk(tmp_path_factory):
         PYTHONUNBUFFERED="1",
     )
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    manage = lambda *args: subprocess.run(  # noqa: E731
-        [sys.executable, "manage.py", *args], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120, check=True
-    ).stdout
+
+    def manage(*args: str) -> str:
+        return subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120, check=True
+        ).stdout
+
     manage("migrate", "--noinput")
     stdout, stderr = workdir / "stdout.log", workdir / "stderr.log"
     process = subprocess.Popen(
@@ -122,7 +131,6 @@ def walk(tmp_path_factory):
     seen = {}
     try:
         wait_for_server(process, base, stderr)
-        api = f"{base}/api"
         sent = len(collector.messages)
         registration = {"email": EMAIL, "name": "Logan", "password": PASSWORD, "confirm": PASSWORD}
         assert call(base, "POST", "/api/user", data=registration)[0] == 200

@@ -9,7 +9,13 @@ from collections import defaultdict
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import serializers
 
 from accounts import errors
@@ -18,6 +24,7 @@ from accounts.api.views.authenticate import AuthenticateViewSet
 from accounts.api.views.base import ContractViewSet
 from accounts.api.views.introspect import IntrospectionViewSet
 from accounts.api.views.mfa import RecoveryCodesViewSet, TOTPViewSet, TwoFactorViewSet
+from accounts.api.views.operations import IndexView, MetricsView
 from accounts.api.views.sessions import SessionsViewSet, SessionViewSet
 from accounts.api.views.status import StatusView
 from accounts.api.views.user import UserViewSet
@@ -242,6 +249,37 @@ extend_schema_view(
         responses={200: ErrorSerializer, 503: ErrorSerializer},
     )
 )(StatusView)
+
+extend_schema_view(
+    get=extend_schema(
+        summary="What this server is, its version, and the paths of its docs, schema, health check and keys",
+        operation_id="index",
+        tags=["status"],
+        auth=[],
+        responses={
+            200: _shape(
+                "Index",
+                name=serializers.CharField(),
+                version=serializers.CharField(),
+                links=serializers.DictField(child=serializers.CharField()),
+            )
+        },
+    )
+)(IndexView)
+
+extend_schema_view(
+    get=extend_schema(
+        summary="Prometheus metrics of every worker (text format), with Authorization: Bearer <METRICS_TOKEN>",
+        operation_id="metrics",
+        tags=["status"],
+        auth=[{"metrics": []}],
+        responses={
+            (200, "text/plain"): OpenApiResponse(str, description="Prometheus' text exposition format"),
+            401: OpenApiResponse(ErrorSerializer, description=errors.MetricsTokenInvalid.message),
+            404: OpenApiResponse(ErrorSerializer, description="METRICS_TOKEN is not set: " + errors.NotFound.message),
+        },
+    )
+)(MetricsView)
 
 SESSION = _shape(
     "Session",
