@@ -43,6 +43,9 @@ CONTRACT_OPERATIONS = {
     ("/api/mfa/totp/", "put"): "totp_confirm",
     ("/api/mfa/totp/", "delete"): "totp_disable",
     ("/api/mfa/recovery-codes/", "post"): "recovery_codes_regenerate",
+    # Operations.
+    ("/", "get"): "index",
+    ("/metrics/", "get"): "metrics",
 }
 
 

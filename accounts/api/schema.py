@@ -275,8 +275,24 @@ extend_schema_view(
         auth=[{"metrics": []}],
         responses={
             (200, "text/plain"): OpenApiResponse(str, description="Prometheus' text exposition format"),
-            401: OpenApiResponse(ErrorSerializer, description=errors.MetricsTokenInvalid.message),
-            404: OpenApiResponse(ErrorSerializer, description="METRICS_TOKEN is not set: " + errors.NotFound.message),
+            **{
+                error.status: OpenApiResponse(
+                    ErrorSerializer,
+                    description=description,
+                    examples=[
+                        OpenApiExample(
+                            error.__name__,
+                            value=errors.envelope(error.status, error.message),
+                            response_only=True,
+                            status_codes=[str(error.status)],
+                        )
+                    ],
+                )
+                for error, description in (
+                    (errors.MetricsTokenInvalid, "Not the right token: " + errors.MetricsTokenInvalid.message),
+                    (errors.NotFound, "METRICS_TOKEN is not set: " + errors.NotFound.message),
+                )
+            },
         },
     )
 )(MetricsView)
