@@ -53,6 +53,33 @@ REQUESTS = Histogram(
 # Verbs outside this set are counted as "other": the method is the client's to choose.
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
+# The series that exist from the start, at 0, so that a graph or an alert on them has data before
+# the first event (a rate of failures is 0, not "no data"). Other values still count when they come.
+_LOGIN_OUTCOMES = (
+    "success",
+    "invalid_credentials",
+    "throttled",
+    "user_confirmation_required",
+    "account_disabled",
+    "two_factor_required",
+    "invalid_two_factor_code",
+)
+for _entry in ("api", "admin"):
+    for _outcome in _LOGIN_OUTCOMES:
+        LOGINS.labels(_entry, _outcome)
+for _outcome in ("success", "token_invalid", "login_required", "account_not_active", "account_disabled"):
+    REFRESHES.labels(_outcome)
+for _outcome in ("active", "inactive", "invalid_client_credentials"):
+    INTROSPECTIONS.labels(_outcome)
+for _kind in ("confirmation", "recovery", "email_verification", "email_changed", "password_changed",
+              "two_factor_enabled", "two_factor_disabled", "recovery_code_used"):
+    for _outcome in ("sent", "failed"):
+        EMAILS.labels(_kind, _outcome)
+for _scope in ("login", "login_address", "login_account", "signup", "email", "email_request"):
+    RATE_LIMITED.labels(_scope)
+for _outcome in ("accepted", "recovery_code", "refused", "required"):
+    TWO_FACTOR.labels(_outcome)
+
 
 def outcome_of(exc: Exception) -> str:
     """Return an error's outcome label: its class name in snake case (InvalidCredentials →

@@ -273,3 +273,18 @@ def test_the_password_is_not_the_metrics_token(db, metrics_on, user):
     token = login(user.email, PASSWORD).json()["token"]
 
     assert APIClient().get("/metrics", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 401
+
+
+def test_the_known_series_exist_before_their_first_event(db, metrics_on):
+    """A graph or an alert on a failure rate has data (0) from the start, not "no data"."""
+    samples = scrape()
+
+    for name, labels in [
+        ("authserver_logins_total", {"entry": "admin", "outcome": "throttled"}),
+        ("authserver_token_refreshes_total", {"outcome": "account_not_active"}),
+        ("authserver_introspections_total", {"outcome": "invalid_client_credentials"}),
+        ("authserver_emails_total", {"kind": "recovery_code_used", "outcome": "failed"}),
+        ("authserver_rate_limited_total", {"limit": "email_request"}),
+        ("authserver_two_factor_checks_total", {"outcome": "required"}),
+    ]:
+        assert (name, tuple(sorted(labels.items()))) in samples, (name, labels)
