@@ -1,6 +1,7 @@
 """POST /api/introspect (RFC 7662) for registered resource servers, and how they are registered."""
 
 import base64
+import json
 import hashlib
 from datetime import timedelta
 from io import StringIO
@@ -90,6 +91,15 @@ def test_no_token_field_is_400(server):
 
     assert response.status_code == 400
     assert response.json()["errors"] == {"token": ["This field is required."]}
+
+
+def test_a_token_with_a_lone_surrogate_is_400(server):
+    client = APIClient()
+    body = json.dumps({"token": "eyJ\ud83d.x.y"})
+    response = client.post(INTROSPECT, body, content_type="application/json", HTTP_AUTHORIZATION=basic(server.client_id, server.secret))
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"token": ["Surrogate characters are not allowed: U+D83D."]}
 
 
 def test_the_secret_is_stored_as_a_digest(server):

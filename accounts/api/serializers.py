@@ -1,8 +1,10 @@
 """Input shapes of the API: types, presence and lengths only. The rules live in accounts.services."""
 
+import re
 import unicodedata
 
 from rest_framework import serializers
+from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from accounts.models.users import email_normalize
 
@@ -16,8 +18,28 @@ TWO_FACTOR_CODE_MAX_LENGTH = 64
 AUTH_TOKEN_MAX_LENGTH = 8192
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class _SurrogatesRefused(ProhibitSurrogateCharactersValidator):
+    """DRF's check that a string holds no lone surrogate, same message, with one regular
+    expression: DRF loops over the characters in Python, some 60 µs for an auth token."""
+
+    def __call__(self, value):
+        found = _SURROGATE.search(str(value))
+        if found is not None:
+            raise serializers.ValidationError(self.message.format(code_point=ord(found.group())), code=self.code)
+
+
 class _StringOnly:
     """Refuse anything but a string (DRF's CharField turns numbers into strings)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.validators = [
+            _SurrogatesRefused() if type(validator) is ProhibitSurrogateCharactersValidator else validator
+            for validator in self.validators
+        ]
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
