@@ -32,17 +32,29 @@ _NAMED_SECRET = re.compile(
     r"(?i)\b(password|passwd|secret|client_secret|token|otp|authorization)(\"?\s*[=:]\s*\"?)[^\s,;&\"']{4,}"
 )
 
+_SECRET_WORDS = ("passw", "secret", "token", "otp", "authorization")
+
 REDACTED = "[redacted]"
 
 
 def redact(text: str) -> str:
-    """Return `text` with every JWT, link token and `name=value` secret replaced by [redacted]."""
+    """Return `text` with every JWT, link token and `name=value` secret replaced by [redacted].
+
+    Each pattern runs only where a plain substring test finds what it starts with: most lines
+    hold none of those words, and then cost a few substring tests, not four regular expressions.
+    """
     if not text:
         return text
-    text = _JWT.sub(REDACTED, text)
-    text = _LINK_TOKEN.sub(rf"\1{REDACTED}", text)
-    text = _SCHEME_CREDENTIALS.sub(rf"\1\2{REDACTED}", text)
-    return _NAMED_SECRET.sub(rf"\1\2{REDACTED}", text)
+    lower = text.lower()
+    if "eyj" in lower:
+        text = _JWT.sub(REDACTED, text)
+    if "/validate" in lower or "/recover" in lower or "/confirm" in lower:
+        text = _LINK_TOKEN.sub(rf"\1{REDACTED}", text)
+    if "bearer" in lower or "basic" in lower:
+        text = _SCHEME_CREDENTIALS.sub(rf"\1\2{REDACTED}", text)
+    if any(word in lower for word in _SECRET_WORDS):
+        text = _NAMED_SECRET.sub(rf"\1\2{REDACTED}", text)
+    return text
 
 
 class RequestContextFilter(logging.Filter):
