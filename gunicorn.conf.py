@@ -59,6 +59,21 @@ if _JSON_LOGS:
         # The server's own loggers are set up by the settings (LOGGING), in the same format.
         "root": {"level": "INFO", "handlers": []},
     }
+else:
+    from gunicorn.glogging import Logger
+
+    from authserver.logs import RedactingFormatter
+
+    class RedactingLogger(Logger):
+        """gunicorn's logger, its lines `redact()`ed like the server's (authserver/logs.py): its
+        error log quotes a malformed header line whole (an Authorization header without its
+        colon, say), its access log the request line with its query string. Where the lines go
+        (--access-logfile, --error-logfile) and their format are gunicorn's, as before."""
+
+        def _set_handler(self, log, output, fmt, stream=None):
+            super()._set_handler(log, output, RedactingFormatter(fmt._fmt, fmt.datefmt), stream=stream)
+
+    logger_class = RedactingLogger
 
 # /metrics counts across the workers: each writes its counters to files in one directory, which
 # the scrape sums (prometheus_client's multiprocess mode). It is set here, in the master, before

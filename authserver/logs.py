@@ -36,6 +36,9 @@ _SECRET_WORDS = ("passw", "secret", "token", "otp", "authorization")
 
 REDACTED = "[redacted]"
 
+# Line breaks other than \n and \r that JSON allows raw in a string: written escaped, as JSON allows too.
+_UNICODE_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
 
 def redact(text: str) -> str:
     """Return `text` with every JWT, link token and `name=value` secret replaced by [redacted].
@@ -95,7 +98,10 @@ class JSONFormatter(logging.Formatter):
                 entry[name] = value
         if record.exc_info:
             entry["exception"] = redact(self.formatException(record.exc_info))
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        # json.dumps leaves U+0085, U+2028 and U+2029 as they are, and readers that split on
+        # every Unicode line break (Python's str.splitlines, for one) would cut the line there.
+        line = json.dumps(entry, ensure_ascii=False, default=str)
+        return line.translate(_UNICODE_LINE_BREAKS)
 
 
 def logging_config(*, log_format: str, level: str) -> dict:

@@ -386,6 +386,13 @@ if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
     raise ImproperlyConfigured(
         "METRICS_TOKEN must be at least 16 characters; make one with " + _GENERATE_KEY + "."
     )
+# A bearer token's characters (RFC 6750 b64token): anything else (a space, a non-ASCII letter,
+# which a WSGI server reads as Latin-1) could never be sent back, or would escape the redaction
+# of "Bearer <token>" in logs (authserver.logs).
+if METRICS_TOKEN and not re.fullmatch(r"[A-Za-z0-9._~+/=-]+", METRICS_TOKEN):
+    raise ImproperlyConfigured(
+        "METRICS_TOKEN may hold letters, digits and . _ ~ + / = - only; make one with " + _GENERATE_KEY + "."
+    )
 # Logs: `text` lines, or `json`, one object per line (authserver/logs.py).
 LOG_FORMAT = env.str("LOG_FORMAT", default="text").strip().lower()
 if LOG_FORMAT not in ("text", "json"):

@@ -38,7 +38,9 @@ class MetricsView(PublicView):
     NotFound while METRICS_TOKEN is unset, as if there were no such path.
     """
 
-    def get(self, request):
+    def initial(self, request, *args, **kwargs):
+        # Before the verb's handler is chosen: every verb (OPTIONS, that DRF answers with the
+        # view's metadata, a refused POST) is NotFound while off, and needs the token while on.
         expected = settings.METRICS_TOKEN
         if not expected:
             raise NotFound
@@ -46,5 +48,8 @@ class MetricsView(PublicView):
         # Compared in constant time, as bytes (hmac refuses str that are not ASCII).
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
             raise MetricsTokenInvalid
+        super().initial(request, *args, **kwargs)
+
+    def get(self, request):
         body, content_type = metrics.exposition()
         return HttpResponse(body, content_type=content_type, headers={"Cache-Control": "no-store"})
