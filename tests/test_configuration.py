@@ -176,17 +176,18 @@ def test_compose_runs_every_app_service_with_one_environment(compose):
 
 
 # `${NAME}` and `${NAME:?message}` (required), the interpolation docker compose applies to the file.
-INTERPOLATION = re.compile(r"\$\{(\w+)(?::\?([^}]*))?\}")
+# ${NAME}, ${NAME:?message} (required), ${NAME:-default}.
+INTERPOLATION = re.compile(r"\$\{(\w+)(?::([?-])([^}]*))?\}")
 
 
 def interpolated(environment: dict[str, str], variables: dict[str, str]) -> dict[str, str]:
     """Return the app's environment as compose gives it, with `variables` as the `.env` file."""
 
     def fill(match: re.Match) -> str:
-        name, message = match.groups()
-        if not variables.get(name) and message is not None:
-            raise LookupError(f"{name}: {message}")
-        return variables.get(name, "")
+        name, kind, text = match.groups()
+        if not variables.get(name) and kind == "?":
+            raise LookupError(f"{name}: {text}")
+        return variables.get(name) or (text if kind == "-" else "")
 
     return {name: INTERPOLATION.sub(fill, value) for name, value in environment.items()}
 
@@ -203,7 +204,7 @@ def test_compose_gives_the_app_what_production_settings_need(compose):
     assert env["DEBUG"] == "false"
     # Taken from `.env`, and required: compose refuses to start the stack without it.
     assert INTERPOLATION.fullmatch(env["SECRET_KEY"]).groups()[0] == "SECRET_KEY"
-    assert ".env" in INTERPOLATION.fullmatch(env["SECRET_KEY"]).groups()[1]
+    assert INTERPOLATION.fullmatch(env["SECRET_KEY"]).group(2) == "?" and ".env" in INTERPOLATION.fullmatch(env["SECRET_KEY"]).group(3)
     with pytest.raises(LookupError, match="SECRET_KEY"):
         interpolated(env, {})
     assert "localhost" in env["ALLOWED_HOSTS"].split(",")
