@@ -17,10 +17,14 @@ from django.core.checks.security.base import (
 from django.core.exceptions import ImproperlyConfigured
 
 from accounts.addresses import proxy_networks
+from authserver import __version__
 from authserver.env import BASE_DIR, env
 from authserver.logs import logging_config
 
 DEBUG = env.bool("DEBUG", default=False)
+
+# The release (CHANGELOG.md), as GET / tells it.
+VERSION = __version__
 
 # Signs sessions, validation links and auth tokens. In production it must pass Django's own
 # strength rule (the one `check --deploy` reports as security.W009), so that a guessable key stops

@@ -7,7 +7,6 @@ from django.http import HttpResponse
 from django.urls import reverse
 from rest_framework.response import Response
 
-import authserver
 from accounts import metrics
 from accounts.api.views.wellknown import PublicView
 from accounts.errors import MetricsTokenInvalid, NotFound
@@ -20,7 +19,7 @@ class IndexView(PublicView):
         return Response(
             {
                 "name": "authserver",
-                "version": authserver.__version__,
+                "version": settings.VERSION,
                 "links": {
                     "docs": reverse("docs"),
                     "schema": reverse("schema"),
