@@ -13,7 +13,6 @@ And, in this process, the formatter and the redaction on their own.
 
 import json
 import logging
-import os
 import re
 import signal
 import subprocess
@@ -38,7 +37,7 @@ from authserver.logs import (
     redact,
     request_context,
 )
-from tests.conftest import wait_for_server
+from tests.conftest import production_environment, wait_for_server
 from tests.test_email_smtp import Collector, body_text
 from tests.test_throttle_gunicorn import free_port
 
@@ -93,11 +92,9 @@ def walk(tmp_path_factory):
     smtp = Controller(collector, hostname="127.0.0.1", port=free_port(), ready_timeout=30)
     smtp.start()
     port = free_port()
-    env = {key: value for key, value in os.environ.items() if key not in {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "CACHE_URL"}}
-    env.update(
-        DEBUG="false",
+    env = production_environment(
+        workdir,
         SECRET_KEY=SECRET_KEY,
-        DATABASE_URL=f"sqlite:///{workdir / 'db.sqlite3'}",
         EMAIL_BACKEND="smtp",
         EMAIL_HOST="127.0.0.1",
         EMAIL_PORT=str(smtp.port),
@@ -106,10 +103,7 @@ def walk(tmp_path_factory):
         LOG_LEVEL="DEBUG",
         METRICS_TOKEN=METRICS_TOKEN,
         WEB_CONCURRENCY="2",
-        ALLOWED_HOSTS="127.0.0.1",
-        PYTHONUNBUFFERED="1",
     )
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
 
     def manage(*args: str) -> str:
         return subprocess.run(

@@ -12,7 +12,6 @@
 
 import json
 import logging
-import os
 import signal
 import socket
 import subprocess
@@ -22,7 +21,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from authserver.logs import JSONFormatter, RequestContextFilter, redact
-from tests.conftest import copy_project, run, wait_for_server
+from tests.conftest import copy_project, production_environment, run, wait_for_server
 from tests.test_settings import KEY, SETUP_ONLY
 from tests.test_throttle_gunicorn import free_port
 
@@ -110,18 +109,14 @@ def test_gunicorn_text_logs_are_redacted(tmp_path):
     password in a query string (its access log) reach no line."""
     project = copy_project(tmp_path / "project")
     port = free_port()
-    env = {key: value for key, value in os.environ.items() if key not in {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "CACHE_URL", "PROMETHEUS_MULTIPROC_DIR"}}
-    env.update(
-        DEBUG="false",
+    env = production_environment(
+        tmp_path,
         SECRET_KEY=KEY,
-        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
         EMAIL_BACKEND="console",
         LOG_FORMAT="text",
         LOG_LEVEL="DEBUG",
         METRICS_TOKEN=METRICS_TOKEN,
         WEB_CONCURRENCY="1",
-        ALLOWED_HOSTS="127.0.0.1",
-        PYTHONUNBUFFERED="1",
     )
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=project, env=env, capture_output=True, timeout=120, check=True)
     stdout, stderr = tmp_path / "stdout.log", tmp_path / "stderr.log"
