@@ -11,8 +11,9 @@ Django's own converters and populators do that, as QuerySet's ModelIterable does
 is the same objects, and `assertNumQueries` and the debug cursor see the query as any other.
 
 Only what these reads need: values that are `str` or `int`, compared for equality (the SQL holds
-them as parameters, never as text), a queryset with no prefetching, no annotations and no
-`known related objects`. Anything else raises at the first compile.
+them as parameters, never as text), a queryset with no prefetching and no `known related
+objects`. Anything else raises at the first compile. Annotations (a subquery's value, say) land
+on each instance as the queryset would set them.
 """
 
 import secrets
@@ -37,6 +38,8 @@ class _Compiled:
     end: int
     init_list: tuple[str, ...]
     populators: tuple
+    # Model mode: each annotation's attribute name and column.
+    annotations: tuple[tuple[str, int], ...]
 
 
 def _stand_in(kind: type):
@@ -60,8 +63,8 @@ class PreparedQuery:
     def _compile(self, connection) -> _Compiled:
         stand_ins = [_stand_in(kind) for kind in self.kinds]
         queryset = self.build(*stand_ins)
-        if queryset._prefetch_related_lookups or queryset._known_related_objects or queryset.query.annotations:
-            raise ValueError("a prepared query cannot prefetch, annotate or know related objects")
+        if queryset._prefetch_related_lookups or queryset._known_related_objects:
+            raise ValueError("a prepared query cannot prefetch or know related objects")
         iterable = queryset._iterable_class
         if iterable not in (ModelIterable, FlatValuesListIterable):
             raise ValueError("a prepared query returns model instances or flat values")
@@ -78,16 +81,19 @@ class PreparedQuery:
             (index, tuple(functions), expression)
             for index, (functions, expression) in compiler.get_converters(fields).items()
         )
-        model, start, end, init_list, populators = None, 0, 0, (), ()
+        model, start, end, init_list, populators, annotations = None, 0, 0, (), (), ()
         if iterable is ModelIterable:
             klass_info, select = compiler.klass_info, compiler.select
             model = klass_info["model"]
             start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
             init_list = tuple(column[0].target.attname for column in select[start:end])
             populators = tuple(get_related_populators(klass_info, select, connection.alias))
+            annotations = tuple(compiler.annotation_col_map.items())
         elif compiler.col_count != 1:
             raise ValueError("a flat prepared query selects one column")
-        return _Compiled(sql, tuple(params), tuple(positions), converters, model, start, end, init_list, populators)
+        return _Compiled(
+            sql, tuple(params), tuple(positions), converters, model, start, end, init_list, populators, annotations
+        )
 
     def __call__(self, *values) -> list:
         """Return what the queryset built with these values would hold, as a list."""
@@ -119,6 +125,8 @@ class PreparedQuery:
             obj = compiled.model.from_db(connection.alias, compiled.init_list, row[compiled.start : compiled.end])
             for populator in compiled.populators:
                 populator.populate(row, obj)
+            for name, column in compiled.annotations:
+                setattr(obj, name, row[column])
             objects.append(obj)
         return objects
 

@@ -86,6 +86,22 @@ def test_the_credentials_are_checked_before_the_body(server):
     assert response.json() == INVALID_CLIENT
 
 
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [('{"token": ', "application/json"), ("token=x", "text/plain"), ('["token"]', "application/json")],
+    ids=["malformed-json", "unsupported-type", "not-an-object"],
+)
+def test_a_bad_body_is_refused_after_the_credentials(server, body, content_type):
+    client = APIClient()
+
+    refused = client.post(INTROSPECT, body, content_type=content_type, HTTP_AUTHORIZATION=basic(server.client_id, "wrong"))
+    answered = client.post(INTROSPECT, body, content_type=content_type, HTTP_AUTHORIZATION=basic(server.client_id, server.secret))
+
+    assert refused.json() == INVALID_CLIENT
+    assert answered.status_code in (400, 415)
+    assert answered.json()["status"] == answered.status_code
+
+
 def test_no_token_field_is_400(server):
     response = introspect(server, None)
 
@@ -188,11 +204,63 @@ def test_a_token_the_api_would_refuse_is_inactive(server, user, token_for, make)
     assert response.json() == {"active": False}
 
 
-def test_introspection_makes_at_most_two_queries(server, user, token_for, django_assert_max_num_queries):
-    token = token_for(user)
+@pytest.mark.parametrize(
+    ("make", "active", "queries"),
+    [
+        # The session, its user and the caller's digest come in one query...
+        (lambda user, token_for: token_for(user), True, 1),
+        (_revoked, False, 1),
+        (_disabled, False, 1),
+        # ... and the caller alone when the token names no session of this server.
+        (lambda user, token_for: "garbage", False, 1),
+        (_deleted_user, False, 2),
+    ],
+    ids=["active", "revoked-session", "disabled", "garbage", "deleted-user"],
+)
+def test_introspection_makes_one_query_when_the_token_names_a_session(
+    server, user, token_for, django_assert_num_queries, make, active, queries
+):
+    token = make(user, token_for)
 
-    with django_assert_max_num_queries(2):
-        assert introspect(server, token).json()["active"] is True
+    with django_assert_num_queries(queries):
+        assert introspect(server, token).json()["active"] is active
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda user, token_for: token_for(user),
+        lambda user, token_for: "garbage",
+        _revoked,
+        _disabled,
+        _deleted_user,
+    ],
+    ids=["active", "garbage", "revoked-session", "disabled", "deleted-user"],
+)
+@pytest.mark.parametrize("credentials", ["unknown", "wrong", "inactive"])
+def test_bad_client_credentials_are_refused_whatever_the_token(server, user, token_for, make, credentials):
+    token = make(user, token_for)
+    client_id, secret = server.client_id, server.secret
+    if credentials == "unknown":
+        client_id = "nobody"
+    elif credentials == "wrong":
+        secret += "x"
+    else:
+        ResourceServer.objects.filter(pk=server.pk).update(is_active=False)
+
+    response = introspect(server, token, authorization=basic(client_id, secret))
+
+    assert response.status_code == 401
+    assert response.json() == INVALID_CLIENT
+
+
+def test_another_servers_secret_is_refused(server, user, token_for):
+    other, other_secret = resource_server_create(name="billing")
+
+    response = introspect(server, token_for(user), authorization=basic(server.client_id, other_secret))
+
+    assert response.json() == INVALID_CLIENT
+    assert introspect(other, token_for(user), authorization=basic(other.client_id, other_secret)).json()["active"] is True
 
 
 # --- Registering resource servers --------------------------------------------------------------

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.models import Group
 from django.db import connection
+from django.db.models import Subquery
 from django.utils import timezone
 
 from accounts.models import ResourceServer, Session, User
@@ -87,6 +88,26 @@ def test_the_resource_server_query_finds_active_servers_only(db):
 
     with pytest.raises(clients.InvalidClientCredentials):
         clients.resource_server_authenticate(client_id=server.client_id, client_secret=secret)
+
+
+def test_an_annotation_lands_on_the_instance_as_the_queryset_sets_it(sessions):
+    server, _ = clients.resource_server_create(name="reports")
+    query = PreparedQuery(
+        lambda public_id, client_id: Session.objects.select_related("user")
+        .filter(public_id=public_id)
+        .annotate(digest=Subquery(ResourceServer.objects.filter(client_id=client_id).values("secret_digest")[:1])),
+        str,
+        str,
+    )
+
+    (found,) = query(sessions[0].public_id, server.client_id)
+    (expected,) = Session.objects.select_related("user").filter(public_id=sessions[0].public_id).annotate(
+        digest=Subquery(ResourceServer.objects.filter(client_id=server.client_id).values("secret_digest")[:1])
+    )
+
+    assert found.digest == expected.digest == server.secret_digest
+    assert found.user == expected.user and found.user.email == expected.user.email
+    assert query(sessions[0].public_id, "nobody")[0].digest is None
 
 
 def test_values_must_have_the_declared_type(sessions):

@@ -4,15 +4,30 @@ import hashlib
 import hmac
 import secrets
 
+from django.db.models import QuerySet, Subquery
+
 from accounts import audit
 from accounts.errors import AuthError, InvalidClientCredentials
 from accounts.models import ResourceServer, User
 from accounts.prepared import PreparedQuery
-from accounts.services.sessions import token_authenticate
+from accounts.services.sessions import sessions_with_user, token_decode, token_session_check
 
-# Every introspection runs it: compiled once (accounts.prepared).
-_active_server = PreparedQuery(
-    lambda client_id: ResourceServer.objects.filter(client_id=client_id, is_active=True).order_by("pk")[:1], str
+
+def _active_servers(client_id: str) -> QuerySet:
+    return ResourceServer.objects.filter(client_id=client_id, is_active=True).order_by("pk")[:1]
+
+
+# Compiled once (accounts.prepared): the caller's credentials alone, when the token names no session.
+_active_server = PreparedQuery(_active_servers, str)
+
+# What an introspection reads, in one query: the session the token names, with its user, and the
+# secret digest of the active resource server calling (NULL when there is none).
+_session_and_caller = PreparedQuery(
+    lambda session_id, client_id: sessions_with_user(session_id).annotate(
+        caller_digest=Subquery(_active_servers(client_id).values("secret_digest"))
+    ),
+    str,
+    str,
 )
 
 # Compared against when the client id is unknown, so that the answer takes the same time.
@@ -40,25 +55,46 @@ def resource_server_secret_reset(*, server: ResourceServer) -> str:
     return secret
 
 
+def _secret_check(digest: str | None, client_secret: str) -> None:
+    """Raise InvalidClientCredentials unless the secret's digest is `digest` (None: no such
+    client, compared all the same, so that the answer takes the same time)."""
+    if not hmac.compare_digest(digest or _NO_DIGEST, _digest(client_secret)) or digest is None:
+        raise InvalidClientCredentials
+
+
 def resource_server_authenticate(*, client_id: str, client_secret: str) -> ResourceServer:
     """Return the active resource server with these credentials, or raise InvalidClientCredentials."""
     found = _active_server(client_id) if client_id else []
     server = found[0] if found else None
-    expected = server.secret_digest if server is not None else _NO_DIGEST
-    if not hmac.compare_digest(expected, _digest(client_secret)) or server is None:
-        raise InvalidClientCredentials
+    _secret_check(server.secret_digest if server is not None else None, client_secret)
     return server
 
 
-def token_introspect(*, token: str) -> dict:
-    """Return RFC 7662's answer for a token: its claims if the API would accept it, else inactive."""
+INACTIVE = {"active": False}
+CLAIMS = ("sub", "sid", "exp", "iat", "iss", "aud", "email", "email_verified", "groups", "amr", "jti")
+
+
+def token_introspect(*, client_id: str, client_secret: str, token: str) -> dict:
+    """Authenticate the calling resource server (or raise InvalidClientCredentials), then return
+    RFC 7662's answer for the token: its claims if the API would accept it, else inactive.
+
+    One SQL query when the token names a session: the session, its user and the caller's
+    digest are read together. A token that names none costs a second, for the caller alone.
+    """
     try:
-        verified, _ = token_authenticate(raw=token)
+        verified = token_decode(token)
     except AuthError:
-        return {"active": False}
+        verified = None
+    found = _session_and_caller(verified.session_id, client_id) if verified is not None else []
+    if not found:
+        # Not a token of this server, or its session is gone: the caller is checked on its own.
+        resource_server_authenticate(client_id=client_id, client_secret=client_secret)
+        return dict(INACTIVE)
+    (session,) = found
+    _secret_check(session.caller_digest, client_secret)
+    try:
+        token_session_check(token=verified, session=session)
+    except AuthError:
+        return dict(INACTIVE)
     claims = verified.payload
-    return {
-        "active": True,
-        **{name: claims[name] for name in ("sub", "sid", "exp", "iat", "iss", "aud", "email", "email_verified", "groups", "amr", "jti") if name in claims},
-        "token_type": "Bearer",
-    }
+    return {"active": True, **{name: claims[name] for name in CLAIMS if name in claims}, "token_type": "Bearer"}

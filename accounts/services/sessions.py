@@ -56,22 +56,21 @@ def session_open(
     )
 
 
-# Every authenticated request, refresh and introspection runs it: compiled once (accounts.prepared).
-# One row at most (public_id is unique): no ORDER BY, as get() would not have one.
-_session_with_user = PreparedQuery(
-    lambda session_id: Session.objects.select_related("user").filter(public_id=session_id).order_by(), str
-)
+def sessions_with_user(session_id: str) -> QuerySet:
+    """Return the queryset of the session with this public id, with its user: one row at most
+    (public_id is unique), so no ORDER BY, as get() would not have one."""
+    return Session.objects.select_related("user").filter(public_id=session_id).order_by()
 
 
-def session_of_token(token: AuthToken) -> Session:
-    """Return the token's session, with its user, or raise TokenInvalid (one query)."""
-    found = _session_with_user(token.session_id)
-    if not found:
+# Every authenticated request and refresh runs it: compiled once (accounts.prepared).
+_session_with_user = PreparedQuery(sessions_with_user, str)
+
+
+def token_decode(raw: str) -> AuthToken:
+    """Return the verified token (signature, iss, aud, expiry, type; no SQL), or raise TokenInvalid."""
+    if not raw or raw.lower() == "bearer":
         raise TokenInvalid
-    (session,) = found
-    if str(session.user.public_id) != token.subject:
-        raise TokenInvalid
-    return session
+    return auth_token_decode(raw)
 
 
 def session_check(*, user: User, session: Session, now: datetime | None = None) -> None:
@@ -84,22 +83,28 @@ def session_check(*, user: User, session: Session, now: datetime | None = None) 
         raise TokenInvalid
 
 
-def token_authenticate(*, raw: str) -> tuple[AuthToken, Session]:
-    """Return the verified token and its open session (with the user), or raise the contract's
-    error: TokenInvalid, AccountDisabled, AccountNotActive. One SQL query.
+def token_session_check(*, token: AuthToken, session: Session | None) -> Session:
+    """Return the session if it is the token's (read by its `sid`, with its user) and the token
+    may be used, or raise the contract's error: TokenInvalid, AccountDisabled, AccountNotActive.
 
     The error carries the user when there is one (`exc.user`), for the audit trail.
     """
-    if not raw or raw.lower() == "bearer":
+    if session is None or str(session.user.public_id) != token.subject:
         raise TokenInvalid
-    token = auth_token_decode(raw)
-    session = session_of_token(token)
     try:
         session_check(user=session.user, session=session)
     except AuthError as exc:
         exc.user = session.user
         raise
-    return token, session
+    return session
+
+
+def token_authenticate(*, raw: str) -> tuple[AuthToken, Session]:
+    """Return the verified token and its open session (with the user), or raise the contract's
+    error (token_session_check). One SQL query."""
+    token = token_decode(raw)
+    found = _session_with_user(token.session_id)
+    return token, token_session_check(token=token, session=found[0] if found else None)
 
 
 def session_touch(*, session: Session, now: datetime | None = None) -> None:

@@ -1,0 +1,66 @@
+"""The API's input serializers: their fields' copies (a fast __deepcopy__) behave as DRF's own."""
+
+import copy
+import inspect
+
+import pytest
+from rest_framework import fields as drf_fields
+from rest_framework import serializers as drf_serializers
+
+from accounts.api import serializers as s
+
+SERIALIZERS = [
+    value
+    for value in vars(s).values()
+    if inspect.isclass(value) and issubclass(value, drf_serializers.Serializer) and value.__module__ == s.__name__
+]
+
+INPUTS = [
+    {},
+    {"email": "ann@example.com", "password": "correct horse", "name": "Ann", "token": "eyJ.a.b", "code": "123 456"},
+    {"email": "not an email", "password": "", "name": "x" * 200, "token": "", "code": "12"},
+    {"email": 5, "password": ["x"], "name": None, "token": {"a": 1}, "code": 123456, "remember": "yes"},
+    {"email": "a\x00@example.com", "password": "p\ud800", "name": "  Ann  ", "token": " eyJ ", "code": "x" * 65},
+    {"email": "ann@" + "a" * 64 + ".com", "password": "x" * 4097, "new_password": "", "token": "t" * 9000},
+]
+
+
+def test_every_input_serializer_is_covered():
+    assert {serializer.__name__ for serializer in SERIALIZERS} >= {"LoginSerializer", "IntrospectionSerializer"}
+
+
+@pytest.mark.parametrize("serializer", SERIALIZERS, ids=lambda serializer: serializer.__name__)
+def test_each_instance_has_fields_of_its_own(serializer):
+    first, second = serializer().fields, serializer().fields
+
+    for name, field in first.items():
+        other = second[name]
+        assert field is not other and type(field) is type(other)
+        assert field.parent is not other.parent and field.field_name == other.field_name == name
+        assert field.validators is not other.validators
+        assert [type(validator) for validator in field.validators] == [type(validator) for validator in other.validators]
+    # The class's declared fields stay unbound.
+    assert all(field.parent is None for field in serializer._declared_fields.values())
+
+
+@pytest.mark.parametrize("serializer", SERIALIZERS, ids=lambda serializer: serializer.__name__)
+@pytest.mark.parametrize("data", INPUTS)
+def test_validation_is_what_drfs_own_copies_give(serializer, data, monkeypatch):
+    ours = serializer(data=data)
+    ours_valid = ours.is_valid()
+
+    monkeypatch.setattr(s._StringOnly, "__deepcopy__", drf_fields.Field.__deepcopy__)
+    reference = serializer(data=data)
+    reference_valid = reference.is_valid()
+
+    assert ours_valid == reference_valid
+    assert ours.errors == reference.errors
+    assert ours.validated_data == reference.validated_data
+
+
+def test_a_bound_field_is_copied_unbound_as_drf_does():
+    bound = s.LoginSerializer().fields["email"]
+
+    clone = copy.deepcopy(bound)
+
+    assert clone.parent is None and clone.field_name is None
