@@ -51,6 +51,7 @@ class _StringOnly:
         clone = type(self).__new__(type(self), *self._args, **self._kwargs)
         clone.__dict__.update(self.__dict__)
         clone.validators = list(self.validators)
+        clone.error_messages = dict(self.error_messages)
         return clone
 
     def to_internal_value(self, data):

@@ -56,9 +56,13 @@ def resource_server_secret_reset(*, server: ResourceServer) -> str:
 
 
 def _secret_check(digest: str | None, client_secret: str) -> None:
-    """Raise InvalidClientCredentials unless the secret's digest is `digest` (None: no such
-    client, compared all the same, so that the answer takes the same time)."""
-    if not hmac.compare_digest(digest or _NO_DIGEST, _digest(client_secret)) or digest is None:
+    """Raise InvalidClientCredentials unless the secret's digest is `digest`.
+
+    No digest (no such client, or a row whose secret was never set) matches no secret; it is
+    compared all the same, against a stand-in, so that the answer takes the same time.
+    """
+    matched = hmac.compare_digest(digest or _NO_DIGEST, _digest(client_secret))
+    if not matched or not digest:
         raise InvalidClientCredentials
 
 

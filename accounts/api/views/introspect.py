@@ -5,7 +5,6 @@ import binascii
 import re
 from urllib.parse import unquote
 
-from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 
 from accounts import metrics
@@ -48,9 +47,10 @@ class IntrospectionViewSet(ContractViewSet):
         credentials = basic_credentials(request.META.get("HTTP_AUTHORIZATION"))
         try:
             fields = self.validated(request)
-        except APIException:
+        except Exception:
             # The caller's credentials come first: only a resource server learns what is wrong
-            # with its body.
+            # with its body (DRF's parse and validation errors, and Django's own refusals, such
+            # as too many form fields).
             clients.resource_server_authenticate(**credentials)
             raise
         # The caller's credentials and the token are checked together (one query).
