@@ -9,28 +9,18 @@ first version of it, and passes now.
      stands in for "no such client"; no digest must match no secret.
 """
 
-import base64
-
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from accounts.models import ResourceServer
 from accounts.services import clients
-from accounts.services.clients import resource_server_create
-
-INTROSPECT = "/api/introspect"
-INVALID_CLIENT = {"status": 401, "message": "Invalid client credentials"}
-
-
-def basic(client_id: str, secret: str) -> str:
-    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+from tests.test_introspection import INTROSPECT, INVALID_CLIENT, basic
 
 
 @pytest.fixture
 def server(db):
-    server, secret = resource_server_create(name="reports")
-    server.secret = secret
+    server, server.secret = clients.resource_server_create(name="reports")
     return server
 
 
