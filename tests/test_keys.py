@@ -211,6 +211,29 @@ def test_only_a_previous_key_can_be_retired(db, state):
     assert SigningKey.objects.get(kid=kid).state == state
 
 
+def test_a_new_key_id_never_begins_with_a_dash(db, monkeypatch):
+    # A shell reads "--retire -abc" as two options; the ids we make can always be typed plainly.
+    drawn = iter(["-dashfirst000000", "plain00000000000"])
+    monkeypatch.setattr("accounts.models.keys.secrets.token_urlsafe", lambda n: next(drawn))
+
+    key = SigningKey.objects.generate(algorithm="ES256", state="next")
+
+    assert key.kid == "plain00000000000"
+    assert key.public_jwk["kid"] == "plain00000000000"
+
+
+def test_a_key_id_that_begins_with_a_dash_is_retired_with_an_equals_sign(db):
+    # Keys made before ids avoided a leading dash can still be retired: --retire=KID.
+    served_jwks()
+    keys_rotate()
+    SigningKey.objects.filter(state="previous").update(kid="-olddashkid00000")
+
+    printed = command("--retire=-olddashkid00000")
+
+    assert printed.splitlines()[0] == "Retired: -olddashkid00000."
+    assert SigningKey.objects.get(kid="-olddashkid00000").state == "retired"
+
+
 def test_retiring_an_unknown_key_is_an_error(db):
     with pytest.raises(CommandError, match="no signing key"):
         command("--retire", "nope")

@@ -15,11 +15,19 @@ from django.utils import timezone
 from accounts import jose, vault
 
 
+def kid_new() -> str:
+    """A fresh key id: 96 random bits, URL-safe, never starting with "-" (which a shell command
+    line would read as an option: `signing_keys --retire -abc` fails where `--retire abc` works)."""
+    while (kid := secrets.token_urlsafe(12)).startswith("-"):
+        pass
+    return kid
+
+
 class SigningKeyManager(models.Manager):
     def generate(self, *, algorithm: str, state: str) -> "SigningKey":
         """Make a new key pair and store it in the given state."""
         private_key = jose.private_key_generate(algorithm)
-        kid = secrets.token_urlsafe(12)
+        kid = kid_new()
         return self.create(
             kid=kid,
             algorithm=algorithm,

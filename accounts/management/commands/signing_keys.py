@@ -10,8 +10,8 @@ class Command(BaseCommand):
     help = (
         "List the signing keys (one line each: kid, algorithm, state, created), or rotate them "
         "(--rotate: next becomes current, current becomes previous, a new next is made), or retire "
-        "a previous key (--retire KID: no longer published, its tokens are refused). Every worker "
-        "and node follows within a minute."
+        "a previous key (--retire KID: no longer published, its tokens are refused; --retire=KID "
+        "for a key id that begins with a dash). Every worker and node follows within a minute."
     )
 
     def add_arguments(self, parser):
