@@ -211,11 +211,13 @@ def test_a_token_the_api_would_refuse_is_inactive(server, user, token_for, make)
         (lambda user, token_for: token_for(user), True, 1),
         (_revoked, False, 1),
         (_disabled, False, 1),
+        (_deactivated, False, 1),
         # ... and the caller alone when the token names no session of this server.
         (lambda user, token_for: "garbage", False, 1),
         (_deleted_user, False, 2),
     ],
-    ids=["active", "revoked-session", "disabled", "garbage", "deleted-user"],
+    # Each check reads only the columns the query selects: a deferred field would add a query.
+    ids=["active", "revoked-session", "disabled", "deactivated", "garbage", "deleted-user"],
 )
 def test_introspection_makes_one_query_when_the_token_names_a_session(
     server, user, token_for, django_assert_num_queries, make, active, queries
