@@ -416,3 +416,30 @@ def test_the_old_addresss_link_does_not_verify_the_new_one(api_client, user, tok
 
     assert_error(api_client.post("/api/validate/confirmation", {"token": old_link}, format="json"), INVALID_TOKEN)
     assert User.objects.get(pk=user.pk).email_verified_at is None
+
+
+def test_no_answer_of_the_api_may_be_cached(user, token_for):
+    # A token, a user's details or an error about them must not stay in a browser's or a
+    # proxy's cache (RFC 6749, 5.1: token answers are no-store): every API answer says so.
+    token = token_for(user)
+    answers = {
+        "login": login(),
+        "refresh": client_with(token).get("/api/authenticate"),
+        "user": client_with(token).get("/api/user"),
+        "sessions": client_with(token).get("/api/sessions"),
+        "refused token": client_with("not a token").get("/api/user"),
+        "bad login": login(password="wrong password"),
+        "bad confirmation link": APIClient().post("/api/validate/confirmation", {"token": "nope"}, format="json"),
+    }
+
+    for name, response in answers.items():
+        assert response.status_code < 500, name
+        assert response["Cache-Control"] == "no-store", name
+    assert answers["login"].status_code == 200 and "token" in answers["login"].json()
+    assert answers["refresh"].status_code == 200 and "token" in answers["refresh"].json()
+
+
+def test_the_published_keys_keep_their_own_cache_headers(db, settings):
+    response = APIClient().get("/.well-known/jwks.json")
+
+    assert response["Cache-Control"] == f"public, max-age={settings.JWKS_MAX_AGE}"

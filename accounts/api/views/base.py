@@ -34,6 +34,14 @@ class ContractViewSet(viewsets.ViewSet):
             return [AllowAny()]
         return [IsAuthenticated()]
 
+    def finalize_response(self, request, response, *args, **kwargs):
+        """Every answer of the API is marked `Cache-Control: no-store`: each is one caller's, and
+        many carry a token, recovery codes or a secret that no browser or proxy cache may keep
+        (RFC 6749, 5.1). An action that sets its own Cache-Control keeps it."""
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response.setdefault("Cache-Control", "no-store")
+        return response
+
     def perform_authentication(self, request):
         """Authenticate lazily, when the permission asks for the user.
 

@@ -56,8 +56,8 @@ class IntrospectionViewSet(ContractViewSet):
         # The caller's credentials and the token are checked together (one query).
         answer = clients.token_introspect(**credentials, **fields)
         metrics.introspection_counted("active" if answer["active"] else "inactive")
-        # RFC 7662: the answer is not to be cached.
-        return Response(answer, headers={"Cache-Control": "no-store"})
+        # RFC 7662: the answer is not to be cached (every answer of the API is no-store).
+        return Response(answer)
 
     def handle_exception(self, exc):
         if isinstance(exc, InvalidClientCredentials):

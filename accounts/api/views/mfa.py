@@ -6,9 +6,6 @@ from accounts.api import serializers as s
 from accounts.api.views.base import ContractViewSet
 from accounts.services import mfa
 
-# The secret and the recovery codes are shown once: no cache along the way may keep them.
-NO_STORE = {"Cache-Control": "no-store"}
-
 
 class TwoFactorViewSet(ContractViewSet):
     """/api/mfa: whether two-factor is on, and how many recovery codes are left."""
@@ -28,14 +25,12 @@ class TOTPViewSet(ContractViewSet):
 
     def totp_enroll(self, request):
         enrollment = mfa.totp_enrollment_start(user=request.user)
-        return Response(
-            {"secret": enrollment.secret, "otpauth_uri": enrollment.otpauth_uri, "qr_svg": enrollment.qr_svg},
-            headers=NO_STORE,
-        )
+        # Shown this once, like the recovery codes: every answer of the API is no-store.
+        return Response({"secret": enrollment.secret, "otpauth_uri": enrollment.otpauth_uri, "qr_svg": enrollment.qr_svg})
 
     def totp_confirm(self, request):
         codes = mfa.totp_enrollment_confirm(user=request.user, **self.validated(request))
-        return Response({"message": "Two-factor authentication enabled", "recovery_codes": codes}, headers=NO_STORE)
+        return Response({"message": "Two-factor authentication enabled", "recovery_codes": codes})
 
     def totp_disable(self, request):
         mfa.totp_disable(user=request.user, **self.validated(request))
@@ -50,4 +45,4 @@ class RecoveryCodesViewSet(ContractViewSet):
 
     def recovery_codes_regenerate(self, request):
         codes = mfa.recovery_codes_regenerate(user=request.user, **self.validated(request))
-        return Response({"recovery_codes": codes}, headers=NO_STORE)
+        return Response({"recovery_codes": codes})
