@@ -87,7 +87,10 @@ def profiled(serve, scenario: str, args) -> str:
     serve(scenario, count_of(scenario, args.requests))
     profiler.disable()
     out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(args.top)
+    stats = pstats.Stats(profiler, stream=out).sort_stats(args.sort)
+    stats.print_stats(args.top)
+    if args.callers:
+        stats.print_callers(args.callers)
     return out.getvalue()
 
 
@@ -129,6 +132,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds (the best counts)")
     parser.add_argument("--top", type=int, default=30, help="lines of the profile to print")
     parser.add_argument("--sort", default="tottime", help="pstats order of the profile (tottime, cumulative, ...)")
+    parser.add_argument("--callers", help="also print who calls the functions matching this regular expression")
     parser.add_argument("--bare-process", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_process:
