@@ -64,3 +64,52 @@ def test_a_bound_field_is_copied_unbound_as_drf_does():
     clone = copy.deepcopy(bound)
 
     assert clone.parent is None and clone.field_name is None
+
+
+INTROSPECTION_BODIES = [
+    {"token": "eyJ.a.b"},
+    {"token": ""},
+    {"token": "  eyJ.a.b  "},
+    {"token": "t" * 8192},
+    {"token": "t" * 8193},
+    {"token": 5},
+    {"token": None},
+    {"token": ["eyJ.a.b"]},
+    {"token": {"a": 1}},
+    {"token": "a\x00b"},
+    {"token": "a\ud800b"},
+    {"token": "eyJ.a.b", "token_type_hint": "access_token", "other": 1},
+    {},
+    {"tokens": "eyJ.a.b"},
+    [],
+    ["eyJ.a.b"],
+    "token=eyJ.a.b",
+    5,
+    None,
+]
+
+
+def _form(**fields):
+    from django.http import QueryDict
+
+    body = QueryDict(mutable=True)
+    for name, values in fields.items():
+        body.setlist(name, values)
+    return body
+
+
+@pytest.mark.parametrize(
+    "data",
+    [*INTROSPECTION_BODIES, _form(token=["eyJ.a.b"]), _form(token=["first", "last"]), _form(token=[]), _form(other=["x"])],
+    ids=repr,
+)
+def test_the_introspected_token_is_what_the_serializer_gives(data):
+    serializer = s.IntrospectionSerializer(data=data)
+    if serializer.is_valid():
+        assert s.introspected_token(data) == serializer.validated_data["token"]
+    else:
+        with pytest.raises(drf_serializers.ValidationError) as refused:
+            s.introspected_token(data)
+        assert refused.value.detail == serializer.errors
+        # The codes too: the exception handler's message is built from them.
+        assert refused.value.get_codes() == drf_serializers.ValidationError(serializer.errors).get_codes()
