@@ -1,7 +1,8 @@
 """Auth tokens: JWTs signed with the current signing key, that any service can verify with the
 public keys of /.well-known/jwks.json.
 
-simplejwt's `Token` makes and checks the token's envelope (type, `exp`, `jti`); its backend here
+simplejwt's `Token` checks the envelope (type, `exp`, `jti`) of the tokens it is given, which
+auth_token_issue writes in the same claims (TOKEN_TYPE_CLAIM, JTI_CLAIM); its backend here
 hands signing and verification to PyJWT through accounts.jose, with the key the header's `kid`
 names and that key's own algorithm (no `alg` from the token is trusted). Claims: `iss`, `aud`,
 `sub` (the user's public id), `exp`, `iat`, `jti`, `sid` (the session), `email`, `email_verified`,
@@ -16,12 +17,14 @@ a key that is no longer published.
 
 import functools
 from datetime import datetime, timedelta
+from uuid import uuid4
 
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.utils import timezone
 from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.exceptions import TokenBackendError, TokenError
+from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import Token
 
 from accounts import jose
@@ -147,22 +150,23 @@ def auth_token_issue(*, session: Session, user: User, now: datetime | None = Non
     `groups` is read now (one query), so a change of the user's groups shows in the next token.
     """
     now = now or _now()
-    token = AuthToken()
-    token.payload.update(
-        {
-            "iss": settings.TOKEN_ISSUER,
-            "aud": _audience(),
-            "sub": str(user.public_id),
-            "sid": session.public_id,
-            "email": user.email,
-            "email_verified": user.is_email_verified,
-            "groups": sorted(_group_names(user.pk)),
-            "amr": list(session.amr),
-            "iat": int(now.timestamp()),
-            "exp": int(min(now + token.lifetime, session.expires_at).timestamp()),
-        }
-    )
-    return str(token)
+    # The envelope simplejwt's Token would give a new token (type and jti), with this server's
+    # own iat and exp: a Token built here would work out an exp and iat only to lose them.
+    payload = {
+        api_settings.TOKEN_TYPE_CLAIM: AuthToken.token_type,
+        api_settings.JTI_CLAIM: uuid4().hex,
+        "iss": settings.TOKEN_ISSUER,
+        "aud": _audience(),
+        "sub": str(user.public_id),
+        "sid": session.public_id,
+        "email": user.email,
+        "email_verified": user.is_email_verified,
+        "groups": sorted(_group_names(user.pk)),
+        "amr": list(session.amr),
+        "iat": int(now.timestamp()),
+        "exp": int(min(now + timedelta(seconds=settings.TOKEN_LIFETIME), session.expires_at).timestamp()),
+    }
+    return token_backend().encode(payload)
 
 
 def auth_token_decode(raw: str) -> AuthToken:
