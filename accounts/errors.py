@@ -214,7 +214,8 @@ def exception_handler(exc, context):
 
 
 def json_error(status: int, message: str) -> JsonResponse:
-    return JsonResponse(envelope(status, message), status=status)
+    # Never cached, as every answer of the API (accounts.api.views.base.ContractViewSet).
+    return JsonResponse(envelope(status, message), status=status, headers={"Cache-Control": "no-store"})
 
 
 # Django's error views (handler400/403/404/500): errors raised outside DRF, e.g. an unknown path

@@ -430,6 +430,9 @@ def test_no_answer_of_the_api_may_be_cached(user, token_for):
         "refused token": client_with("not a token").get("/api/user"),
         "bad login": login(password="wrong password"),
         "bad confirmation link": APIClient().post("/api/validate/confirmation", {"token": "nope"}, format="json"),
+        # Answered outside the API's views: Django's 404 and the body-size limit.
+        "unknown path": client_with(token).get("/api/nope"),
+        "body too large": APIClient().post("/api/authenticate", "x" * 70_000, content_type="application/json"),
     }
 
     for name, response in answers.items():
