@@ -45,6 +45,11 @@ def _now() -> datetime:
     return timezone.now()
 
 
+def _lifetime() -> timedelta:
+    """TOKEN_LIFETIME, read at each use (tests and operators may change it)."""
+    return timedelta(seconds=settings.TOKEN_LIFETIME)
+
+
 class KeyringBackend(TokenBackend):
     """simplejwt's token backend for the keys of accounts.tokens.keyring."""
 
@@ -113,7 +118,7 @@ class AuthToken(Token):
 
     @property
     def lifetime(self) -> timedelta:
-        return timedelta(seconds=settings.TOKEN_LIFETIME)
+        return _lifetime()
 
     def verify(self) -> None:
         """Check exp, jti and type (simplejwt), then the types of the claims this server reads."""
@@ -164,7 +169,7 @@ def auth_token_issue(*, session: Session, user: User, now: datetime | None = Non
         "groups": sorted(_group_names(user.pk)),
         "amr": list(session.amr),
         "iat": int(now.timestamp()),
-        "exp": int(min(now + timedelta(seconds=settings.TOKEN_LIFETIME), session.expires_at).timestamp()),
+        "exp": int(min(now + _lifetime(), session.expires_at).timestamp()),
     }
     return token_backend().encode(payload)
 
