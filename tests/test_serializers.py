@@ -6,6 +6,7 @@ import inspect
 import pytest
 from rest_framework import fields as drf_fields
 from rest_framework import serializers as drf_serializers
+from rest_framework.utils.formatting import lazy_format
 
 from accounts.api import serializers as s
 
@@ -41,6 +42,17 @@ def test_each_instance_has_fields_of_its_own(serializer):
         assert [type(validator) for validator in field.validators] == [type(validator) for validator in other.validators]
     # The class's declared fields stay unbound.
     assert all(field.parent is None for field in serializer._declared_fields.values())
+
+
+@pytest.mark.parametrize("serializer", SERIALIZERS, ids=lambda serializer: serializer.__name__)
+def test_shared_validators_hold_no_message_left_to_format(serializer):
+    # Copies share their validators: a message DRF formats lazily (and caches in place on first
+    # use) must already be formatted, or two threads formatting it at once could fail.
+    for field in [*serializer._declared_fields.values(), *serializer().fields.values()]:
+        for validator in field.validators:
+            message = getattr(validator, "message", None)
+            if isinstance(message, lazy_format):
+                assert message.result is not None, (serializer.__name__, field)
 
 
 @pytest.mark.parametrize("serializer", SERIALIZERS, ids=lambda serializer: serializer.__name__)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework.fields import get_error_detail
+from rest_framework.utils.formatting import lazy_format
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from accounts.models.users import email_normalize
@@ -43,6 +44,12 @@ class _StringOnly:
             _SurrogatesRefused() if type(validator) is ProhibitSurrogateCharactersValidator else validator
             for validator in self.validators
         ]
+        # DRF formats a length message on its first use and keeps the result in place; the copies
+        # below share their validators (and introspected_token one field), so two threads could
+        # both format one at once and one fail. Formatted now, it is only read after.
+        for validator in self.validators:
+            if isinstance(getattr(validator, "message", None), lazy_format):
+                str(validator.message)
 
     def __deepcopy__(self, memo):
         # Each serializer instance deep-copies its class's declared fields, and DRF's
