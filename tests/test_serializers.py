@@ -4,6 +4,7 @@ import copy
 import inspect
 
 import pytest
+from django.http import QueryDict
 from rest_framework import fields as drf_fields
 from rest_framework import serializers as drf_serializers
 from rest_framework.utils.formatting import lazy_format
@@ -102,8 +103,6 @@ INTROSPECTION_BODIES = [
 
 
 def _form(**fields):
-    from django.http import QueryDict
-
     body = QueryDict(mutable=True)
     for name, values in fields.items():
         body.setlist(name, values)
@@ -113,7 +112,7 @@ def _form(**fields):
 @pytest.mark.parametrize(
     "data",
     [*INTROSPECTION_BODIES, _form(token=["eyJ.a.b"]), _form(token=["first", "last"]), _form(token=[]), _form(other=["x"])],
-    ids=repr,
+    ids=lambda data: repr(data)[:40],
 )
 def test_the_introspected_token_is_what_the_serializer_gives(data):
     serializer = s.IntrospectionSerializer(data=data)
