@@ -53,7 +53,7 @@ if _JSON_LOGS:
     logconfig_dict = {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"json": {"()": "authserver.logs.JSONFormatter"}},
+        "formatters": {"json": {"()": "core.logs.JSONFormatter"}},
         "handlers": {"error_console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
         "loggers": {"gunicorn.error": {"handlers": ["error_console"], "level": "INFO", "propagate": False}},
         # The server's own loggers are set up by the settings (LOGGING), in the same format.
@@ -62,7 +62,7 @@ if _JSON_LOGS:
 else:
     from gunicorn.glogging import Logger
 
-    from authserver.logs import RedactingFormatter
+    from core.logs import RedactingFormatter
 
     class RedactingLogger(Logger):
         """gunicorn's logger, its lines `redact()`ed like the server's (authserver/logs.py): its

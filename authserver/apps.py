@@ -4,6 +4,6 @@ from django.contrib.admin.apps import AdminConfig as DjangoAdminConfig
 
 
 class AdminConfig(DjangoAdminConfig):
-    """Django's admin, on the site of accounts.admin_site (sign-in through the services)."""
+    """Django's admin, on the site of accounts.staff.site (sign-in through the services)."""
 
-    default_site = "accounts.admin_site.AdminSite"
+    default_site = "accounts.staff.site.AdminSite"

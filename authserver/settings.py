@@ -16,10 +16,10 @@ from django.core.checks.security.base import (
 )
 from django.core.exceptions import ImproperlyConfigured
 
-from accounts.addresses import proxy_networks
+from core.addresses import proxy_networks
 from authserver import __version__
 from authserver.env import BASE_DIR, env
-from authserver.logs import logging_config
+from core.logs import logging_config
 
 DEBUG = env.bool("DEBUG", default=False)
 
@@ -50,7 +50,7 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
 
 INSTALLED_APPS = [
-    # Django's admin on our site class (accounts.admin_site): the API's sign-in rules and sessions.
+    # Django's admin on our site class (accounts.staff.site): the API's sign-in rules and sessions.
     "authserver.apps.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -68,14 +68,14 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # First, so that nothing after it sees X-Forwarded-* headers a client wrote (TRUSTED_PROXIES).
-    "authserver.middleware.forwarded_headers_from_trusted_proxies",
+    "core.middleware.forwarded_headers_from_trusted_proxies",
     # Next, so that its timing, request id and log line cover everything after it.
-    "authserver.middleware.requests_observed",
+    "core.middleware.requests_observed",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "authserver.middleware.body_size_limit",
-    "accounts.audit.RequestContextMiddleware",
+    "core.middleware.body_size_limit",
+    "accounts.audit.services.RequestContextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -132,7 +132,7 @@ CACHES = {
         else {
             # Django's database cache, culling expired entries only (a limit's counters must
             # not be pushed out by other entries: accounts/cache.py).
-            "BACKEND": "accounts.cache.DatabaseCache",
+            "BACKEND": "core.cache.DatabaseCache",
             "LOCATION": "authserver_cache",
             "OPTIONS": {"MAX_ENTRIES": 100_000},
         }
@@ -147,10 +147,10 @@ PASSWORD_HASHERS = [
     # (same algorithm name, so Django's own must not be listed too), and any hash whose costs differ
     # from these is rehashed at the next successful login. The others only check old hashes, and
     # only those that can be here: every hasher listed costs a failed login one check more while
-    # some account holds one of its hashes (equal timing, accounts.services.credentials).
-    "accounts.hashers.Argon2PasswordHasher",
+    # some account holds one of its hashes (equal timing, accounts.passwords.credentials).
+    "accounts.passwords.hashers.Argon2PasswordHasher",
     # Hashes imported from the Flask server (import_flask_users), rehashed at the first login.
-    "accounts.hashers.FlaskSecurityPasswordHasher",
+    "accounts.passwords.hashers.FlaskSecurityPasswordHasher",
     # Django's default, for accounts brought from another Django project.
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
@@ -208,17 +208,17 @@ WHITENOISE_MANIFEST_STRICT = False
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.TokenAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.sessions.authentication.TokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": [
-        "accounts.api.parsers.JSONParser",
-        "accounts.api.parsers.FormParser",
-        "accounts.api.parsers.MultiPartParser",
+        "core.parsers.JSONParser",
+        "core.parsers.FormParser",
+        "core.parsers.MultiPartParser",
     ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "EXCEPTION_HANDLER": "accounts.errors.exception_handler",
+    "EXCEPTION_HANDLER": "core.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_SCHEMA_CLASS": "accounts.api.schema.ContractAutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "accounts.schema.ContractAutoSchema",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Auth server API",
@@ -227,7 +227,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
-    "PREPROCESSING_HOOKS": ["accounts.api.schema.preprocess_endpoints"],
+    "PREPROCESSING_HOOKS": ["accounts.schema.preprocess_endpoints"],
     # /api/docs loads Swagger UI from this server's static files, never from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -249,7 +249,7 @@ def _rate(name: str, default: str) -> str:
     return value
 
 
-# Rate limits, counted in CACHES (accounts.ratelimit). Client addresses count per address, IPv6
+# Rate limits, counted in CACHES (core.ratelimit). Client addresses count per address, IPv6
 # per /64. Failed logins per email and client address:
 LOGIN_RATE = _rate("LOGIN_RATE", "10/min")
 # Failed password or two-factor checks per account, from any address, on every endpoint that makes
@@ -268,7 +268,7 @@ EMAIL_RATE = _rate("EMAIL_RATE", "5/hour")
 EMAIL_REQUEST_RATE = _rate("EMAIL_REQUEST_RATE", "20/hour")
 # Reverse proxies in front of the server: a comma list of their addresses or CIDR networks (IPv4,
 # IPv6). Only on a connection from one of them are X-Forwarded-For and X-Forwarded-Proto believed
-# (authserver.middleware removes both from every other request); the client is then the rightmost
+# (core.middleware removes both from every other request); the client is then the rightmost
 # X-Forwarded-For address that is not a trusted proxy (accounts/addresses.py). Empty: no proxy,
 # the client is the connection's address, and both headers are ignored, since anyone can send them.
 TRUSTED_PROXIES = [entry.strip() for entry in env.list("TRUSTED_PROXIES", default=[]) if entry.strip()]
@@ -281,7 +281,7 @@ except ValueError as exc:
 # email links, secrets at rest), while SECRET_KEY is being rotated (comma list).
 SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 
-# Auth tokens: JWTs signed with the signing keys in the database (accounts.tokens.keyring), which
+# Auth tokens: JWTs signed with the signing keys in the database (accounts.keys.keyring), which
 # other services verify with /.well-known/jwks.json. Lifetimes are read when a token is made.
 TOKEN_LIFETIME = env.int("TOKEN_LIFETIME", default=3600)
 TOKEN_REFRESH_LIFETIME = env.int("TOKEN_REFRESH_LIFETIME", default=604800)
@@ -297,7 +297,7 @@ if TOKEN_ALGORITHM not in ("ES256", "RS256"):
     raise ImproperlyConfigured(f"TOKEN_ALGORITHM={TOKEN_ALGORITHM!r}: use ES256 or RS256.")
 # Seconds resource servers may cache the key set (Cache-Control of /.well-known/jwks.json).
 JWKS_MAX_AGE = env.int("JWKS_MAX_AGE", default=300)
-# simplejwt makes and checks the token's envelope; signing is accounts.tokens.auth's backend, so
+# simplejwt makes and checks the token's envelope; signing is accounts.sessions.tokens's backend, so
 # no token is ever signed with SECRET_KEY.
 SIMPLE_JWT = {
     "ALGORITHM": "ES256",
@@ -307,7 +307,7 @@ SIMPLE_JWT = {
     "JTI_CLAIM": "jti",
 }
 
-# Two-factor sign-in (accounts.totp): the issuer that authenticator apps show next to the account
+# Two-factor sign-in (accounts.mfa.totp): the issuer that authenticator apps show next to the account
 # (the otpauth URI's issuer and label prefix). The URI format forbids a colon in it.
 MFA_ISSUER = env.str("MFA_ISSUER", default="Auth server").strip()
 if not MFA_ISSUER or ":" in MFA_ISSUER:
@@ -381,7 +381,7 @@ SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # A refused admin form post answers the contract's envelope, not Django's HTML page.
-CSRF_FAILURE_VIEW = "accounts.errors.csrf_failure"
+CSRF_FAILURE_VIEW = "core.errors.csrf_failure"
 X_FRAME_OPTIONS = "DENY"
 
 # Operations: /metrics answers only with `Authorization: Bearer <METRICS_TOKEN>` (unset: NotFound).
@@ -392,7 +392,7 @@ if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
     )
 # A bearer token's characters (RFC 6750 b64token): anything else (a space, a non-ASCII letter,
 # which a WSGI server reads as Latin-1) could never be sent back, or would escape the redaction
-# of "Bearer <token>" in logs (authserver.logs).
+# of "Bearer <token>" in logs (core.logs).
 if METRICS_TOKEN and not re.fullmatch(r"[A-Za-z0-9._~+/=-]+", METRICS_TOKEN):
     raise ImproperlyConfigured(
         "METRICS_TOKEN may hold letters, digits and . _ ~ + / = - only; make one with " + _GENERATE_KEY + "."

@@ -4,14 +4,14 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 
-from accounts import errors
-from accounts.api.views.operations import IndexView, MetricsView
-from accounts.api.views.status import StatusView
-from accounts.api.views.wellknown import AuthorizationServerMetadataView, JWKSView
+from core import errors
+from core.operations import IndexView, MetricsView
+from core.status import StatusView
+from accounts.keys.api import AuthorizationServerMetadataView, JWKSView
 
 urlpatterns = [
     path("", IndexView.as_view(), name="index"),
-    path("api/", include("accounts.api.urls")),
+    path("api/", include("accounts.urls")),
     re_path(r"^status/?$", StatusView.as_view(), name="status"),
     re_path(r"^metrics/?$", MetricsView.as_view(), name="metrics"),
     re_path(r"^\.well-known/jwks\.json/?$", JWKSView.as_view(), name="jwks"),

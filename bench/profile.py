@@ -152,10 +152,11 @@ def main() -> None:
     from django.core.wsgi import get_wsgi_application
 
     application = get_wsgi_application()
-    from accounts.models import ResourceServer, User
-    from accounts.services.clients import resource_server_create
-    from accounts.services.sessions import session_open
-    from accounts.tokens.auth import auth_token_issue
+    from accounts.clients.models import ResourceServer
+    from accounts.users.models import User
+    from accounts.clients.services import resource_server_create
+    from accounts.sessions.services import session_open
+    from accounts.sessions.tokens import auth_token_issue
     from bench.seed import PASSWORD
 
     first = list(User.objects.order_by("pk")[:100])

@@ -159,9 +159,9 @@ def users_insert(connection, users: int, password_hash: str) -> None:
 def signing_keys_check() -> None:
     """Make sure the signing keys can be read under this SECRET_KEY; if not (a database seeded
     under another one), replace them: tokens are minted afresh on every run anyway."""
-    from accounts.models import SigningKey
-    from accounts.tokens.keyring import keyring
-    from accounts.vault import SecretUnreadable
+    from accounts.keys.models import SigningKey
+    from accounts.keys.keyring import keyring
+    from core.vault import SecretUnreadable
 
     try:
         keyring.keyset()
@@ -197,10 +197,12 @@ def main(argv: list[str] | None = None) -> dict:
     from django.core.management import call_command
     from django.db import connection
 
-    from accounts.models import ResourceServer, Session, User
-    from accounts.services.clients import resource_server_create
-    from accounts.services.sessions import session_open
-    from accounts.tokens.auth import auth_token_issue
+    from accounts.clients.models import ResourceServer
+    from accounts.sessions.models import Session
+    from accounts.users.models import User
+    from accounts.clients.services import resource_server_create
+    from accounts.sessions.services import session_open
+    from accounts.sessions.tokens import auth_token_issue
 
     call_command("migrate", verbosity=0, interactive=False)
     signing_keys_check()

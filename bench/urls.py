@@ -8,7 +8,7 @@ an API path costs what it costs in production, plus one failed match of the ceil
 from django.http import JsonResponse
 from django.urls import path
 
-from accounts.models import User
+from accounts.users.models import User
 from authserver import urls as app_urls
 
 

@@ -24,12 +24,12 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts import totp
-from accounts.models import User
-from accounts.services.credentials import timing_hashes_forget
-from accounts.services.sessions import session_open
-from accounts.tokens.auth import auth_token_issue, token_backend
-from accounts.tokens.keyring import keyring
+from accounts.mfa import totp
+from accounts.users.models import User
+from accounts.passwords.credentials import timing_hashes_forget
+from accounts.sessions.services import session_open
+from accounts.sessions.tokens import auth_token_issue, token_backend
+from accounts.keys.keyring import keyring
 
 PASSWORD = "correct horse battery"
 PROJECT = Path(__file__).resolve().parent.parent
@@ -130,7 +130,7 @@ def mint_at(user: User, when, *, remember: bool = False) -> str:
 
 def session_of(token: str):
     """Return the session of an auth token."""
-    from accounts.models import Session
+    from accounts.sessions.models import Session
 
     return Session.objects.get(public_id=claims(token)["sid"])
 
@@ -157,7 +157,7 @@ TOTP_START = datetime(2026, 12, 1, 12, 0, 10, tzinfo=dt_timezone.utc)
 
 
 class TOTPClock:
-    """The clock of accounts.totp, moved by the test in whole time steps."""
+    """The clock of accounts.mfa.totp, moved by the test in whole time steps."""
 
     def __init__(self):
         self.now = TOTP_START
@@ -168,7 +168,7 @@ class TOTPClock:
 
 @pytest.fixture
 def totp_clock(monkeypatch) -> TOTPClock:
-    """Pin the clock of accounts.totp to TOTP_START; the test moves it with `tick()`."""
+    """Pin the clock of accounts.mfa.totp to TOTP_START; the test moves it with `tick()`."""
     pinned = TOTPClock()
     monkeypatch.setattr(totp, "_now", lambda: pinned.now)
     return pinned
@@ -191,8 +191,8 @@ SESSIONS_INLINE = {
 
 def admin_login(client, user: User):
     """Log `client` into the admin site as `user`, as the admin's login form would: a Django session
-    and the server session it opens (accounts.admin_site). Return the server session."""
-    from accounts.admin_site import SESSION_ID_KEY
+    and the server session it opens (accounts.staff.site). Return the server session."""
+    from accounts.staff.site import SESSION_ID_KEY
 
     client.force_login(user)
     session = sign_in(user, user_agent="admin test client")

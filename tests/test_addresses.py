@@ -13,8 +13,8 @@ import pytest
 from django.http import JsonResponse
 from django.test import Client, RequestFactory
 
-from accounts.addresses import address_group, client_address, from_trusted_proxy, proxy_networks
-from authserver.middleware import forwarded_headers_from_trusted_proxies
+from core.addresses import address_group, client_address, from_trusted_proxy, proxy_networks
+from core.middleware import forwarded_headers_from_trusted_proxies
 
 # --- client_address: the rule ------------------------------------------------------------------
 
@@ -156,7 +156,7 @@ def test_forwarded_headers_from_a_trusted_proxy_are_kept(settings):
 
 
 def test_the_middleware_comes_first(settings):
-    assert settings.MIDDLEWARE[0] == "authserver.middleware.forwarded_headers_from_trusted_proxies"
+    assert settings.MIDDLEWARE[0] == "core.middleware.forwarded_headers_from_trusted_proxies"
 
 
 # --- HTTPS as the proxy says, through real URLs ------------------------------------------------

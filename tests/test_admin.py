@@ -14,7 +14,8 @@ from django.contrib.messages import constants as message_levels
 from django.core import mail
 from django.test import Client
 
-from accounts.models import AuthEvent, User
+from accounts.audit.models import AuthEvent
+from accounts.users.models import User
 from tests.conftest import PASSWORD, SESSIONS_INLINE, admin_login
 from tests.contract import (
     ACCOUNT_DISABLED,

@@ -17,10 +17,10 @@ from django.core import mail
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.models import User
-from accounts.services.account import user_deactivate
-from accounts.services.sessions import sessions_end
-from accounts.tokens.validation import Purpose, validation_token_user
+from accounts.users.models import User
+from accounts.account.profile import user_deactivate
+from accounts.sessions.services import sessions_end
+from accounts.users.links import Purpose, validation_token_user
 from tests.conftest import PASSWORD, claims, mint_at, session_of
 from tests.contract import (
     ACCOUNT_DISABLED,

@@ -17,10 +17,10 @@ import pyotp
 import pytest
 from django.urls import Resolver404, resolve
 
-from accounts import totp
-from accounts.services import mfa
-from accounts.tokens.validation import Purpose, validation_token_make
-from accounts.services.clients import resource_server_create
+from accounts.mfa import totp
+from accounts.mfa import services as mfa
+from accounts.users.links import Purpose, validation_token_make
+from accounts.clients.services import resource_server_create
 from tests.conftest import PASSWORD, claims
 from tests.contract import AUTHENTICATE_PATH, CONFIRMATION_PATH, RECOVERY_PATH, USER_PATH
 

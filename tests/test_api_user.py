@@ -13,7 +13,7 @@ from urllib.parse import quote, urlencode
 import pytest
 from django.core import mail
 
-from accounts.models import User
+from accounts.users.models import User
 from tests.conftest import PASSWORD
 from tests.contract import (
     ACCOUNT_NOT_ACTIVE,

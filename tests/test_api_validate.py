@@ -16,9 +16,9 @@ from django.core import mail
 from django.core.signing import Signer
 from django.utils import timezone
 
-from accounts.tokens import validation as tokens
-from accounts.models import User
-from accounts.tokens.validation import Purpose, validation_token_make
+from accounts.users import links as tokens
+from accounts.users.models import User
+from accounts.users.links import Purpose, validation_token_make
 from tests.conftest import PASSWORD
 from tests.contract import (
     AUTHENTICATE_PATH,

@@ -19,9 +19,10 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from accounts import audit
-from accounts.models import AuthEvent, User
-from accounts.services.sessions import sessions_end
+from accounts.audit import services as audit
+from accounts.audit.models import AuthEvent
+from accounts.users.models import User
+from accounts.sessions.services import sessions_end
 from tests.conftest import PASSWORD, SESSIONS_INLINE, admin_login
 from tests.contract import (
     AUTHENTICATE_PATH,
@@ -492,7 +493,7 @@ def inserts_fail(monkeypatch):
 
 
 def test_login_works_when_the_event_cannot_be_written(client, user, inserts_fail, caplog):
-    with caplog.at_level(logging.ERROR, logger="accounts.audit"):
+    with caplog.at_level(logging.ERROR, logger="accounts.audit.services"):
         response = login(client, "ann@example.com")
 
     assert response.status_code == 200

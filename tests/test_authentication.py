@@ -1,4 +1,4 @@
-"""Tests of accounts.authentication through the protected endpoints: the contract's token checks.
+"""Tests of accounts.sessions.authentication through the protected endpoints: the contract's token checks.
 
 In order: no Authorization header → LoginRequired; anything that is not a valid auth token of an
 existing user → TokenInvalid (forged, tampered, signed by a key not published or retired, another
@@ -21,11 +21,12 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.models import Session, User
-from accounts.services.keys import key_retire, keys_rotate
-from accounts.tokens.auth import auth_token_issue
-from accounts.tokens.keyring import keyring
-from accounts.tokens.validation import Purpose, validation_token_make
+from accounts.sessions.models import Session
+from accounts.users.models import User
+from accounts.keys.services import key_retire, keys_rotate
+from accounts.sessions.tokens import auth_token_issue
+from accounts.keys.keyring import keyring
+from accounts.users.links import Purpose, validation_token_make
 from tests.conftest import PASSWORD, claims, mint_at, sign_in
 from tests.contract import ACCOUNT_DISABLED, ACCOUNT_NOT_ACTIVE, LOGIN_REQUIRED, TOKEN_INVALID
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from accounts.models import User
+from accounts.users.models import User
 from tests.conftest import PASSWORD, PROJECT
 from tests.contract import AUTHENTICATE_PATH, CONFIRMATION_PATH, INVALID_TOKEN, RECOVERY_PATH
 

@@ -13,8 +13,9 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
-from accounts import audit
-from accounts.models import AuthEvent, User
+from accounts.audit import services as audit
+from accounts.audit.models import AuthEvent
+from accounts.users.models import User
 from tests.conftest import PASSWORD, run
 from tests.contract import AUTHENTICATE_PATH, TOKEN_INVALID, USER_PATH, assert_error
 

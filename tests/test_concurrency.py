@@ -15,9 +15,9 @@ from django.core import mail
 from django.db import connection
 from django.test import Client
 
-from accounts.models import User
-from accounts.tokens.auth import auth_token_issue
-from accounts.tokens.validation import Purpose, validation_token_make
+from accounts.users.models import User
+from accounts.sessions.tokens import auth_token_issue
+from accounts.users.links import Purpose, validation_token_make
 from tests.conftest import PASSWORD, sign_in
 from tests.contract import INVALID_TOKEN, USER_ALREADY_EXIST
 

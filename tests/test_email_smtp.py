@@ -15,7 +15,7 @@ from email.message import EmailMessage
 import pytest
 from aiosmtpd.controller import Controller
 
-from accounts.models import User
+from accounts.users.models import User
 from tests.conftest import PASSWORD, run
 from tests.contract import COULD_NOT_SEND_EMAIL
 

@@ -14,10 +14,10 @@ from urllib.parse import urlencode
 import pytest
 from django.test import Client
 
-from accounts.services import account as account_services
-from accounts.services import login as login_services
-from accounts.services import registration as registration_services
-from accounts.models import User
+from accounts.account import profile as account_services
+from accounts.signin import services as login_services
+from accounts.account import registration as registration_services
+from accounts.users.models import User
 from tests.conftest import PASSWORD, SESSIONS_INLINE, admin_login
 from tests.contract import INVALID_CREDENTIALS, INVALID_TOKEN, LOGIN_REQUIRED, TOKEN_INVALID
 
@@ -429,7 +429,7 @@ def test_exception_in_a_token_protected_view_is_json_500(auth_client, monkeypatc
 
 
 def test_exception_in_authentication_is_json_500(db, client, monkeypatch):
-    monkeypatch.setattr("accounts.services.sessions.auth_token_decode", lambda raw: _boom())
+    monkeypatch.setattr("accounts.sessions.services.auth_token_decode", lambda raw: _boom())
 
     response = client.get("/api/user", HTTP_AUTHORIZATION="some-token")
 

@@ -18,7 +18,7 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError
 
 import authserver.settings as project_settings
-from accounts.models import User
+from accounts.users.models import User
 from tests.conftest import admin_login, postgresql_database_of_its_own, run
 from tests.contract import AUTHENTICATE_PATH
 from tests.flask_server import (

@@ -49,8 +49,8 @@ from schemathesis.specs.openapi.checks import (
 )
 from werkzeug.test import Client
 
-from accounts.models import User
-from accounts.tokens.validation import Purpose, validation_token_make
+from accounts.users.models import User
+from accounts.users.links import Purpose, validation_token_make
 from authserver.wsgi import application
 from tests.conftest import PASSWORD
 

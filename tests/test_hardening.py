@@ -19,9 +19,11 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.models import AuthEvent, QueuedEmail, User
-from accounts.services import credentials
-from accounts.tokens.validation import Purpose, validation_token_make
+from accounts.audit.models import AuthEvent
+from accounts.notices.models import QueuedEmail
+from accounts.users.models import User
+from accounts.passwords import credentials
+from accounts.users.links import Purpose, validation_token_make
 from tests.conftest import PASSWORD, admin_login, claims
 from tests.contract import INVALID_CREDENTIALS, INVALID_PASSWORD, INVALID_TOKEN, THROTTLED, assert_error
 

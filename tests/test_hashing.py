@@ -14,8 +14,8 @@ from django.contrib.auth.hashers import check_password, get_hasher, identify_has
 from django.core.management import CommandError, call_command
 
 import authserver.settings as project_settings
-from accounts.hashers import Argon2PasswordHasher
-from accounts.models import User
+from accounts.passwords.hashers import Argon2PasswordHasher
+from accounts.users.models import User
 from tests.conftest import PASSWORD, clean_env
 
 LOGIN_PATH = "/api/authenticate"
@@ -58,7 +58,7 @@ def project_hash(cwd, **variables: str) -> subprocess.CompletedProcess:
 
 class TestSettings:
     def test_argon2id_is_the_default_hasher(self):
-        assert project_settings.PASSWORD_HASHERS[0] == "accounts.hashers.Argon2PasswordHasher"
+        assert project_settings.PASSWORD_HASHERS[0] == "accounts.passwords.hashers.Argon2PasswordHasher"
         # Django's own Argon2 hasher has the same algorithm name and would shadow this one.
         assert "django.contrib.auth.hashers.Argon2PasswordHasher" not in project_settings.PASSWORD_HASHERS
 

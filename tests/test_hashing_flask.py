@@ -13,14 +13,8 @@ import pytest
 from django.contrib.auth.hashers import check_password, identify_hasher, make_password
 
 import authserver.settings as project_settings
-from accounts import hashers
-from accounts.hashers import (
-    FlaskSecurityPasswordHasher,
-    flask_hash_check,
-    flask_hash_encode,
-    flask_hash_scheme,
-    flask_password_sign,
-)
+from accounts.passwords import hashers
+from accounts.passwords.hashers import FlaskSecurityPasswordHasher, flask_hash_check, flask_hash_encode, flask_hash_scheme, flask_password_sign
 from tests.flask_server import FLASK_SALT, LOW_COSTS, flask_hash, flask_signed
 
 REFERENCE_SALT = "flask-salt-for-tests"
@@ -56,8 +50,8 @@ def salt(settings):
 class TestSettings:
     def test_listed_right_after_the_preferred_argon2_hasher(self):
         assert project_settings.PASSWORD_HASHERS[:2] == [
-            "accounts.hashers.Argon2PasswordHasher",
-            "accounts.hashers.FlaskSecurityPasswordHasher",
+            "accounts.passwords.hashers.Argon2PasswordHasher",
+            "accounts.passwords.hashers.FlaskSecurityPasswordHasher",
         ]
 
     def test_salt_unset_by_default(self):
@@ -166,10 +160,10 @@ class TestHasher:
         salt.FLASK_PASSWORD_SALT = unset
         hashers._log_missing_flask_salt.cache_clear()
         encoded = flask_hash_encode(flask_hash("pw", "bcrypt"))
-        with caplog.at_level(logging.ERROR, logger="accounts.hashers"):
+        with caplog.at_level(logging.ERROR, logger="accounts.passwords.hashers"):
             assert not check_password("pw", encoded)
             assert not check_password("pw", encoded)
-        messages = [record.getMessage() for record in caplog.records if record.name == "accounts.hashers"]
+        messages = [record.getMessage() for record in caplog.records if record.name == "accounts.passwords.hashers"]
         assert len(messages) == 1
         assert "FLASK_PASSWORD_SALT is not set" in messages[0]
         assert "SECURITY_PASSWORD_SALT" in messages[0]

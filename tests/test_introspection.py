@@ -13,10 +13,11 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.models import ResourceServer, User
-from accounts.services.clients import resource_server_create
-from accounts.services.keys import key_retire, keys_rotate
-from accounts.services.sessions import sessions_end
+from accounts.clients.models import ResourceServer
+from accounts.users.models import User
+from accounts.clients.services import resource_server_create
+from accounts.keys.services import key_retire, keys_rotate
+from accounts.sessions.services import sessions_end
 from tests.conftest import admin_login, claims, mint_at
 
 INTROSPECT = "/api/introspect"

@@ -17,12 +17,12 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from accounts import vault
-from accounts.models import SigningKey
-from accounts.services.keys import key_retire, keys_rotate
-from accounts.tokens import keyring as keyring_module
-from accounts.tokens.auth import token_backend
-from accounts.tokens.keyring import keyring
+from core import vault
+from accounts.keys.models import SigningKey
+from accounts.keys.services import key_retire, keys_rotate
+from accounts.keys import keyring as keyring_module
+from accounts.sessions.tokens import token_backend
+from accounts.keys.keyring import keyring
 from tests.conftest import PASSWORD, admin_login
 
 JWKS = "/.well-known/jwks.json"
@@ -214,7 +214,7 @@ def test_only_a_previous_key_can_be_retired(db, state):
 def test_a_new_key_id_never_begins_with_a_dash(db, monkeypatch):
     # A shell reads "--retire -abc" as two options; the ids we make can always be typed plainly.
     drawn = iter(["-dashfirst000000", "plain00000000000"])
-    monkeypatch.setattr("accounts.models.keys.secrets.token_urlsafe", lambda n: next(drawn))
+    monkeypatch.setattr("accounts.keys.models.secrets.token_urlsafe", lambda n: next(drawn))
 
     key = SigningKey.objects.generate(algorithm="ES256", state="next")
 
@@ -346,7 +346,7 @@ def test_retire_through_the_service_is_audited(db):
 
     key_retire(kid=previous.kid)
 
-    from accounts.models import AuthEvent
+    from accounts.audit.models import AuthEvent
 
     assert list(AuthEvent.objects.values_list("type", flat=True).order_by("created_at")) == ["keys_rotated", "key_retired"]
 
@@ -382,7 +382,7 @@ def test_a_key_nobody_can_decrypt_any_more_still_verifies_and_a_rotation_replace
 def test_reencrypt_secrets_moves_every_secret_to_the_new_key(user, settings):
     from io import StringIO
 
-    from accounts.models.mfa import TOTPDevice
+    from accounts.mfa.models import TOTPDevice
 
     login()
     TOTPDevice.objects.create(user=user, secret_encrypted=TOTPDevice.secret_encrypt("JBSWY3DPEHPK3PXP"))

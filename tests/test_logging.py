@@ -30,13 +30,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from prometheus_client.parser import text_string_to_metric_families
 
-from authserver.logs import (
-    REDACTED,
-    JSONFormatter,
-    RequestContextFilter,
-    redact,
-    request_context,
-)
+from core.logs import REDACTED, JSONFormatter, RequestContextFilter, redact, request_context
 from tests.conftest import production_environment, wait_for_server
 from tests.test_email_smtp import Collector, body_text
 from tests.test_throttle_gunicorn import free_port

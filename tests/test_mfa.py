@@ -1,7 +1,7 @@
 """Two-factor sign-in: /api/mfa, /api/mfa/totp, /api/mfa/recovery-codes, the login's `otp`, the admin.
 
 Codes are computed from the secret the API returns, with pyotp standing in for the user's app, at
-a fixed clock: `clock` (conftest's `totp_clock`) pins the one clock of accounts.totp, so no test
+a fixed clock: `clock` (conftest's `totp_clock`) pins the one clock of accounts.mfa.totp, so no test
 depends on the wall clock crossing a 30-second boundary. Each endpoint's checks are tested in the order of the table, with
 the exact envelopes; then replay, clock skew, recovery codes, rate limits (also across gunicorn
 workers), emails, the audit trail, storage at rest, and the admin (list, reset, login).
@@ -27,19 +27,17 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from accounts import totp, vault
-from accounts.admin_site import SESSION_ID_KEY
-from accounts.models import (
-    AuthEvent,
-    QueuedEmail,
-    RecoveryCode,
-    Session,
-    TOTPDevice,
-    User,
-)
-from accounts.services import mfa
-from accounts.services.account import user_deactivate
-from accounts.tokens.validation import Purpose, validation_token_make
+from accounts.mfa import totp
+from core import vault
+from accounts.staff.site import SESSION_ID_KEY
+from accounts.audit.models import AuthEvent
+from accounts.notices.models import QueuedEmail
+from accounts.mfa.models import RecoveryCode, TOTPDevice
+from accounts.sessions.models import Session
+from accounts.users.models import User
+from accounts.mfa import services as mfa
+from accounts.account.profile import user_deactivate
+from accounts.users.links import Purpose, validation_token_make
 from tests.conftest import (
     PASSWORD,
     TOTP_START,
@@ -62,7 +60,7 @@ from tests.contract import (
 )
 from tests.test_throttle_gunicorn import BASE_DIR, logged_pids, serve
 
-# The new messages, written out (not imported from accounts.errors).
+# The new messages, written out (not imported from core.errors).
 TWO_FACTOR_REQUIRED = {"status": 401, "message": "Two-factor code required"}
 INVALID_TWO_FACTOR_CODE = {"status": 401, "message": "Invalid two-factor code"}
 TWO_FACTOR_ALREADY_ENABLED = {"status": 409, "message": "Two-factor authentication is already enabled"}

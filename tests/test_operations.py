@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.test import APIClient
 
 import authserver
-from accounts.services.clients import resource_server_create
+from accounts.clients.services import resource_server_create
 from tests.conftest import PASSWORD
 from tests.test_introspection import basic
 from tests.test_mfa import client_with, code, login, turn_on, wrong_code

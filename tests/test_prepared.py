@@ -1,4 +1,4 @@
-"""accounts.prepared: a query compiled once returns what its queryset returns, call after call."""
+"""core.prepared: a query compiled once returns what its queryset returns, call after call."""
 
 from datetime import timedelta
 
@@ -8,11 +8,13 @@ from django.db import connection
 from django.db.models import Subquery
 from django.utils import timezone
 
-from accounts.models import ResourceServer, Session, User
-from accounts.prepared import PreparedQuery
-from accounts.services import clients
-from accounts.services.sessions import _session_with_user
-from accounts.tokens.auth import _group_names
+from accounts.clients.models import ResourceServer
+from accounts.sessions.models import Session
+from accounts.users.models import User
+from core.prepared import PreparedQuery
+from accounts.clients import services as clients
+from accounts.sessions.services import _session_with_user
+from accounts.sessions.tokens import _group_names
 from tests.conftest import sign_in
 
 FIELDS_OF = {

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from accounts.models import Session
+from accounts.sessions.models import Session
 from tests.conftest import session_of
 
 

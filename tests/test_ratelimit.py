@@ -14,11 +14,11 @@ from django.conf import settings as django_settings
 from django.contrib.auth.hashers import MD5PasswordHasher
 from django.core import mail
 
-from accounts import ratelimit
-from accounts.errors import Throttled
-from accounts.models import User
-from accounts.ratelimit import Rate, RateLimit, parse_rate
-from accounts.services.credentials import password_matches
+from core import ratelimit
+from core.errors import Throttled
+from accounts.users.models import User
+from core.ratelimit import Rate, RateLimit, parse_rate
+from accounts.passwords.credentials import password_matches
 from tests.conftest import PASSWORD
 from tests.contract import AUTHENTICATE_PATH as LOGIN
 from tests.contract import THROTTLED

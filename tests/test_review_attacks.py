@@ -22,11 +22,12 @@ from django.db import connection
 from django.test import Client
 from rest_framework.test import APIClient
 
-from accounts.models import Session, User
-from accounts.services.clients import resource_server_create
-from accounts.services.keys import keys_rotate
-from accounts.tokens.auth import token_backend
-from accounts.tokens.keyring import keyring
+from accounts.sessions.models import Session
+from accounts.users.models import User
+from accounts.clients.services import resource_server_create
+from accounts.keys.services import keys_rotate
+from accounts.sessions.tokens import token_backend
+from accounts.keys.keyring import keyring
 from tests.conftest import PASSWORD, admin_login, claims
 
 ANN = "ann@example.com"
@@ -211,7 +212,7 @@ def test_email_change_notices_let_anyone_mail_any_address_without_limit(user, to
 def test_dropping_the_secret_key_fallback_after_a_rotation_keeps_tokens_working(user, token_for, settings):
     """Attacker: none is needed. This is an outage that the operator's routine SECRET_KEY rotation
     causes (e.g. after a leak). The private signing keys are encrypted under SECRET_KEY
-    (accounts.vault). Nothing ever re-encrypts them (vault.reencrypt is never called), and even a
+    (core.vault). Nothing ever re-encrypts them (vault.reencrypt is never called), and even a
     signing-key rotation during the overlap window promotes the `next` key, encrypted under the old
     SECRET_KEY. Once the operator drops SECRET_KEY_FALLBACKS, keyring.reload() cannot decrypt the
     current key. Every login, every authenticated request and /.well-known/jwks.json answer 500,

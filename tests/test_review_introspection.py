@@ -13,8 +13,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from accounts.models import ResourceServer
-from accounts.services import clients
+from accounts.clients.models import ResourceServer
+from accounts.clients import services as clients
 from tests.test_introspection import INTROSPECT, INVALID_CLIENT, basic
 
 

@@ -20,7 +20,7 @@ import sys
 import pytest
 from rest_framework.test import APIClient
 
-from authserver.logs import JSONFormatter, RequestContextFilter, redact
+from core.logs import JSONFormatter, RequestContextFilter, redact
 from tests.conftest import copy_project, production_environment, run, wait_for_server
 from tests.test_settings import KEY, SETUP_ONLY
 from tests.test_throttle_gunicorn import free_port

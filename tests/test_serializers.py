@@ -9,7 +9,7 @@ from rest_framework import fields as drf_fields
 from rest_framework import serializers as drf_serializers
 from rest_framework.utils.formatting import lazy_format
 
-from accounts.api import serializers as s
+from accounts import serializers as s
 
 SERIALIZERS = [
     value

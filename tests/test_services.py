@@ -11,10 +11,14 @@ import pytest
 from django.core import mail
 from django.db import IntegrityError, transaction
 
-from accounts.services import account, passwords, registration, staff
-from accounts.errors import CouldNotSendEmail, InvalidToken, StaffActionForbidden, UserAlreadyExist
-from accounts.models import QueuedEmail, User
-from accounts.tokens.validation import Purpose, validation_token_make, validation_token_user
+from accounts.account import profile as account
+from accounts.passwords import services as passwords
+from accounts.account import registration
+from accounts.staff import services as staff
+from core.errors import CouldNotSendEmail, InvalidToken, StaffActionForbidden, UserAlreadyExist
+from accounts.notices.models import QueuedEmail
+from accounts.users.models import User
+from accounts.users.links import Purpose, validation_token_make, validation_token_user
 from tests.conftest import PASSWORD, sign_in
 
 NEW_PASSWORD = "new secret phrase 42"

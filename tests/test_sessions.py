@@ -16,10 +16,11 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework.test import APIClient
 
-from accounts.models import AuthEvent, Session
-from accounts.services import sessions as session_services
-from accounts.services.staff import tokens_revoke, user_set_active
-from accounts.tokens.validation import Purpose, validation_token_make
+from accounts.audit.models import AuthEvent
+from accounts.sessions.models import Session
+from accounts.sessions import services as session_services
+from accounts.staff.services import tokens_revoke, user_set_active
+from accounts.users.links import Purpose, validation_token_make
 from tests.conftest import PASSWORD, admin_login, claims, session_of
 from tests.contract import LOGIN_REQUIRED, TOKEN_INVALID, assert_error
 

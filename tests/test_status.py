@@ -7,7 +7,7 @@ import socket
 import pytest
 from django.db import OperationalError, connections
 
-from accounts.api.views import status as views
+from core import status as views
 
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"

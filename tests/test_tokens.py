@@ -14,13 +14,14 @@ import pytest
 from django.core import signing
 from django.utils import timezone
 
-from accounts.services import passwords, registration
-from accounts.tokens import auth as tokens
-from accounts.tokens import validation
-from accounts.errors import InvalidToken, TokenInvalid
-from accounts.models import User
-from accounts.tokens.auth import auth_token_decode, auth_token_issue
-from accounts.tokens.validation import Purpose, validation_token_make, validation_token_user
+from accounts.passwords import services as passwords
+from accounts.account import registration
+from accounts.sessions import tokens
+from accounts.users import links as validation
+from core.errors import InvalidToken, TokenInvalid
+from accounts.users.models import User
+from accounts.sessions.tokens import auth_token_decode, auth_token_issue
+from accounts.users.links import Purpose, validation_token_make, validation_token_user
 from tests.conftest import PASSWORD, claims, sign_in
 
 NEW_PASSWORD = "a fresh staple battery"

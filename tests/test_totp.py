@@ -1,4 +1,4 @@
-"""accounts.totp, the one module that calls pyotp and segno, and its setting MFA_ISSUER.
+"""accounts.mfa.totp, the one module that calls pyotp and segno, and its setting MFA_ISSUER.
 
 The codes a user's app would show are computed with pyotp at a pinned clock (`totp_clock`), so
 no test depends on the wall clock crossing a 30-second boundary.
@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 import pyotp
 import pytest
 
-from accounts import totp
+from accounts.mfa import totp
 from tests.conftest import run
 from tests.conftest import totp_code as code
 

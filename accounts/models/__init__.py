@@ -4,14 +4,14 @@ Django finds an app's models by importing `accounts.models`, so each model modul
 here; callers may import a model from here or from its own module.
 """
 
-from accounts.models.audit import AuthEvent
-from accounts.models.clients import ResourceServer
-from accounts.models.emails import QueuedEmail
-from accounts.models.keys import SigningKey
-from accounts.models.mfa import RecoveryCode, TOTPDevice
-from accounts.models.sessions import Session
+from accounts.audit.models import AuthEvent
+from accounts.clients.models import ResourceServer
+from accounts.notices.models import QueuedEmail
+from accounts.keys.models import SigningKey
+from accounts.mfa.models import RecoveryCode, TOTPDevice
+from accounts.sessions.models import Session
 # UserManager is named by migration 0001 as accounts.models.UserManager.
-from accounts.models.users import User, UserManager
+from accounts.users.models import User, UserManager
 
 __all__ = [
     "AuthEvent",

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.hashers import OWASP_MINIMUM_MEMORY, argon2_calibrate, argon2_time
+from accounts.passwords.hashers import OWASP_MINIMUM_MEMORY, argon2_calibrate, argon2_time
 
 
 class Command(BaseCommand):

@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.models import ResourceServer
-from accounts.services.clients import resource_server_create
+from accounts.clients.models import ResourceServer
+from accounts.clients.services import resource_server_create
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.services.operators import auth_events_prune
+from accounts.staff.operators import auth_events_prune
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.services.sessions import sessions_prune
+from accounts.sessions.services import sessions_prune
 
 
 class Command(BaseCommand):

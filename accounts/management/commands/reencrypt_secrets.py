@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.services.vault import secrets_reencrypt
+from accounts.staff.vault import secrets_reencrypt
 
 
 class Command(BaseCommand):

@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.models import User
-from accounts.services.staff import tokens_revoke
+from accounts.users.models import User
+from accounts.staff.services import tokens_revoke
 
 
 class Command(BaseCommand):

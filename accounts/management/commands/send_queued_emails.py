@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from accounts import emails
+from accounts.notices import services as emails
 
 
 class Command(BaseCommand):

@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.services import keys
-from accounts.tokens.keyring import keyring
+from accounts.keys import services as keys
+from accounts.keys.keyring import keyring
 
 
 class Command(BaseCommand):

@@ -1,0 +1,82 @@
+"""Signing keys: rotation and retirement (the `signing_keys` command and the admin).
+
+A rotation moves next → current, current → previous and makes a new next; a retirement moves a
+previous key → retired, after which its tokens are refused. Every worker and node picks the
+change up within accounts.keys.keyring.RELOAD_SECONDS.
+"""
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.audit import services as audit
+from core import vault
+from accounts.keys.models import SigningKey
+from accounts.users.models import User
+from accounts.keys.keyring import keyring
+
+State = SigningKey.State
+
+
+class KeyStateError(ValueError):
+    """The key is not in a state that allows what was asked."""
+
+
+def _by(actor: User | None) -> str:
+    return actor.email if actor is not None else "an operator command"
+
+
+def _readable(key: SigningKey) -> bool:
+    try:
+        vault.decrypt(key.private_key_encrypted)
+    except vault.SecretUnreadable:
+        return False
+    return True
+
+
+def keys_rotate(*, actor: User | None = None) -> SigningKey:
+    """Rotate the keys; return the new current key."""
+    now = timezone.now()
+    with transaction.atomic():
+        keys = {key.state: key for key in SigningKey.objects.select_for_update().filter(state__in=[State.NEXT, State.CURRENT])}
+        # In this order, so that the database never holds two current or two next keys.
+        if State.CURRENT in keys:
+            keys[State.CURRENT].state = State.PREVIOUS
+            keys[State.CURRENT].save(update_fields=["state"])
+        if State.NEXT in keys and _readable(keys[State.NEXT]):
+            current = keys[State.NEXT]
+            current.state, current.activated_at = State.CURRENT, now
+            current.save(update_fields=["state", "activated_at"])
+        else:
+            if State.NEXT in keys:
+                # Encrypted under a SECRET_KEY that is gone: it could never sign. Published until
+                # now, it stays a verifying key.
+                keys[State.NEXT].state = State.PREVIOUS
+                keys[State.NEXT].save(update_fields=["state"])
+            current = SigningKey.objects.generate(algorithm=settings.TOKEN_ALGORITHM, state=State.CURRENT)
+        upcoming = SigningKey.objects.generate(algorithm=settings.TOKEN_ALGORITHM, state=State.NEXT)
+    keyring.forget()
+    audit.record(
+        audit.Type.KEYS_ROTATED, detail=f"current {current.kid}, next {upcoming.kid}, by {_by(actor)}"
+    )
+    return current
+
+
+def key_retire(*, kid: str, actor: User | None = None) -> SigningKey:
+    """Retire a previous key: it is no longer published and its tokens are refused."""
+    with transaction.atomic():
+        key = SigningKey.objects.select_for_update().filter(kid=kid).first()
+        if key is None:
+            raise KeyStateError(f"no signing key {kid!r}")
+        if key.state != State.PREVIOUS:
+            raise KeyStateError(f"key {kid} is {key.state}: only a previous key can be retired (rotate first)")
+        key.state, key.retired_at = State.RETIRED, timezone.now()
+        key.save(update_fields=["state", "retired_at"])
+    keyring.forget()
+    audit.record(audit.Type.KEY_RETIRED, detail=f"{kid} by {_by(actor)}")
+    return key
+
+
+def keys_list() -> list[SigningKey]:
+    """Return every key, newest first (private parts are never read here)."""
+    return list(SigningKey.objects.defer("private_key_encrypted").order_by("-created_at", "-pk"))

@@ -1,0 +1,194 @@
+"""The only place that sends mail. Bodies are text templates under templates/accounts/email/.
+
+Two kinds of email:
+- Links (confirmation, recovery): counted against EMAIL_RATE for the recipient; a failure is
+  CouldNotSendEmail, which the caller turns into the contract's 500 (and, for a registration,
+  into no account at all).
+- Security notices (email changed, password changed, two-factor on or off, recovery code used):
+  never refused by the recipient's EMAIL_RATE (a stranger's recovery requests must not silence
+  them), and never lost: one that cannot be sent at once is queued (QueuedEmail) and sent again by
+  `python manage.py send_queued_emails`. They hold no link and no token, so a queued body is safe
+  to keep.
+"""
+
+import logging
+import smtplib
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from core import metrics
+from core.errors import CouldNotSendEmail, Throttled
+from accounts.notices.models import QueuedEmail
+from accounts.users.models import User
+from core.ratelimit import RateLimit
+
+logger = logging.getLogger(__name__)
+
+# Queued notices: retried after 1, 2, 4, ... minutes (at most an hour apart), for a day.
+QUEUE_GIVE_UP_AFTER = timedelta(days=1)
+QUEUE_MAX_BACKOFF = timedelta(hours=1)
+
+
+def _deliver(*, kind: str, to: str, subject: str, body: str) -> None:
+    """Hand one email to the backend, or raise CouldNotSendEmail; counted in /metrics by `kind`."""
+    # A header cannot hold a line break; names set by staff are not filtered like API input.
+    subject = " ".join(subject.split())
+    try:
+        send_mail(subject, body, settings.MAIL_SENDER, [to], fail_silently=False)
+    except (smtplib.SMTPException, OSError, UnicodeError, ValueError) as exc:
+        # UnicodeError, ValueError: an address the mail library cannot encode.
+        logger.warning("Could not send %r to %s: %s", subject, to, exc)
+        metrics.email_counted(kind=kind, sent=False)
+        raise CouldNotSendEmail from exc
+    metrics.email_counted(kind=kind, sent=True)
+
+
+def _send_link(*, kind: str, to: str, subject: str, template: str, context: dict) -> None:
+    """Send an email with a link, or raise Throttled (EMAIL_RATE for this address) or CouldNotSendEmail."""
+    sent = RateLimit("email", to.lower())
+    sent.check()
+    _deliver(kind=kind, to=to, subject=subject, body=render_to_string(f"accounts/email/{template}", context))
+    sent.hit()
+
+
+def _send_notice(*, kind: str, to: str, subject: str, template: str, context: dict) -> None:
+    """Send a security notice now, or queue it to be sent again; never raises for the mail server."""
+    body = render_to_string(f"accounts/email/{template}", context)
+    try:
+        _deliver(kind=kind, to=to, subject=subject, body=body)
+    except CouldNotSendEmail as exc:
+        QueuedEmail.objects.create(
+            kind=kind,
+            to=to,
+            subject=subject,
+            body=body,
+            next_attempt_at=timezone.now() + timedelta(minutes=1),
+            last_error=str(exc.__cause__)[:255],
+        )
+        logger.warning("Notice %r to %s queued to be sent again", kind, to)
+
+
+def send_confirmation(*, user: User, token: str) -> None:
+    """Send the confirmation link (the same for the first email and every resend)."""
+    link = f"{settings.CLIENT_ORIGIN}{settings.CONFIRMATION_URL}/{token}"
+    _send_link(
+        kind="confirmation",
+        to=user.email,
+        subject=f"Welcome, {user.name}",
+        template="confirmation.txt",
+        context={"user": user, "link": link, "max_age_hours": settings.CONFIRMATION_MAX_AGE // 3600},
+    )
+
+
+def send_recovery(*, user: User, token: str) -> None:
+    """Send the password recovery link."""
+    link = f"{settings.CLIENT_ORIGIN}{settings.RECOVER_URL}/{token}"
+    _send_link(
+        kind="recovery",
+        to=user.email,
+        subject="Recover Your Account",
+        template="recovery.txt",
+        context={"user": user, "link": link, "max_age_minutes": settings.RECOVERY_MAX_AGE // 60},
+    )
+
+
+def send_email_changed(*, user: User, old_email: str, counted: bool = False) -> None:
+    """Tell the old address that the account's email changed: a security notice, or, to an
+    address never shown to be the user's (`counted`), an email within its EMAIL_RATE, dropped
+    (and logged) when refused or failed."""
+    subject, template, context = "Your email address was changed", "email_changed.txt", {"user": user, "old_email": old_email}
+    if not counted:
+        _send_notice(kind="email_changed", to=old_email, subject=subject, template=template, context=context)
+        return
+    try:
+        _send_link(kind="email_changed", to=old_email, subject=subject, template=template, context=context)
+    except (CouldNotSendEmail, Throttled):
+        logger.warning("Email change notice to an unverified address not sent (user %s)", user.pk)
+
+
+def send_email_verification(*, user: User, token: str) -> None:
+    """Send the new address, after an email change, the link that shows it is the user's; counted
+    against its EMAIL_RATE, dropped (and logged) when refused or failed: the change stands."""
+    link = f"{settings.CLIENT_ORIGIN}{settings.CONFIRMATION_URL}/{token}"
+    try:
+        _send_link(
+            kind="email_verification",
+            to=user.email,
+            subject="Confirm your new email address",
+            template="email_verification.txt",
+            context={"user": user, "link": link, "max_age_hours": settings.CONFIRMATION_MAX_AGE // 3600},
+        )
+    except (CouldNotSendEmail, Throttled):
+        logger.warning("Verification link for a changed email not sent (user %s)", user.pk)
+
+
+def send_password_changed(*, user: User, how: str) -> None:
+    """Tell the user that the password changed (`how`: "changed", "reset by email", ...)."""
+    _send_notice(
+        kind="password_changed",
+        to=user.email,
+        subject="Your password was changed",
+        template="password_changed.txt",
+        context={"user": user, "how": how},
+    )
+
+
+def send_two_factor_enabled(*, user: User) -> None:
+    """Tell the user that two-factor sign-in was turned on."""
+    _send_notice(
+        kind="two_factor_enabled",
+        to=user.email,
+        subject="Two-factor sign-in was turned on",
+        template="two_factor_enabled.txt",
+        context={"user": user},
+    )
+
+
+def send_two_factor_disabled(*, user: User, how: str) -> None:
+    """Tell the user that two-factor sign-in was turned off (`how`: "by our staff (a reset)", ...)."""
+    _send_notice(
+        kind="two_factor_disabled",
+        to=user.email,
+        subject="Two-factor sign-in was turned off",
+        template="two_factor_disabled.txt",
+        context={"user": user, "how": how},
+    )
+
+
+def send_recovery_code_used(*, user: User, codes_left: int) -> None:
+    """Tell the user that one of their recovery codes was used, and how many are left."""
+    _send_notice(
+        kind="recovery_code_used",
+        to=user.email,
+        subject="A recovery code was used",
+        template="recovery_code_used.txt",
+        context={"user": user, "codes_left": codes_left},
+    )
+
+
+def queued_send(*, now=None) -> tuple[int, int, int]:
+    """Send the queued notices that are due; return (sent, failed again, given up)."""
+    now = now or timezone.now()
+    sent = failed = given_up = 0
+    for email in QueuedEmail.objects.filter(next_attempt_at__lte=now):
+        try:
+            _deliver(kind=email.kind, to=email.to, subject=email.subject, body=email.body)
+        except CouldNotSendEmail as exc:
+            if now - email.created_at >= QUEUE_GIVE_UP_AFTER:
+                logger.error("Notice %r to %s given up after %d attempts", email.kind, email.to, email.attempts + 1)
+                email.delete()
+                given_up += 1
+                continue
+            email.attempts += 1
+            email.next_attempt_at = now + min(timedelta(minutes=2 ** (email.attempts - 1)), QUEUE_MAX_BACKOFF)
+            email.last_error = str(exc.__cause__)[:255]
+            email.save(update_fields=["attempts", "next_attempt_at", "last_error"])
+            failed += 1
+        else:
+            email.delete()
+            sent += 1
+    return sent, failed, given_up

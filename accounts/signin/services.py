@@ -1,0 +1,120 @@
+"""Sign-in: POST /api/authenticate, and the admin site's login form.
+
+Both run the same checks, in the contract's order: the rate limits (LOGIN_RATE for this email
+and client address, LOGIN_ADDRESS_RATE for the address, LOGIN_ACCOUNT_RATE for the account), the
+password (in equal time, accounts.passwords.credentials), confirmation, disabled, then for a user
+with two-factor on the code (accounts.mfa.services). Failures count against all three limits and
+are recorded in the audit trail; at a limit, every attempt is refused until the window moves on,
+the right password included.
+"""
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.audit import services as audit
+from core import metrics
+from core.addresses import address_group
+from core.errors import AccountDisabled, AuthError, InvalidCredentials, InvalidTwoFactorCode, Throttled, UserConfirmationRequired
+from accounts.sessions.models import Session
+from accounts.users.models import User
+from accounts.users.models import email_normalize
+from core.ratelimit import RateLimit
+from accounts.passwords.credentials import account_limit, password_matches
+from accounts.mfa.services import login_code_check
+from accounts.sessions.services import session_open
+from accounts.sessions.tokens import auth_token_issue
+
+
+def _login_limits(*, email: str, client_address: str) -> list[RateLimit]:
+    """Return LOGIN_RATE (this email from this address) and LOGIN_ADDRESS_RATE (the address)."""
+    group = address_group(client_address)
+    return [RateLimit("login", f"{email_normalize(email)}|{group}"), RateLimit("login_address", group)]
+
+
+def credentials_check(*, email: str, password: str, client_address: str, where: str = "") -> User:
+    """Return the user whose email and password these are, if the account may sign in.
+
+    Raise Throttled, InvalidCredentials, UserConfirmationRequired or AccountDisabled; `where`
+    names the entry point in the audit trail ("" for the API, "admin site").
+    """
+    limits = _login_limits(email=email, client_address=client_address)
+    user = None
+    try:
+        for limit in limits:
+            limit.check()
+        user = User.objects.with_email(email).first()
+        limits.append(account_limit(user=user, email=email))
+        limits[-1].check()
+        if not password_matches(user, password):
+            for limit in limits:
+                limit.hit()
+            raise InvalidCredentials
+        if not user.is_confirmed:
+            raise UserConfirmationRequired
+        if not user.is_active:
+            raise AccountDisabled
+    except Throttled as exc:
+        # The failures that reached the limit are recorded; a flood of refusals writes nothing.
+        metrics.login_counted(entry=_entry(where), exc=exc)
+        raise
+    except AuthError as exc:
+        detail = f"{exc.message} ({where})" if where else exc.message
+        audit.record(audit.Type.LOGIN_FAILED, user=user, email=email, detail=detail)
+        metrics.login_counted(entry=_entry(where), exc=exc)
+        raise
+    return user
+
+
+def second_factor_check(*, user: User, otp: str, email: str, client_address: str, where: str = "") -> list[str]:
+    """Check the code of a user whose credentials were checked; return the session's `amr`.
+
+    A user without two-factor signs in with the password alone (["pwd"]), whatever `otp` holds.
+    Raise TwoFactorRequired, InvalidTwoFactorCode or Throttled (accounts.mfa.services); a wrong
+    code counts against LOGIN_RATE and LOGIN_ADDRESS_RATE too, as a failed login.
+    """
+    try:
+        return ["pwd", "otp"] if login_code_check(user=user, otp=otp, where=where) else ["pwd"]
+    except AuthError as exc:
+        if isinstance(exc, InvalidTwoFactorCode):
+            for limit in _login_limits(email=email, client_address=client_address):
+                limit.hit()
+        metrics.login_counted(entry=_entry(where), exc=exc)
+        raise
+
+
+def sign_in(*, user: User, remember: bool, amr: list[str], client_address: str, user_agent: str, where: str = "") -> Session:
+    """Open a session for a user whose credentials were checked; reactivate a deactivated account."""
+    now = timezone.now()
+    user.last_login = now
+    fields = ["last_login"]
+    with transaction.atomic():
+        if user.is_deactivated:
+            # Reactivation: the sessions ended by the deactivation stay ended.
+            user.deactivated_at = None
+            fields.append("deactivated_at")
+            audit.record(audit.Type.REACTIVATE, user=user)
+        user.save(update_fields=fields)
+        session = session_open(
+            user=user, remember=remember, amr=amr, user_agent=user_agent, client_address=client_address, now=now
+        )
+    details = [where] if where else []
+    if remember:
+        details.append("remember")
+    audit.record(audit.Type.LOGIN, user=user, detail=", ".join(details))
+    metrics.login_counted(entry=_entry(where))
+    return session
+
+
+def _entry(where: str) -> str:
+    """Return the entry point's label in /metrics: "api", or "admin" for the admin site."""
+    return "admin" if where else "api"
+
+
+def user_login(
+    *, email: str, password: str, remember: bool = False, otp: str = "", client_address: str, user_agent: str = ""
+) -> str:
+    """Check the credentials (and the two-factor code), open a session and return its first auth token."""
+    user = credentials_check(email=email, password=password, client_address=client_address)
+    amr = second_factor_check(user=user, otp=otp, email=email, client_address=client_address)
+    session = sign_in(user=user, remember=remember, amr=amr, client_address=client_address, user_agent=user_agent)
+    return auth_token_issue(session=session, user=user, now=session.created_at)

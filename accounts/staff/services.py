@@ -1,0 +1,89 @@
+"""Staff actions on accounts (the admin), each recorded in the audit trail.
+
+Each takes the `actor`: the staff member acting, or None for an operator's command. Who may act
+on whom is `staff_action_allowed`; every action checks it first.
+"""
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.audit import services as audit
+from core.errors import StaffActionForbidden
+from accounts.users.models import User
+from accounts.passwords.services import recovery_send
+from accounts.account.registration import confirmation_send
+from accounts.sessions.services import EndReason, sessions_end
+
+
+def staff_action_allowed(*, actor: User | None, user: User) -> bool:
+    """Return whether `actor` may act on `user`'s account.
+
+    An operator's command (None) and a superuser may act on anyone. Other staff may act on their
+    own account and on accounts without privileges, never on a superuser or another staff member:
+    a password they set, an email they change or a disabling would hand them, or take from them,
+    an account that holds permissions they were not given.
+    """
+    if actor is None or actor.is_superuser or actor.pk == user.pk:
+        return True
+    return not (user.is_superuser or user.is_staff)
+
+
+def staff_action_check(*, actor: User | None, user: User) -> None:
+    """Raise StaffActionForbidden unless `actor` may act on `user`'s account."""
+    if not staff_action_allowed(actor=actor, user=user):
+        raise StaffActionForbidden
+
+
+def staff_action_record(*, user: User, actor: User | None, action: str) -> None:
+    """Record a staff action on an account; `actor` None means an operator's command."""
+    by = actor.email if actor is not None else "an operator command"
+    audit.record(audit.Type.STAFF_ACTION, user=user, detail=f"{action} by {by}")
+
+
+def user_confirm(*, user: User, actor: User | None) -> bool:
+    """Confirm an account without its email link; return False if it was confirmed already."""
+    staff_action_check(actor=actor, user=user)
+    if user.is_confirmed:
+        return False
+    user.confirmed_at = timezone.now()
+    # Staff vouch for the address, as the link would have.
+    user.email_verified_at = user.email_verified_at or user.confirmed_at
+    user.save(update_fields=["confirmed_at", "email_verified_at"])
+    staff_action_record(user=user, actor=actor, action="confirmed")
+    return True
+
+
+def user_set_active(*, user: User, active: bool, actor: User | None) -> bool:
+    """Disable (or enable again) an account; disabling ends its sessions. Return False if
+    the account was in that state already."""
+    staff_action_check(actor=actor, user=user)
+    if user.is_active == active:
+        return False
+    user.is_active = active
+    with transaction.atomic():
+        user.save(update_fields=["is_active"])
+        if not active:
+            sessions_end(user=user, reason=EndReason.DISABLED)
+    staff_action_record(user=user, actor=actor, action="enabled" if active else "disabled")
+    return True
+
+
+def tokens_revoke(*, user: User, actor: User | None) -> None:
+    """Sign the user out everywhere: every session ends (API and admin site), with its tokens."""
+    staff_action_check(actor=actor, user=user)
+    ended = sessions_end(user=user, reason=EndReason.STAFF if actor is not None else EndReason.OPERATOR)
+    staff_action_record(user=user, actor=actor, action=f"signed out everywhere ({ended} sessions ended)")
+
+
+def staff_confirmation_send(*, user: User, actor: User | None) -> None:
+    """Send a new confirmation email, as PUT /api/validate/confirmation does."""
+    staff_action_check(actor=actor, user=user)
+    confirmation_send(user=user)
+    staff_action_record(user=user, actor=actor, action="sent a confirmation email")
+
+
+def staff_recovery_send(*, user: User, actor: User | None) -> None:
+    """Send a recovery email, as PATCH /api/authenticate does."""
+    staff_action_check(actor=actor, user=user)
+    recovery_send(user=user)
+    staff_action_record(user=user, actor=actor, action="sent a recovery email")

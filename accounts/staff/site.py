@@ -1,0 +1,163 @@
+"""The admin site: Django's, with the API's sign-in rules and sessions (apart from accounts.admin, whose
+import registers the pages on this site).
+
+- The login form checks the email and password through accounts.signin.services, as the API does:
+  LOGIN_RATE, LOGIN_ADDRESS_RATE and LOGIN_ACCOUNT_RATE, equal timing, the audit trail. Staff who
+  turned two-factor on give a code too (the form's third field, left empty by everyone else), and
+  their admin session then records ["pwd", "otp"].
+- Each admin login opens one of the server's sessions (it shows in the user's session list); every
+  page checks that it is still open, so "sign out everywhere", a password change or reset,
+  deactivation and disabling end the admin's browser session too. Logging out ends it.
+"""
+
+from django import forms
+from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm, AdminPasswordChangeForm
+from django.contrib.auth import logout
+from django.contrib.auth.views import PasswordChangeView
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+
+from core.addresses import client_address
+from core.errors import AuthError, InvalidTwoFactorCode, Throttled, TwoFactorRequired
+from accounts.sessions.models import Session
+from accounts.passwords.credentials import password_check
+from accounts.signin.services import credentials_check, second_factor_check, sign_in
+from accounts.passwords.services import password_replace
+from accounts.sessions.services import EndReason, session_end, session_is_open, session_open
+
+# The key, in Django's session, of the server session this admin login opened.
+SESSION_ID_KEY = "accounts_session_id"
+WHERE = "admin site"
+
+
+def _throttled(exc: Throttled) -> ValidationError:
+    return ValidationError("Too many requests. Try again in %(wait)d seconds.", code="throttled", params={"wait": exc.wait})
+
+
+class StaffLoginForm(AdminAuthenticationForm):
+    otp = forms.CharField(
+        label="Two-factor code",
+        required=False,
+        max_length=64,
+        help_text="If you turned two-factor sign-in on: the code of your app, or a recovery code.",
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autocapitalize": "none", "spellcheck": "false"}),
+    )
+    error_messages = {
+        **AdminAuthenticationForm.error_messages,
+        "two_factor_required": "Enter the code of your authenticator app (or a recovery code).",
+        "invalid_two_factor_code": "Invalid two-factor code.",
+    }
+
+    def clean(self):
+        email, password = self.cleaned_data.get("username"), self.cleaned_data.get("password")
+        if email is not None and password:
+            address = client_address(self.request.META)
+            try:
+                user = credentials_check(email=email, password=password, client_address=address, where=WHERE)
+            except Throttled as exc:
+                raise _throttled(exc) from exc
+            except AuthError as exc:
+                raise self.get_invalid_login_error() from exc
+            # Staff only: nobody else is asked for a code here.
+            self.confirm_login_allowed(user)
+            try:
+                amr = second_factor_check(
+                    user=user, otp=self.cleaned_data.get("otp", ""), email=email, client_address=address, where=WHERE
+                )
+            except Throttled as exc:
+                raise _throttled(exc) from exc
+            except TwoFactorRequired as exc:
+                raise ValidationError(self.error_messages["two_factor_required"], code="two_factor_required") from exc
+            except InvalidTwoFactorCode as exc:
+                raise ValidationError(self.error_messages["invalid_two_factor_code"], code="invalid_two_factor_code") from exc
+            self.user_cache = user
+            # For AdminSite.login, once Django has logged the user in.
+            self.request.staff_signed_in = (user, amr)
+        return self.cleaned_data
+
+
+class StaffPasswordChangeForm(AdminPasswordChangeForm):
+    """The admin's "change my password" form: the old password is checked as the API checks one
+    (LOGIN_ACCOUNT_RATE, the audit trail), and the new one ends every session, as the API's
+    password change does."""
+
+    def clean_old_password(self):
+        old_password = self.cleaned_data["old_password"]
+        try:
+            matched = password_check(user=self.user, password=old_password, action="admin password change")
+        except Throttled as exc:
+            raise _throttled(exc) from exc
+        if not matched:
+            raise ValidationError(self.error_messages["password_incorrect"], code="password_incorrect")
+        return old_password
+
+    def save(self, commit=True):
+        password_replace(user=self.user, password=self.cleaned_data["new_password1"], where="admin site")
+        return self.user
+
+
+def admin_session_renew(request) -> None:
+    """Give the signed-in staff member a new server session (after they set their own password,
+    which ended all of theirs), as the API's password change does for its caller: with the
+    methods of the sign-in it replaces."""
+    ended = Session.objects.filter(public_id=request.session.get(SESSION_ID_KEY), user=request.user).first()
+    session = session_open(
+        user=request.user,
+        remember=False,
+        amr=ended.amr if ended is not None else ["pwd"],
+        user_agent=request.META.get("HTTP_USER_AGENT", ""),
+        client_address=client_address(request.META),
+    )
+    request.session[SESSION_ID_KEY] = session.public_id
+
+
+class AdminSite(admin.AdminSite):
+    login_form = StaffLoginForm
+    # Django's login page, with the form's two-factor field.
+    login_template = "admin/accounts/login.html"
+
+    def login(self, request, extra_context=None):
+        response = super().login(request, extra_context)
+        user, amr = getattr(request, "staff_signed_in", (None, None))
+        if user is not None and request.user.is_authenticated and request.user.pk == user.pk:
+            session = sign_in(
+                user=request.user,
+                remember=False,
+                amr=amr,
+                client_address=client_address(request.META),
+                user_agent=request.META.get("HTTP_USER_AGENT", ""),
+                where=WHERE,
+            )
+            request.session[SESSION_ID_KEY] = session.public_id
+        return response
+
+    def has_permission(self, request):
+        if not super().has_permission(request):
+            return False
+        if session_is_open(session_id=request.session.get(SESSION_ID_KEY), user=request.user):
+            return True
+        # Its server session was ended (or never opened): the browser is signed out.
+        logout(request)
+        return False
+
+    def password_change(self, request, extra_context=None):
+        """Django's view with StaffPasswordChangeForm; the browser stays signed in, on a new session."""
+        defaults = {
+            "form_class": StaffPasswordChangeForm,
+            "success_url": reverse("admin:password_change_done", current_app=self.name),
+            "extra_context": {**self.each_context(request), **(extra_context or {})},
+        }
+        if self.password_change_template is not None:
+            defaults["template_name"] = self.password_change_template
+        request.current_app = self.name
+        response = PasswordChangeView.as_view(**defaults)(request)
+        if request.method == "POST" and response.status_code == 302:
+            admin_session_renew(request)
+        return response
+
+    def logout(self, request, extra_context=None):
+        session_id = request.session.get(SESSION_ID_KEY)
+        if session_id:
+            session_end(session_id=session_id, reason=EndReason.SIGNED_OUT)
+        return super().logout(request, extra_context)

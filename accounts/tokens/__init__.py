@@ -1,1 +1,0 @@
-"""Tokens: auth tokens (`auth`) and the emailed validation tokens (`validation`)."""

@@ -1,0 +1,101 @@
+"""Rate limits, counted in the cache all workers share.
+
+The scopes, each read from the setting `<SCOPE>_RATE`: LOGIN (failed logins per email and client
+address), LOGIN_ADDRESS (failed logins per client address), LOGIN_ACCOUNT (failed password or
+two-factor checks per account, from anywhere), SIGNUP (registrations per client address), EMAIL
+(emails sent to one address), EMAIL_REQUEST (unauthenticated requests that send email, per client
+address). Client addresses are counted per address_group(): an IPv6 client per /64.
+
+A limit of N hits per period is N slots in the cache, each a key that lives one period. A hit
+takes a free slot with `cache.add`, which is atomic on every backend (Redis SET NX, a primary
+key in the database cache), so concurrent requests in several worker processes cannot count one
+hit twice or lose one: a sliding window without a read-modify-write race. Checking and counting
+are separate calls, so that login can count failed attempts only. Rates are read from the
+settings at each use, never bound at import.
+"""
+
+import hashlib
+import math
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+
+from core import metrics
+from core.errors import Throttled
+
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass(frozen=True)
+class Rate:
+    count: int
+    seconds: int
+
+
+def parse_rate(value: str) -> Rate | None:
+    """Parse DRF's `N/period` form (period: s, m, h, d or a word starting so); `none` is no limit."""
+    text = value.strip().lower()
+    if text == "none":
+        return None
+    number, _, period = text.partition("/")
+    if not number.strip().isdigit() or not period.strip() or period.strip()[0] not in _PERIODS:
+        raise ValueError(f"{value!r} is not a rate: use N/second, N/minute, N/hour, N/day or none")
+    return Rate(count=int(number), seconds=_PERIODS[period.strip()[0]])
+
+
+def _now() -> float:
+    return timezone.now().timestamp()
+
+
+class RateLimit:
+    """One scope's limit for one identity (an address, an email and an address, ...)."""
+
+    def __init__(self, scope: str, identity: str):
+        self.scope = scope
+        self.rate = parse_rate(getattr(settings, f"{scope.upper()}_RATE"))
+        digest = hashlib.sha256(identity.encode()).hexdigest()[:40]
+        self.slots = [f"ratelimit:{scope}:{digest}:{slot}" for slot in range(self.rate.count)] if self.rate else []
+
+    def _taken(self, now: float) -> dict[str, float]:
+        """Return the slots in use and when each was taken."""
+        return {key: at for key, at in cache.get_many(self.slots).items() if at > now - self.rate.seconds}
+
+    def check(self) -> None:
+        """Raise Throttled if every slot is taken."""
+        if self.rate is None:
+            return
+        if self.rate.count == 0:
+            # "0/hour": nothing is allowed.
+            raise self._refusal(wait=self.rate.seconds)
+        now = _now()
+        taken = self._taken(now)
+        if len(taken) >= self.rate.count:
+            raise self._refusal(wait=math.ceil(min(taken.values()) + self.rate.seconds - now))
+
+    def hit(self) -> bool:
+        """Count one hit; return False if no slot was free (the limit is reached)."""
+        if self.rate is None:
+            return True
+        now = _now()
+        taken = self._taken(now)
+        return any(cache.add(key, now, self.rate.seconds) for key in self.slots if key not in taken)
+
+    def check_and_hit(self) -> None:
+        """Count one hit, or raise Throttled if the limit is reached."""
+        self.check()
+        if not self.hit():
+            # Concurrent requests took the last free slots since the check: the limit is reached.
+            self.check()
+            raise self._refusal(wait=1)
+
+    def _refusal(self, *, wait: int) -> Throttled:
+        """Return the Throttled to raise, counted in /metrics by this limit's scope."""
+        metrics.rate_limited(self.scope)
+        return Throttled(wait=wait, limit=self.scope)
+
+    def reset(self) -> None:
+        """Forget every hit (a completed password reset clears the account's failures)."""
+        if self.rate is not None:
+            cache.delete_many(self.slots)
