@@ -18,6 +18,10 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 
+from accounts.account import errors as account_errors
+from accounts.clients import errors as clients_errors
+from accounts.mfa import errors as mfa_errors
+from accounts.notices import errors as notices_errors
 from core import errors
 from accounts import serializers as s
 from accounts.signin.api import AuthenticateViewSet
@@ -28,7 +32,8 @@ from core.operations import IndexView, MetricsView
 from accounts.sessions.api import SessionsViewSet, SessionViewSet
 from core.status import StatusView
 from accounts.account.api import UserViewSet
-from accounts.account.validate import ConfirmationViewSet, RecoveryViewSet
+from accounts.account.api import ConfirmationViewSet
+from accounts.passwords.api import RecoveryViewSet
 from accounts.keys.api import AuthorizationServerMetadataView, JWKSView
 
 # --- generator hooks (first: the decorators below load DEFAULT_SCHEMA_CLASS from here) ------
@@ -147,7 +152,7 @@ _describe(
         request=s.LoginSerializer,
         responses=_responses(
             TOKEN, *BODY_ERRORS, errors.InvalidCredentials, errors.UserConfirmationRequired, errors.AccountDisabled,
-            errors.TwoFactorRequired, errors.InvalidTwoFactorCode, errors.Throttled,
+            mfa_errors.TwoFactorRequired, mfa_errors.InvalidTwoFactorCode, errors.Throttled,
         ),
     ),
     refresh=_doc("Refresh the token", responses=_responses(TOKEN, *TOKEN_ERRORS)),
@@ -165,7 +170,7 @@ _describe(
         request=s.EmailSerializer,
         responses=_responses(
             MESSAGE, *BODY_ERRORS, errors.InvalidCredentials, errors.UserConfirmationRequired, errors.AccountDisabled,
-            errors.CouldNotSendEmail, errors.Throttled,
+            notices_errors.CouldNotSendEmail, errors.Throttled,
         ),
     ),
     delete_account=_doc(
@@ -191,20 +196,20 @@ _describe(
         request=s.RegisterSerializer,
         responses=_responses(
             _shape("Registered", user=serializers.EmailField()),
-            *BODY_ERRORS, errors.UserAlreadyExist, errors.PasswordConfirmationInvalid, errors.CouldNotSendEmail, errors.Throttled,
+            *BODY_ERRORS, account_errors.UserAlreadyExist, errors.PasswordConfirmationInvalid, notices_errors.CouldNotSendEmail, errors.Throttled,
         ),
     ),
     update_profile=_doc(
         "Update the profile",
         request=s.ProfileSerializer,
-        responses=_responses(_shape("ProfileUpdated", profile=PROFILE), *TOKEN_ERRORS, *BODY_ERRORS, errors.NoUpdatesToMake),
+        responses=_responses(_shape("ProfileUpdated", profile=PROFILE), *TOKEN_ERRORS, *BODY_ERRORS, account_errors.NoUpdatesToMake),
     ),
     change_email=_doc(
         "Change the email (a notice goes to the old address)",
         request=s.EmailChangeSerializer,
         responses=_responses(
             _shape("EmailChanged", email=serializers.EmailField()),
-            *TOKEN_ERRORS, *BODY_ERRORS, errors.InvalidPassword, errors.UserAlreadyExist,
+            *TOKEN_ERRORS, *BODY_ERRORS, account_errors.InvalidPassword, account_errors.UserAlreadyExist,
         ),
     ),
     deactivate=_doc("Deactivate the account (logging in reactivates it)", responses=_responses(MESSAGE, *TOKEN_ERRORS)),
@@ -224,7 +229,7 @@ _describe(
         public=True,
         request=s.EmailSerializer,
         responses=_responses(
-            MESSAGE, *BODY_ERRORS, errors.InvalidCredentials, errors.UserAlreadyConfirmed, errors.CouldNotSendEmail, errors.Throttled
+            MESSAGE, *BODY_ERRORS, errors.InvalidCredentials, account_errors.UserAlreadyConfirmed, notices_errors.CouldNotSendEmail, errors.Throttled
         ),
     ),
 )
@@ -356,7 +361,7 @@ _describe(
                 token_type=serializers.CharField(required=False),
             ),
             *BODY_ERRORS,
-            errors.InvalidClientCredentials,
+            clients_errors.InvalidClientCredentials,
         ),
     )
     # The "client" scheme (HTTP Basic) is declared in SPECTACULAR_SETTINGS["APPEND_COMPONENTS"].
@@ -421,7 +426,7 @@ _describe(
                 otpauth_uri=serializers.CharField(help_text="otpauth://totp/..., what the QR code holds."),
                 qr_svg=serializers.CharField(help_text="The URI as a QR code, an SVG document."),
             ),
-            *TOKEN_ERRORS, errors.TwoFactorAlreadyEnabled,
+            *TOKEN_ERRORS, mfa_errors.TwoFactorAlreadyEnabled,
         ),
     ),
     totp_confirm=_doc(
@@ -429,7 +434,7 @@ _describe(
         request=s.TwoFactorCodeSerializer,
         responses=_responses(
             _shape("TwoFactorEnabled", message=serializers.CharField(), recovery_codes=RECOVERY_CODES),
-            *TOKEN_ERRORS, *BODY_ERRORS, errors.NoTwoFactorEnrollment, errors.InvalidTwoFactorCode, errors.Throttled,
+            *TOKEN_ERRORS, *BODY_ERRORS, mfa_errors.NoTwoFactorEnrollment, mfa_errors.InvalidTwoFactorCode, errors.Throttled,
         ),
     ),
     totp_disable=_doc(
@@ -437,8 +442,8 @@ _describe(
         request=s.TwoFactorDisableSerializer,
         responses=_responses(
             MESSAGE,
-            *TOKEN_ERRORS, *BODY_ERRORS, errors.TwoFactorNotEnabled, errors.InvalidCredentials,
-            errors.InvalidTwoFactorCode, errors.Throttled,
+            *TOKEN_ERRORS, *BODY_ERRORS, mfa_errors.TwoFactorNotEnabled, errors.InvalidCredentials,
+            mfa_errors.InvalidTwoFactorCode, errors.Throttled,
         ),
     ),
 )
@@ -451,7 +456,7 @@ _describe(
         request=s.TwoFactorCodeSerializer,
         responses=_responses(
             _shape("RecoveryCodes", recovery_codes=RECOVERY_CODES),
-            *TOKEN_ERRORS, *BODY_ERRORS, errors.TwoFactorNotEnabled, errors.InvalidTwoFactorCode, errors.Throttled,
+            *TOKEN_ERRORS, *BODY_ERRORS, mfa_errors.TwoFactorNotEnabled, mfa_errors.InvalidTwoFactorCode, errors.Throttled,
         ),
     ),
 )

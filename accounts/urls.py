@@ -10,7 +10,8 @@ from accounts.clients.api import IntrospectionViewSet
 from accounts.mfa.api import RecoveryCodesViewSet, TOTPViewSet, TwoFactorViewSet
 from accounts.sessions.api import SessionsViewSet, SessionViewSet
 from accounts.account.api import UserViewSet
-from accounts.account.validate import ConfirmationViewSet, RecoveryViewSet
+from accounts.account.api import ConfirmationViewSet
+from accounts.passwords.api import RecoveryViewSet
 
 
 def route(path: str, viewset: type[ContractViewSet], name: str):

@@ -64,6 +64,8 @@ INSTALLED_APPS = [
     # Swagger UI for /api/docs, served from the static files (no CDN needed).
     "drf_spectacular_sidecar",
     "accounts",
+    # The Flask server's password hashes and the command that imports its users.
+    "legacy_flask",
 ]
 
 MIDDLEWARE = [
@@ -75,7 +77,6 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "core.middleware.body_size_limit",
-    "accounts.audit.services.RequestContextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -150,7 +151,7 @@ PASSWORD_HASHERS = [
     # some account holds one of its hashes (equal timing, accounts.passwords.credentials).
     "accounts.passwords.hashers.Argon2PasswordHasher",
     # Hashes imported from the Flask server (import_flask_users), rehashed at the first login.
-    "accounts.passwords.hashers.FlaskSecurityPasswordHasher",
+    "legacy_flask.hashers.FlaskSecurityPasswordHasher",
     # Django's default, for accounts brought from another Django project.
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
@@ -248,6 +249,9 @@ def _rate(name: str, default: str) -> str:
         raise ImproperlyConfigured(f"{name}={value!r}: use N/second, N/minute, N/hour, N/day or none.")
     return value
 
+
+# What a sign-in checks after the password, in order (accounts.signin.stages): two-factor.
+SIGNIN_STAGES = ["accounts.mfa.stages.two_factor"]
 
 # Rate limits, counted in CACHES (core.ratelimit). Client addresses count per address, IPv6
 # per /64. Failed logins per email and client address:

@@ -1,11 +1,14 @@
-"""What every viewset of the API shares: JSON answers, verb → action maps, lazy authentication."""
+"""The API base every room builds on: JSON answers, verb → action maps, lazy authentication,
+and the public views outside /api/ (status, index, keys)."""
 
 from rest_framework import viewsets
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import AllowAny, IsAuthenticated
 
+from rest_framework.serializers import Serializer
+from rest_framework.views import APIView
+
 from core.addresses import client_address
-from accounts import serializers as s
 
 
 class JSONNegotiation(DefaultContentNegotiation):
@@ -26,7 +29,7 @@ class ContractViewSet(viewsets.ViewSet):
     content_negotiation_class = JSONNegotiation
     actions: dict[str, str] = {}
     public: frozenset[str] = frozenset()
-    inputs: dict[str, type[s.serializers.Serializer]] = {}
+    inputs: dict[str, type[Serializer]] = {}
 
     def get_permissions(self):
         # A verb with no action (None) is let through to answer 405, not 401.
@@ -62,3 +65,11 @@ class ContractViewSet(viewsets.ViewSet):
         serializer = self.inputs[self.action](data=request.data)
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
+
+
+class PublicView(APIView):
+    """A view anyone may call, answering JSON: no authentication, no permission."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    content_negotiation_class = JSONNegotiation

@@ -25,6 +25,8 @@ class AuthError(Exception):
     message: str = ""
     # What a 401 answers in WWW-Authenticate (RFC 9110, section 15.5.2).
     challenge: str = 'Bearer realm="api"'
+    # A wrong guess at a secret (a password, a code): a sign-in counts it as a failed attempt.
+    wrong_guess: bool = False
 
     def __str__(self):
         return self.message
@@ -32,6 +34,7 @@ class AuthError(Exception):
 
 class InvalidCredentials(AuthError):
     status, message = 401, "Invalid email or password"
+    wrong_guess = True
 
 
 class UserConfirmationRequired(AuthError):
@@ -42,32 +45,12 @@ class PasswordConfirmationInvalid(AuthError):
     status, message = 401, "Passwords do not match"
 
 
-class UserAlreadyExist(AuthError):
-    status, message = 401, "A user with that email already exists"
-
-
-class InvalidPassword(AuthError):
-    status, message = 401, "Password is incorrect"
-
-
 class AccountNotActive(AuthError):
     status, message = 401, "Account is deactivated login to reactivate"
 
 
-class NoUpdatesToMake(AuthError):
-    status, message = 401, "No updates to make"
-
-
-class CouldNotSendEmail(AuthError):
-    status, message = 500, "Server could not process email request"
-
-
 class InvalidToken(AuthError):
     status, message = 400, "Invalid validation token"
-
-
-class UserAlreadyConfirmed(AuthError):
-    status, message = 401, "Account already confirmed"
 
 
 class LoginRequired(AuthError):
@@ -82,11 +65,6 @@ class AccountDisabled(AuthError):
     status, message = 403, "Account disabled"
 
 
-class InvalidClientCredentials(AuthError):
-    status, message = 401, "Invalid client credentials"
-    challenge = 'Basic realm="introspection"'
-
-
 class NotFound(AuthError):
     status, message = 404, "Not found"
 
@@ -94,35 +72,6 @@ class NotFound(AuthError):
 class MetricsTokenInvalid(AuthError):
     status, message = 401, "Invalid metrics token"
     challenge = 'Bearer realm="metrics"'
-
-
-# Two-factor sign-in.
-
-
-class TwoFactorRequired(AuthError):
-    status, message = 401, "Two-factor code required"
-
-
-class InvalidTwoFactorCode(AuthError):
-    status, message = 401, "Invalid two-factor code"
-
-
-class TwoFactorAlreadyEnabled(AuthError):
-    status, message = 409, "Two-factor authentication is already enabled"
-
-
-class TwoFactorNotEnabled(AuthError):
-    status, message = 409, "Two-factor authentication is not enabled"
-
-
-class NoTwoFactorEnrollment(AuthError):
-    status, message = 409, "No two-factor enrollment in progress"
-
-
-class StaffActionForbidden(AuthError):
-    """A staff member who is not a superuser acting on a superuser or another staff account (admin only)."""
-
-    status, message = 403, "only a superuser may act on a superuser or another staff account"
 
 
 class Throttled(AuthError):
@@ -133,8 +82,6 @@ class Throttled(AuthError):
         self.wait = max(int(wait), 1)
         # The rate limit's scope (login, login_account, ...), for metrics and the audit trail.
         self.limit = limit
-
-
 
 
 def envelope(status: int, message: str, errors: dict | None = None) -> dict:

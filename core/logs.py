@@ -18,7 +18,8 @@ import logging
 import re
 from datetime import UTC, datetime
 
-# The request being served: {"request_id", "path", "client_address"}; empty outside a request.
+# The request being served: {"request_id", "path", "client_address", "user_agent"}, set by
+# core.middleware.requests_observed for the logs and the audit trail; empty outside a request.
 request_context: contextvars.ContextVar[dict | None] = contextvars.ContextVar("log_request_context", default=None)
 
 # Three base64url parts separated by dots, the first a JSON object ("eyJ" is `{"` encoded): a JWT.

@@ -80,7 +80,14 @@ def requests_observed(get_response):
         offered = request.META.get("HTTP_X_REQUEST_ID", "")
         request_id = offered if offered and _REQUEST_ID.fullmatch(offered) and from_trusted_proxy(request.META) else uuid.uuid4().hex
         address = client_address(request.META)
-        request_context.set({"request_id": request_id, "path": request.path, "client_address": address})
+        request_context.set(
+            {
+                "request_id": request_id,
+                "path": request.path,
+                "client_address": address,
+                "user_agent": request.META.get("HTTP_USER_AGENT", ""),
+            }
+        )
         response = get_response(request)
         seconds = time.perf_counter() - started
         metrics.request_observed(endpoint=_endpoint(request), method=request.method, status=response.status_code, seconds=seconds)

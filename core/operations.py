@@ -8,7 +8,7 @@ from django.urls import reverse
 from rest_framework.response import Response
 
 from core import metrics
-from accounts.keys.api import PublicView
+from core.api import PublicView
 from core.errors import MetricsTokenInvalid, NotFound
 
 

@@ -21,7 +21,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.passwords.hashers import flask_hash_encode
+from legacy_flask.hashers import flask_hash_encode
 from accounts.users.models import User
 from accounts.users.models import email_normalize
 from accounts.passwords.credentials import timing_hashes_forget

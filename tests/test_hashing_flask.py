@@ -13,8 +13,8 @@ import pytest
 from django.contrib.auth.hashers import check_password, identify_hasher, make_password
 
 import authserver.settings as project_settings
-from accounts.passwords import hashers
-from accounts.passwords.hashers import FlaskSecurityPasswordHasher, flask_hash_check, flask_hash_encode, flask_hash_scheme, flask_password_sign
+from legacy_flask import hashers
+from legacy_flask.hashers import FlaskSecurityPasswordHasher, flask_hash_check, flask_hash_encode, flask_hash_scheme, flask_password_sign
 from tests.flask_server import FLASK_SALT, LOW_COSTS, flask_hash, flask_signed
 
 REFERENCE_SALT = "flask-salt-for-tests"
@@ -51,7 +51,7 @@ class TestSettings:
     def test_listed_right_after_the_preferred_argon2_hasher(self):
         assert project_settings.PASSWORD_HASHERS[:2] == [
             "accounts.passwords.hashers.Argon2PasswordHasher",
-            "accounts.passwords.hashers.FlaskSecurityPasswordHasher",
+            "legacy_flask.hashers.FlaskSecurityPasswordHasher",
         ]
 
     def test_salt_unset_by_default(self):
@@ -160,10 +160,10 @@ class TestHasher:
         salt.FLASK_PASSWORD_SALT = unset
         hashers._log_missing_flask_salt.cache_clear()
         encoded = flask_hash_encode(flask_hash("pw", "bcrypt"))
-        with caplog.at_level(logging.ERROR, logger="accounts.passwords.hashers"):
+        with caplog.at_level(logging.ERROR, logger="legacy_flask.hashers"):
             assert not check_password("pw", encoded)
             assert not check_password("pw", encoded)
-        messages = [record.getMessage() for record in caplog.records if record.name == "accounts.passwords.hashers"]
+        messages = [record.getMessage() for record in caplog.records if record.name == "legacy_flask.hashers"]
         assert len(messages) == 1
         assert "FLASK_PASSWORD_SALT is not set" in messages[0]
         assert "SECURITY_PASSWORD_SALT" in messages[0]

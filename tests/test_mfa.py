@@ -1116,7 +1116,7 @@ import django, pyotp
 django.setup()
 from django.utils import timezone
 from accounts.models import User
-from accounts.services import mfa
+from accounts.mfa import services as mfa
 user = User.objects.create_user(email="{email}", password="{password}", name="Gus", confirmed_at=timezone.now())
 secret = mfa.totp_enrollment_start(user=user).secret
 codes = mfa.totp_enrollment_confirm(user=user, code=pyotp.TOTP(secret).now())

@@ -14,8 +14,12 @@ from django.db import IntegrityError, transaction
 from accounts.account import profile as account
 from accounts.passwords import services as passwords
 from accounts.account import registration
+from accounts.privileges import rules
 from accounts.staff import services as staff
-from core.errors import CouldNotSendEmail, InvalidToken, StaffActionForbidden, UserAlreadyExist
+from accounts.notices.errors import CouldNotSendEmail
+from core.errors import InvalidToken
+from accounts.privileges.errors import StaffActionForbidden
+from accounts.account.errors import UserAlreadyExist
 from accounts.notices.models import QueuedEmail
 from accounts.users.models import User
 from accounts.users.links import Purpose, validation_token_make, validation_token_user
@@ -224,13 +228,13 @@ def people(user_factory) -> dict[str, User]:
     ],
 )
 def test_staff_action_allowed(people, actor, target, allowed):
-    assert staff.staff_action_allowed(actor=people[actor], user=people[target]) is allowed
+    assert rules.staff_action_allowed(actor=people[actor], user=people[target]) is allowed
 
 
 def test_an_operator_command_may_act_on_a_superuser(people):
     root = people["superuser"]
 
-    assert staff.staff_action_allowed(actor=None, user=root)
+    assert rules.staff_action_allowed(actor=None, user=root)
     staff.tokens_revoke(user=root, actor=None)
     assert staff.user_set_active(user=root, active=False, actor=None) is True
 

@@ -1,4 +1,4 @@
-"""/api/user: registration and the signed-in user's account."""
+"""/api/user (registration and the signed-in user's account) and /api/validate/confirmation."""
 
 from rest_framework.response import Response
 
@@ -45,3 +45,19 @@ class UserViewSet(ContractViewSet):
     def deactivate(self, request):
         account.user_deactivate(user=request.user)
         return Response({"message": "Account deactivated"})
+
+
+class ConfirmationViewSet(ContractViewSet):
+    """/api/validate/confirmation: confirm an account, or send a new link."""
+
+    actions = {"post": "confirm", "put": "resend"}
+    public = frozenset({"confirm", "resend"})
+    inputs = {"confirm": s.ValidationTokenSerializer, "resend": s.EmailSerializer}
+
+    def confirm(self, request):
+        registration.account_confirm(**self.validated(request))
+        return Response({"message": "Account confirmed"})
+
+    def resend(self, request):
+        registration.confirmation_resend(**self.validated(request), client_address=client_address(request.META))
+        return Response({"message": "New confirmation link sent"})

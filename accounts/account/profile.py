@@ -5,7 +5,8 @@ from django.utils import timezone
 
 from accounts.audit import services as audit
 from accounts.notices import services as emails
-from core.errors import InvalidCredentials, InvalidPassword, NoUpdatesToMake, UserAlreadyExist
+from core.errors import InvalidCredentials
+from accounts.account.errors import InvalidPassword, NoUpdatesToMake, UserAlreadyExist
 from accounts.users.models import User
 from accounts.users.models import email_normalize
 from accounts.passwords.credentials import password_check

@@ -6,7 +6,8 @@ from django.utils import timezone
 from accounts.audit import services as audit
 from accounts.notices import services as emails
 from core.addresses import address_group
-from core.errors import PasswordConfirmationInvalid, UserAlreadyConfirmed, UserAlreadyExist
+from core.errors import PasswordConfirmationInvalid
+from accounts.account.errors import UserAlreadyConfirmed, UserAlreadyExist
 from accounts.users.models import User
 from core.ratelimit import RateLimit
 from accounts.users.selectors import user_by_email

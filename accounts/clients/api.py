@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from core import metrics
 from accounts import serializers as s
 from core.api import ContractViewSet
-from core.errors import InvalidClientCredentials
+from accounts.clients.errors import InvalidClientCredentials
 from accounts.clients import services as clients
 
 CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")

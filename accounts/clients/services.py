@@ -7,7 +7,8 @@ import secrets
 from django.db.models import QuerySet, Subquery
 
 from accounts.audit import services as audit
-from core.errors import AuthError, InvalidClientCredentials
+from core.errors import AuthError
+from accounts.clients.errors import InvalidClientCredentials
 from accounts.clients.models import ResourceServer
 from accounts.users.models import User
 from core.prepared import PreparedQuery

@@ -1,18 +1,10 @@
 """/.well-known/: what resource servers need to verify auth tokens without our secrets."""
 
 from django.conf import settings
-from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from core.api import JSONNegotiation
 from accounts.keys.keyring import keyring
-
-
-class PublicView(APIView):
-    authentication_classes = []
-    permission_classes = [AllowAny]
-    content_negotiation_class = JSONNegotiation
+from core.api import PublicView
 
 
 class JWKSView(PublicView):

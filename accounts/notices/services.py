@@ -21,7 +21,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from core import metrics
-from core.errors import CouldNotSendEmail, Throttled
+from accounts.notices.errors import CouldNotSendEmail
+from core.errors import Throttled
 from accounts.notices.models import QueuedEmail
 from accounts.users.models import User
 from core.ratelimit import RateLimit

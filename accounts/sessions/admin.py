@@ -6,8 +6,8 @@ from django.utils.translation import ngettext
 
 from accounts.sessions.models import Session
 from accounts.sessions import services as sessions
-from core.errors import StaffActionForbidden
-from accounts.staff.services import staff_action_allowed, staff_action_record
+from accounts.privileges.errors import StaffActionForbidden
+from accounts.privileges.rules import staff_action_allowed, staff_action_record
 
 SESSION_FIELDS = ("public_id", "created_at", "last_seen_at", "expires_at", "user_agent", "ip", "amr", "ended_at", "end_reason")
 

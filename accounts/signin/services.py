@@ -3,7 +3,7 @@
 Both run the same checks, in the contract's order: the rate limits (LOGIN_RATE for this email
 and client address, LOGIN_ADDRESS_RATE for the address, LOGIN_ACCOUNT_RATE for the account), the
 password (in equal time, accounts.passwords.credentials), confirmation, disabled, then for a user
-with two-factor on the code (accounts.mfa.services). Failures count against all three limits and
+with two-factor on the code (a sign-in stage, accounts.signin.stages). Failures count against all three limits and
 are recorded in the audit trail; at a limit, every attempt is refused until the window moves on,
 the right password included.
 """
@@ -14,14 +14,14 @@ from django.utils import timezone
 from accounts.audit import services as audit
 from core import metrics
 from core.addresses import address_group
-from core.errors import AccountDisabled, AuthError, InvalidCredentials, InvalidTwoFactorCode, Throttled, UserConfirmationRequired
+from core.errors import AccountDisabled, AuthError, InvalidCredentials, Throttled, UserConfirmationRequired
 from accounts.sessions.models import Session
 from accounts.users.models import User
 from accounts.users.models import email_normalize
 from core.ratelimit import RateLimit
 from accounts.passwords.credentials import account_limit, password_matches
-from accounts.mfa.services import login_code_check
 from accounts.sessions.services import session_open
+from accounts.signin.stages import signin_stages
 from accounts.sessions.tokens import auth_token_issue
 
 
@@ -66,16 +66,20 @@ def credentials_check(*, email: str, password: str, client_address: str, where: 
 
 
 def second_factor_check(*, user: User, otp: str, email: str, client_address: str, where: str = "") -> list[str]:
-    """Check the code of a user whose credentials were checked; return the session's `amr`.
+    """Run the stages after the password (accounts.signin.stages) for a user whose credentials
+    were checked; return the session's `amr`.
 
     A user without two-factor signs in with the password alone (["pwd"]), whatever `otp` holds.
-    Raise TwoFactorRequired, InvalidTwoFactorCode or Throttled (accounts.mfa.services); a wrong
-    code counts against LOGIN_RATE and LOGIN_ADDRESS_RATE too, as a failed login.
+    Raise what a stage raises (TwoFactorRequired, InvalidTwoFactorCode, Throttled); a wrong guess
+    counts against LOGIN_RATE and LOGIN_ADDRESS_RATE too, as a failed login.
     """
+    amr = ["pwd"]
     try:
-        return ["pwd", "otp"] if login_code_check(user=user, otp=otp, where=where) else ["pwd"]
+        for stage in signin_stages():
+            amr += stage(user=user, otp=otp, where=where)
+        return amr
     except AuthError as exc:
-        if isinstance(exc, InvalidTwoFactorCode):
+        if exc.wrong_guess:
             for limit in _login_limits(email=email, client_address=client_address):
                 limit.hit()
         metrics.login_counted(entry=_entry(where), exc=exc)

@@ -4,7 +4,7 @@ Every change of state goes through accounts.services, as the API's do: the accou
 fields are read-only in the form, and the actions below change them.
 
 Permissions: every action needs the change permission; only superusers edit privileges (staff,
-superuser, groups, permissions); and who may act on whom is staff.staff_action_allowed, which the
+superuser, groups, permissions); and who may act on whom is privileges.staff_action_allowed, which the
 actions' services check and the permission hooks below apply to the change, password and delete
 views.
 """
@@ -16,8 +16,8 @@ from django.db.models import Q
 from django.utils.translation import ngettext
 
 from accounts.audit import services as audit
-from accounts.mfa import services as mfa
 from accounts.passwords import services as passwords
+from accounts.privileges import rules as privileges
 from accounts.staff import services as staff
 from core.errors import AuthError
 from accounts.sessions.admin import OpenSessionInline
@@ -172,24 +172,24 @@ class UserAdmin(DjangoUserAdmin):
     # With an account, Django asks these before the change form, the password form and a
     # deletion (one by one or in bulk): staff may hold the permission, yet not over this account.
     def has_change_permission(self, request, obj=None):
-        allowed = obj is None or staff.staff_action_allowed(actor=request.user, user=obj)
+        allowed = obj is None or privileges.staff_action_allowed(actor=request.user, user=obj)
         return allowed and super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request, obj=None):
-        allowed = obj is None or staff.staff_action_allowed(actor=request.user, user=obj)
+        allowed = obj is None or privileges.staff_action_allowed(actor=request.user, user=obj)
         return allowed and super().has_delete_permission(request, obj)
 
     # Django calls these with the request after each save of the add, change and password
     # forms, and before a deletion: the one place that knows which staff member acted.
     def log_addition(self, request, obj, message):
         super().log_addition(request, obj, message)
-        staff.staff_action_record(user=obj, actor=request.user, action="created the account")
+        privileges.staff_action_record(user=obj, actor=request.user, action="created the account")
 
     def log_change(self, request, obj, message):
         super().log_change(request, obj, message)
         fields = [field for entry in message for field in entry.get("changed", {}).get("fields", [])]
         if fields:
-            staff.staff_action_record(user=obj, actor=request.user, action=f"changed {', '.join(fields)}")
+            privileges.staff_action_record(user=obj, actor=request.user, action=f"changed {', '.join(fields)}")
 
     def log_deletions(self, request, queryset):
         super().log_deletions(request, queryset)
@@ -223,4 +223,4 @@ class UserAdmin(DjangoUserAdmin):
 
     @admin.action(description="Reset two-factor (turn it off and sign out everywhere)", permissions=["change"])
     def reset_two_factor(self, request, queryset):
-        _bulk(self, request, queryset, mfa.two_factor_reset, "had two-factor reset", already="two-factor was off")
+        _bulk(self, request, queryset, staff.two_factor_reset, "had two-factor reset", already="two-factor was off")

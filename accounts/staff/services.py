@@ -1,43 +1,18 @@
 """Staff actions on accounts (the admin), each recorded in the audit trail.
 
 Each takes the `actor`: the staff member acting, or None for an operator's command. Who may act
-on whom is `staff_action_allowed`; every action checks it first.
+on whom is accounts.privileges.rules; every action checks it first.
 """
 
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.audit import services as audit
-from core.errors import StaffActionForbidden
+from accounts.privileges.rules import staff_action_check, staff_action_record
 from accounts.users.models import User
+from accounts.mfa import services as mfa
 from accounts.passwords.services import recovery_send
 from accounts.account.registration import confirmation_send
 from accounts.sessions.services import EndReason, sessions_end
-
-
-def staff_action_allowed(*, actor: User | None, user: User) -> bool:
-    """Return whether `actor` may act on `user`'s account.
-
-    An operator's command (None) and a superuser may act on anyone. Other staff may act on their
-    own account and on accounts without privileges, never on a superuser or another staff member:
-    a password they set, an email they change or a disabling would hand them, or take from them,
-    an account that holds permissions they were not given.
-    """
-    if actor is None or actor.is_superuser or actor.pk == user.pk:
-        return True
-    return not (user.is_superuser or user.is_staff)
-
-
-def staff_action_check(*, actor: User | None, user: User) -> None:
-    """Raise StaffActionForbidden unless `actor` may act on `user`'s account."""
-    if not staff_action_allowed(actor=actor, user=user):
-        raise StaffActionForbidden
-
-
-def staff_action_record(*, user: User, actor: User | None, action: str) -> None:
-    """Record a staff action on an account; `actor` None means an operator's command."""
-    by = actor.email if actor is not None else "an operator command"
-    audit.record(audit.Type.STAFF_ACTION, user=user, detail=f"{action} by {by}")
 
 
 def user_confirm(*, user: User, actor: User | None) -> bool:
@@ -87,3 +62,12 @@ def staff_recovery_send(*, user: User, actor: User | None) -> None:
     staff_action_check(actor=actor, user=user)
     recovery_send(user=user)
     staff_action_record(user=user, actor=actor, action="sent a recovery email")
+
+
+def two_factor_reset(*, user: User, actor: User | None) -> bool:
+    """Turn the user's two-factor off (they may enroll again) and end every session.
+
+    Return False if two-factor was not on. The user is told by email.
+    """
+    staff_action_check(actor=actor, user=user)
+    return mfa.two_factor_reset(user=user, by=actor.email if actor is not None else "an operator command")

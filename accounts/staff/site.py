@@ -19,7 +19,8 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from core.addresses import client_address
-from core.errors import AuthError, InvalidTwoFactorCode, Throttled, TwoFactorRequired
+from core.errors import AuthError, Throttled
+from accounts.mfa.errors import InvalidTwoFactorCode, TwoFactorRequired
 from accounts.sessions.models import Session
 from accounts.passwords.credentials import password_check
 from accounts.signin.services import credentials_check, second_factor_check, sign_in
