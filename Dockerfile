@@ -45,7 +45,7 @@ COPY . .
 # names (DEBUG is off); the settings need a strong SECRET_KEY and a named email backend to load
 # with DEBUG off: a random key, which signs nothing and is not kept in the image, and the console,
 # since collectstatic sends no email.
-RUN python -m compileall -q authserver accounts \
+RUN python -m compileall -q authserver core accounts legacy_flask \
  && SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" EMAIL_BACKEND=console \
     python manage.py collectstatic --noinput --verbosity 0
 
