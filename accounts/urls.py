@@ -3,7 +3,6 @@
 from django.urls import re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
-from accounts import schema
 from accounts.signin.api import AuthenticateViewSet
 from core.api import ContractViewSet
 from accounts.clients.api import IntrospectionViewSet

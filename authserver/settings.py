@@ -219,7 +219,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "core.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_SCHEMA_CLASS": "accounts.schema.ContractAutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.schema.ContractAutoSchema",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Auth server API",
@@ -228,7 +228,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
-    "PREPROCESSING_HOOKS": ["accounts.schema.preprocess_endpoints"],
+    "PREPROCESSING_HOOKS": ["core.schema.preprocess_endpoints"],
     # /api/docs loads Swagger UI from this server's static files, never from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

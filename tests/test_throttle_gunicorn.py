@@ -51,9 +51,10 @@ def logged_pids(access_log: Path, request_line: str, expected: int) -> list[str]
         time.sleep(0.1)
 
 
-def serve(workdir: Path, **variables: str):
+def serve(workdir: Path, *, max_requests: int = 1, **variables: str):
     """Migrate a SQLite database in `workdir` and serve it with gunicorn, 2 workers that each
-    serve one request; yield (base URL, access log, the server's environment), then stop it.
+    serve `max_requests` requests (0: no limit); yield (base URL, access log, the server's
+    environment), then stop it.
 
     `variables` add to (or override) the environment, e.g. a rate.
     """
@@ -81,7 +82,7 @@ def serve(workdir: Path, **variables: str):
             sys.executable, "-m", "gunicorn", "authserver.wsgi:application",
             "--bind", f"127.0.0.1:{port}",
             "--workers", "2",
-            "--max-requests", "1",
+            "--max-requests", str(max_requests),
             "--access-logfile", str(access_log),
             "--access-logformat", "%(p)s %(m)s %(U)s %(s)s",
         ],

@@ -1,10 +1,36 @@
 """/api/sessions: where the user is signed in; sign out one device or all the others."""
 
+from drf_spectacular.utils import extend_schema_serializer
+from rest_framework import serializers
 from rest_framework.response import Response
 
-from core.api import ContractViewSet
-from accounts.sessions.models import Session
 from accounts.sessions import services as sessions
+from accounts.sessions.models import Session
+from core import errors
+from core.api import ContractViewSet
+from core.schema import TOKEN_ERRORS, MessageOutput, action_schema, message
+
+
+@extend_schema_serializer(component_name="Session")
+class SessionOutput(serializers.Serializer):
+    id = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    last_seen_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    user_agent = serializers.CharField()
+    ip = serializers.IPAddressField(allow_null=True)
+    current = serializers.BooleanField()
+
+
+@extend_schema_serializer(component_name="Sessions")
+class SessionsOutput(serializers.Serializer):
+    sessions = SessionOutput(many=True)
+
+
+@extend_schema_serializer(component_name="SessionsRevoked")
+class SessionsRevokedOutput(serializers.Serializer):
+    message = serializers.CharField()
+    revoked = serializers.IntegerField()
 
 
 def _session_json(session: Session, *, current: Session) -> dict:
@@ -24,13 +50,15 @@ class SessionsViewSet(ContractViewSet):
 
     actions = {"get": "list_sessions", "delete": "revoke_others"}
 
+    @action_schema("sessions", "List the open sessions (one per sign-in), newest first", output=SessionsOutput, errors=TOKEN_ERRORS)
     def list_sessions(self, request):
         found = sessions.sessions_of(user=request.user)
-        return Response({"sessions": [_session_json(session, current=request.auth) for session in found]})
+        return Response(SessionsOutput({"sessions": [_session_json(session, current=request.auth) for session in found]}).data)
 
+    @action_schema("sessions", "Sign out every other session", output=SessionsRevokedOutput, errors=TOKEN_ERRORS)
     def revoke_others(self, request):
         revoked = sessions.sessions_revoke_others(user=request.user, current=request.auth)
-        return Response({"message": "Other sessions revoked", "revoked": revoked})
+        return Response(SessionsRevokedOutput({"message": "Other sessions revoked", "revoked": revoked}).data)
 
 
 class SessionViewSet(ContractViewSet):
@@ -38,6 +66,9 @@ class SessionViewSet(ContractViewSet):
 
     actions = {"delete": "revoke"}
 
+    @action_schema(
+        "sessions", "Sign out one session (the current one: sign out)", output=MessageOutput, errors=(*TOKEN_ERRORS, errors.NotFound)
+    )
     def revoke(self, request, session_id: str):
         sessions.session_revoke(user=request.user, session_id=session_id)
-        return Response({"message": "Session revoked"})
+        return Response(message("Session revoked"))

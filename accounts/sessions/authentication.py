@@ -10,6 +10,7 @@ was ended (sign-out, revocation, password change, recovery, staff) or has expire
 `request.user` is the user and `request.auth` the session.
 """
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication
 
 from accounts.sessions.services import session_touch, token_authenticate
@@ -34,3 +35,18 @@ class TokenAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request):
         return 'Bearer realm="api"'
+
+
+class TokenAuthenticationScheme(OpenApiAuthenticationExtension):
+    """How /api/schema describes TokenAuthentication (registered by being defined)."""
+
+    target_class = TokenAuthentication
+    name = "token"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "The auth token, raw (`Authorization: <token>`) or as `Bearer <token>`.",
+        }

@@ -1,7 +1,8 @@
 """The stages of a sign-in after the password, as settings.SIGNIN_STAGES names them.
 
 A stage is a function `stage(*, user, otp, where) -> list[str]`: it returns the methods it
-checked, for the session's `amr` (none when it does not apply to the user), or raises an AuthError.
+checked, for the session's `amr` (none when it does not apply to the user), or raises an AuthError;
+its `errors` attribute lists the AuthErrors it can raise (the login's OpenAPI description).
 An error whose `wrong_guess` is set (a wrong code) counts as a failed login. The rooms that add a
 way to sign in (two-factor: accounts.mfa.stages) plug in here, so that sign-in imports none of them.
 """
