@@ -32,7 +32,8 @@ ALLOWED: dict[str, set[str]] = {
     },
     "accounts.mfa": {"accounts.users", "accounts.audit", "accounts.notices", "accounts.sessions", "accounts.passwords"},
     "accounts.signin": {
-        "accounts.users", "accounts.audit", "accounts.sessions", "accounts.passwords", "accounts.account",
+        "accounts.users", "accounts.audit", "accounts.notices", "accounts.sessions", "accounts.passwords",
+        "accounts.account",
     },
     "accounts.clients": {"accounts.users", "accounts.audit", "accounts.sessions"},
     "accounts.staff": {
