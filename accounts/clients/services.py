@@ -13,7 +13,8 @@ from core.errors import AuthError
 
 
 def _caller_digest_sql(connection) -> str:
-    """The secret digest of the active resource server with the client id `%s` (NULL if none)."""
+    """The secret digest of the active resource server with this client id (NULL if none); its
+    parameters: the client id, then True (is_active)."""
     quote, meta = connection.ops.quote_name, ResourceServer._meta
     table = quote(meta.db_table)
 
