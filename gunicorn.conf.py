@@ -60,18 +60,8 @@ if _JSON_LOGS:
         "root": {"level": "INFO", "handlers": []},
     }
 else:
-    from gunicorn.glogging import Logger
-
-    from core.logs import RedactingFormatter
-
-    class RedactingLogger(Logger):
-        """gunicorn's logger, its lines `redact()`ed like the server's (authserver/logs.py): its
-        error log quotes a malformed header line whole (an Authorization header without its
-        colon, say), its access log the request line with its query string. Where the lines go
-        (--access-logfile, --error-logfile) and their format are gunicorn's, as before."""
-
-        def _set_handler(self, log, output, fmt, stream=None):
-            super()._set_handler(log, output, RedactingFormatter(fmt._fmt, fmt.datefmt), stream=stream)
+    # gunicorn's lines redact()ed like the server's; where they go and their format stay gunicorn's.
+    from core.gunicorn_logging import RedactingLogger
 
     logger_class = RedactingLogger
 

@@ -429,7 +429,7 @@ def test_exception_in_a_token_protected_view_is_json_500(auth_client, monkeypatc
 
 
 def test_exception_in_authentication_is_json_500(db, client, monkeypatch):
-    monkeypatch.setattr("accounts.sessions.services.auth_token_decode", lambda raw: _boom())
+    monkeypatch.setattr("accounts.sessions.tokens.auth_token_decode", lambda raw: _boom())
 
     response = client.get("/api/user", HTTP_AUTHORIZATION="some-token")
 

@@ -322,3 +322,81 @@ def test_secrets_are_redacted(text, kept):
 )
 def test_ordinary_messages_are_left_alone(text):
     assert redact(text) == text
+
+
+# --- gunicorn's text logs (gunicorn.conf.py without LOG_FORMAT=json) ----------------------------
+
+
+@pytest.fixture
+def gunicorn_logger(tmp_path):
+    """A RedactingLogger as gunicorn makes it (its public setup() runs in __init__), error log and
+    access log to files; its handlers are taken off gunicorn's loggers afterwards."""
+    from gunicorn.config import Config
+
+    from core.gunicorn_logging import RedactingLogger
+
+    cfg = Config()
+    cfg.set("errorlog", str(tmp_path / "error.log"))
+    cfg.set("accesslog", str(tmp_path / "access.log"))
+    logger = RedactingLogger(cfg)
+    yield logger, cfg, tmp_path
+    for log in (logger.error_log, logger.access_log):
+        for handler in list(log.handlers):
+            if isinstance(handler, logging.FileHandler) and handler.baseFilename.startswith(str(tmp_path)):
+                log.removeHandler(handler)
+                handler.close()
+
+
+def _flushed(logger):
+    """Write out what the file handlers hold."""
+    for log in (logger.error_log, logger.access_log):
+        for handler in log.handlers:
+            handler.flush()
+
+
+def test_gunicorns_text_logs_are_redacted_in_gunicorns_format(gunicorn_logger):
+    logger, cfg, directory = gunicorn_logger
+    jwt_like = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4eXoifQ.c2lnbmF0dXJl"
+
+    logger.error("Invalid header line: Authorization Bearer %s", jwt_like)
+    try:
+        raise ValueError(f"password=hunter2hunter2 with {jwt_like}")
+    except ValueError:
+        logger.exception("Error handling request")
+    logger.access_log.info(f"GET /api/validate/confirm/MTIz:1vXyZ:abcdefghijklmnop?token={jwt_like}")
+    _flushed(logger)
+
+    error_lines = (directory / "error.log").read_text()
+    access_lines = (directory / "access.log").read_text()
+    assert jwt_like not in error_lines + access_lines and "hunter2hunter2" not in error_lines
+    assert "abcdefghijklmnop" not in access_lines and REDACTED in access_lines
+    # gunicorn's own format: "[date] [pid] [LEVEL] message", the traceback after it.
+    first = error_lines.splitlines()[0]
+    assert re.fullmatch(r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] \[\d+\] \[ERROR\] Invalid header line: .*", first)
+    assert "Traceback" in error_lines and "ValueError" in error_lines
+    assert access_lines.startswith("GET /api/validate/confirm/")
+
+
+def test_a_reload_redacts_once_and_writes_each_line_once(gunicorn_logger):
+    from core.gunicorn_logging import RedactedFormatter
+
+    logger, cfg, directory = gunicorn_logger
+    logger.setup(cfg)  # what a HUP does
+    logger.setup(cfg)
+
+    for log in (logger.error_log, logger.access_log):
+        # gunicorn's handler, one after each reload (pytest's own capture handlers aside).
+        handlers = [handler for handler in log.handlers if isinstance(handler, logging.FileHandler)]
+        assert len(handlers) == 1
+        assert all(not isinstance(handler.formatter, RedactedFormatter) for handler in log.handlers if handler not in handlers)
+        assert isinstance(handlers[0].formatter, RedactedFormatter)
+        assert not isinstance(handlers[0].formatter.inner, RedactedFormatter)
+    logger.error("once")
+    _flushed(logger)
+    assert (directory / "error.log").read_text().count("once") == 1
+
+
+def test_gunicorn_conf_uses_the_redacting_logger_with_text_logs():
+    text = (BASE_DIR / "gunicorn.conf.py").read_text()
+    assert "from core.gunicorn_logging import RedactingLogger" in text and "logger_class = RedactingLogger" in text
+    assert "_set_handler" not in text

@@ -4,36 +4,40 @@ import hashlib
 import hmac
 import secrets
 
-from django.db.models import QuerySet, Subquery
-
 from accounts.audit import services as audit
-from core.errors import AuthError
 from accounts.clients.errors import InvalidClientCredentials
 from accounts.clients.models import ResourceServer
+from accounts.sessions.tokens import Extra, SessionRead, auth_token_decode, token_session_check
 from accounts.users.models import User
-from core.prepared import PreparedQuery
-from accounts.sessions.services import sessions_with_user, token_decode, token_session_check
+from core.errors import AuthError
 
 
-def _active_servers(client_id: str) -> QuerySet:
-    return ResourceServer.objects.filter(client_id=client_id, is_active=True).order_by("pk")[:1]
+def _caller_digest_sql(connection) -> str:
+    """The secret digest of the active resource server with this client id (NULL if none); its
+    parameters: the client id, then True (is_active)."""
+    quote, meta = connection.ops.quote_name, ResourceServer._meta
+    table = quote(meta.db_table)
 
+    def column(name: str) -> str:
+        return f"{table}.{quote(meta.get_field(name).column)}"
 
-# Compiled once (core.prepared): the caller's credentials alone, when the token names no session.
-_active_server = PreparedQuery(_active_servers, str)
+    return (
+        f"SELECT {column('secret_digest')} FROM {table} WHERE {column('client_id')} = %s "
+        f"AND {column('is_active')} = %s ORDER BY {column(meta.pk.name)} LIMIT 1"
+    )
+
 
 # What an introspection reads, in one query: the session the token names, with its user, and the
 # secret digest of the active resource server calling (NULL when there is none). Only the columns
 # token_session_check reads (the answer's claims come from the verified token): a third fewer
 # values to convert, each a datetime parse on SQLite. Reading any other field of these instances
 # would cost a query of its own, which tests/test_introspection.py's query counts would show.
-INTROSPECTION_FIELDS = ("ended_at", "expires_at", "user__public_id", "user__is_active", "user__deactivated_at")
-_session_and_caller = PreparedQuery(
-    lambda session_id, client_id: sessions_with_user(session_id)
-    .only(*INTROSPECTION_FIELDS)
-    .annotate(caller_digest=Subquery(_active_servers(client_id).values("secret_digest"))),
-    str,
-    str,
+INTROSPECTION_SESSION_FIELDS = ("ended_at", "expires_at")
+INTROSPECTION_USER_FIELDS = ("public_id", "is_active", "deactivated_at")
+_session_and_caller = SessionRead(
+    session_fields=INTROSPECTION_SESSION_FIELDS,
+    user_fields=INTROSPECTION_USER_FIELDS,
+    extra=Extra("caller_digest", ResourceServer._meta.get_field("secret_digest"), _caller_digest_sql),
 )
 
 # Compared against when the client id is unknown, so that the answer takes the same time.
@@ -74,8 +78,9 @@ def _secret_check(digest: str | None, client_secret: str) -> None:
 
 def resource_server_authenticate(*, client_id: str, client_secret: str) -> ResourceServer:
     """Return the active resource server with these credentials, or raise InvalidClientCredentials."""
-    found = _active_server(client_id) if client_id else []
-    server = found[0] if found else None
+    server = (
+        ResourceServer.objects.filter(client_id=client_id, is_active=True).order_by("pk").first() if client_id else None
+    )
     _secret_check(server.secret_digest if server is not None else None, client_secret)
     return server
 
@@ -92,15 +97,14 @@ def token_introspect(*, client_id: str, client_secret: str, token: str) -> dict:
     digest are read together. A token that names none costs a second, for the caller alone.
     """
     try:
-        verified = token_decode(token)
+        verified = auth_token_decode(token)
     except AuthError:
         verified = None
-    found = _session_and_caller(verified.session_id, client_id) if verified is not None else []
-    if not found:
+    session = _session_and_caller(verified.session_id, (client_id, True)) if verified is not None else None
+    if session is None:
         # Not a token of this server, or its session is gone: the caller is checked on its own.
         resource_server_authenticate(client_id=client_id, client_secret=client_secret)
         return dict(INACTIVE)
-    (session,) = found
     _secret_check(session.caller_digest, client_secret)
     try:
         token_session_check(token=verified, session=session)

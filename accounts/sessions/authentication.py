@@ -4,7 +4,7 @@ The checks run in the contract's order: no header → LoginRequired (by the perm
 DRF does for anonymous requests); a header that does not hold a valid auth token of an existing
 user → TokenInvalid; disabled → AccountDisabled; deactivated → AccountNotActive; a session that
 was ended (sign-out, revocation, password change, recovery, staff) or has expired → TokenInvalid
-(accounts.sessions.services.token_authenticate). One SQL query, the session joined with its user;
+(accounts.sessions.tokens.token_authenticate). One SQL query, the session joined with its user;
 `last_seen_at` is written at most once a minute per session.
 
 `request.user` is the user and `request.auth` the session.
@@ -13,7 +13,8 @@ was ended (sign-out, revocation, password change, recovery, staff) or has expire
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication
 
-from accounts.sessions.services import session_touch, token_authenticate
+from accounts.sessions.services import session_touch
+from accounts.sessions.tokens import token_authenticate
 
 
 def token_from_header(header: str) -> str:

@@ -1,8 +1,10 @@
-"""Sessions: opened by a sign-in, listed and revoked by their user, ended by every revocation.
+"""Sessions' lifecycle: opened by a sign-in, refreshed, listed and revoked by their user, ended
+by every revocation.
 
 Ending sessions is one UPDATE of their rows; the authentication class reads the session with
-every request, so a revoked session's tokens are refused at once by every worker and node, and a
-token minted by a refresh that raced the revocation belongs to an ended session too.
+every request (accounts.sessions.tokens, where a token and its session are checked), so a revoked
+session's tokens are refused at once by every worker and node, and a token minted by a refresh
+that raced the revocation belongs to an ended session too.
 """
 
 import ipaddress
@@ -13,12 +15,10 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.audit import services as audit
-from core.errors import AccountDisabled, AccountNotActive, AuthError, NotFound, TokenInvalid
-from accounts.sessions.models import Session
+from accounts.sessions.models import USER_AGENT_MAX_LENGTH, Session
+from accounts.sessions.tokens import auth_token_issue
 from accounts.users.models import User
-from accounts.sessions.models import USER_AGENT_MAX_LENGTH
-from core.prepared import PreparedQuery
-from accounts.sessions.tokens import AuthToken, auth_token_decode, auth_token_issue
+from core.errors import NotFound
 
 LAST_SEEN_EVERY = timedelta(minutes=1)
 
@@ -55,57 +55,6 @@ def session_open(
         remember=remember,
         amr=amr,
     )
-
-
-def sessions_with_user(session_id: str) -> QuerySet:
-    """Return the queryset of the session with this public id, with its user: one row at most
-    (public_id is unique), so no ORDER BY, as get() would not have one."""
-    return Session.objects.select_related("user").filter(public_id=session_id).order_by()
-
-
-# Every authenticated request and refresh runs it: compiled once (core.prepared).
-_session_with_user = PreparedQuery(sessions_with_user, str)
-
-
-def token_decode(raw: str) -> AuthToken:
-    """Return the verified token (signature, iss, aud, expiry, type; no SQL), or raise TokenInvalid."""
-    if not raw or raw.lower() == "bearer":
-        raise TokenInvalid
-    return auth_token_decode(raw)
-
-
-def session_check(*, user: User, session: Session, now: datetime | None = None) -> None:
-    """Raise the contract's error if this user may not use this session's tokens, in its order."""
-    if not user.is_active:
-        raise AccountDisabled
-    if user.is_deactivated:
-        raise AccountNotActive
-    if not session.is_open(now):
-        raise TokenInvalid
-
-
-def token_session_check(*, token: AuthToken, session: Session | None) -> Session:
-    """Return the session if it is the token's (read by its `sid`, with its user) and the token
-    may be used, or raise the contract's error: TokenInvalid, AccountDisabled, AccountNotActive.
-
-    The error carries the user when there is one (`exc.user`), for the audit trail.
-    """
-    if session is None or str(session.user.public_id) != token.subject:
-        raise TokenInvalid
-    try:
-        session_check(user=session.user, session=session)
-    except AuthError as exc:
-        exc.user = session.user
-        raise
-    return session
-
-
-def token_authenticate(*, raw: str) -> tuple[AuthToken, Session]:
-    """Return the verified token and its open session (with the user), or raise the contract's
-    error (token_session_check). One SQL query."""
-    token = token_decode(raw)
-    found = _session_with_user(token.session_id)
-    return token, token_session_check(token=token, session=found[0] if found else None)
 
 
 def session_touch(*, session: Session, now: datetime | None = None) -> None:
