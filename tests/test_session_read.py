@@ -171,3 +171,11 @@ def test_no_module_reads_djangos_private_query_machinery():
             continue
         text = path.read_text()
         assert not any(name in text for name in private), path
+
+
+def test_the_converters_hooks_are_read_on_the_pinned_django_release():
+    """SessionRead applies `connection.ops.get_db_converters` and `Col.get_db_converters`, the hooks
+    Django's own raw() uses but its reference does not document: re-read them when Django moves."""
+    import django
+
+    assert django.get_version() == "5.2.19", "check SessionRead's converters against this Django, then update the pin"
