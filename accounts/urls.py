@@ -3,14 +3,13 @@
 from django.urls import re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
-from accounts.signin.api import AuthenticateViewSet
-from core.api import ContractViewSet
+from accounts.account.api import ConfirmationViewSet, UserViewSet
 from accounts.clients.api import IntrospectionViewSet
 from accounts.mfa.api import RecoveryCodesViewSet, TOTPViewSet, TwoFactorViewSet
-from accounts.sessions.api import SessionsViewSet, SessionViewSet
-from accounts.account.api import UserViewSet
-from accounts.account.api import ConfirmationViewSet
 from accounts.passwords.api import RecoveryViewSet
+from accounts.sessions.api import SessionsViewSet, SessionViewSet
+from accounts.signin.api import AuthenticateViewSet
+from core.api import ContractViewSet
 
 
 def route(path: str, viewset: type[ContractViewSet], name: str):

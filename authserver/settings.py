@@ -16,9 +16,9 @@ from django.core.checks.security.base import (
 )
 from django.core.exceptions import ImproperlyConfigured
 
-from core.addresses import proxy_networks
 from authserver import __version__
 from authserver.env import BASE_DIR, env
+from core.addresses import proxy_networks
 from core.logs import logging_config
 
 DEBUG = env.bool("DEBUG", default=False)

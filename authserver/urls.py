@@ -4,10 +4,10 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 
+from accounts.keys.api import AuthorizationServerMetadataView, JWKSView
 from core import errors
 from core.operations import IndexView, MetricsView
 from core.status import StatusView
-from accounts.keys.api import AuthorizationServerMetadataView, JWKSView
 
 urlpatterns = [
     path("", IndexView.as_view(), name="index"),

@@ -4,7 +4,6 @@ and the public views outside /api/ (status, index, keys)."""
 from rest_framework import viewsets
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import AllowAny, IsAuthenticated
-
 from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
 

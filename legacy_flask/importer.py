@@ -21,10 +21,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from legacy_flask.hashers import flask_hash_encode
-from accounts.users.models import User
-from accounts.users.models import email_normalize
 from accounts.passwords.credentials import timing_hashes_forget
+from accounts.users.models import User, email_normalize
+from legacy_flask.hashers import flask_hash_encode
 
 # What is read of the Flask server's schema (Flask-Security's SQLAlchemy models). `user` is a
 # reserved word in PostgreSQL, so every name is quoted.

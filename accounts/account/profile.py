@@ -3,15 +3,14 @@
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.account.errors import InvalidPassword, NoUpdatesToMake, UserAlreadyExist
 from accounts.audit import services as audit
 from accounts.notices import services as emails
-from core.errors import InvalidCredentials
-from accounts.account.errors import InvalidPassword, NoUpdatesToMake, UserAlreadyExist
-from accounts.users.models import User
-from accounts.users.models import email_normalize
 from accounts.passwords.credentials import password_check
 from accounts.sessions.services import EndReason, sessions_end
 from accounts.users.links import Purpose, validation_token_make
+from accounts.users.models import User, email_normalize
+from core.errors import InvalidCredentials
 
 
 def profile_update(*, user: User, name: str | None) -> User:

@@ -3,16 +3,16 @@
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.account.errors import UserAlreadyConfirmed, UserAlreadyExist
 from accounts.audit import services as audit
 from accounts.notices import services as emails
-from core.addresses import address_group
-from core.errors import PasswordConfirmationInvalid
-from accounts.account.errors import UserAlreadyConfirmed, UserAlreadyExist
-from accounts.users.models import User
-from core.ratelimit import RateLimit
-from accounts.users.selectors import user_by_email
 from accounts.passwords.services import password_validate
 from accounts.users.links import Purpose, validation_token_make, validation_token_user
+from accounts.users.models import User
+from accounts.users.selectors import user_by_email
+from core.addresses import address_group
+from core.errors import PasswordConfirmationInvalid
+from core.ratelimit import RateLimit
 
 
 def user_register(*, email: str, name: str, password: str, confirm: str, client_address: str) -> User:

@@ -7,8 +7,8 @@ A new secret is shown on the page that answers the request, never through Django
 from django.contrib import admin
 from django.template.response import TemplateResponse
 
-from accounts.clients.models import ResourceServer
 from accounts.clients import services as clients
+from accounts.clients.models import ResourceServer
 
 CREDENTIALS_TEMPLATE = "admin/accounts/resourceserver/credentials.html"
 

@@ -7,8 +7,8 @@ from django.contrib import admin, messages
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 
-from accounts.keys.models import SigningKey
 from accounts.keys import services as keys
+from accounts.keys.models import SigningKey
 
 
 @admin.register(SigningKey)

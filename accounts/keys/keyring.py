@@ -19,8 +19,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from accounts.keys import jose
-from core import vault
 from accounts.keys.models import SigningKey
+from core import vault
 
 logger = logging.getLogger(__name__)
 

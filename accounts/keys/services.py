@@ -10,10 +10,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.audit import services as audit
-from core import vault
+from accounts.keys.keyring import keyring
 from accounts.keys.models import SigningKey
 from accounts.users.models import User
-from accounts.keys.keyring import keyring
+from core import vault
 
 State = SigningKey.State
 

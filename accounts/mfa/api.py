@@ -5,7 +5,12 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from accounts.mfa import services as mfa
-from accounts.mfa.errors import InvalidTwoFactorCode, NoTwoFactorEnrollment, TwoFactorAlreadyEnabled, TwoFactorNotEnabled
+from accounts.mfa.errors import (
+    InvalidTwoFactorCode,
+    NoTwoFactorEnrollment,
+    TwoFactorAlreadyEnabled,
+    TwoFactorNotEnabled,
+)
 from core import errors
 from core.api import ContractViewSet
 from core.schema import BODY_ERRORS, TOKEN_ERRORS, MessageOutput, action_schema, message

@@ -9,8 +9,8 @@ from django.db import models
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from core import vault
 from accounts.users.models import User
+from core import vault
 
 
 class TOTPDevice(models.Model):

@@ -28,15 +28,21 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from accounts.audit import services as audit
-from accounts.notices import services as emails
-from core import metrics
 from accounts.mfa import totp
-from core.errors import InvalidCredentials
-from accounts.mfa.errors import InvalidTwoFactorCode, NoTwoFactorEnrollment, TwoFactorAlreadyEnabled, TwoFactorNotEnabled, TwoFactorRequired
+from accounts.mfa.errors import (
+    InvalidTwoFactorCode,
+    NoTwoFactorEnrollment,
+    TwoFactorAlreadyEnabled,
+    TwoFactorNotEnabled,
+    TwoFactorRequired,
+)
 from accounts.mfa.models import RecoveryCode, TOTPDevice
-from accounts.users.models import User
+from accounts.notices import services as emails
 from accounts.passwords.credentials import account_limit, password_check
 from accounts.sessions.services import EndReason, sessions_end
+from accounts.users.models import User
+from core import metrics
+from core.errors import InvalidCredentials
 
 RECOVERY_CODES = 10
 # Crockford's base32: no I, L, O or U, so a code read aloud or copied by hand stays unambiguous.

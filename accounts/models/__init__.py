@@ -6,10 +6,11 @@ here; callers may import a model from here or from its own module.
 
 from accounts.audit.models import AuthEvent
 from accounts.clients.models import ResourceServer
-from accounts.notices.models import QueuedEmail
 from accounts.keys.models import SigningKey
 from accounts.mfa.models import RecoveryCode, TOTPDevice
+from accounts.notices.models import QueuedEmail
 from accounts.sessions.models import Session
+
 # UserManager is named by migration 0001 as accounts.models.UserManager.
 from accounts.users.models import User, UserManager
 

@@ -20,11 +20,11 @@ from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from core import metrics
 from accounts.notices.errors import CouldNotSendEmail
-from core.errors import Throttled
 from accounts.notices.models import QueuedEmail
 from accounts.users.models import User
+from core import metrics
+from core.errors import Throttled
 from core.ratelimit import RateLimit
 
 logger = logging.getLogger(__name__)

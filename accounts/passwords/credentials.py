@@ -17,15 +17,14 @@
 import threading
 
 from django.conf import settings
-from django.core.cache import cache
 from django.contrib.auth.hashers import check_password, get_hashers, identify_hasher, is_password_usable, make_password
+from django.core.cache import cache
 from django.db.models import Value
 from django.db.models.functions import Left, StrIndex
 from django.utils.crypto import get_random_string
 
 from accounts.audit import services as audit
-from accounts.users.models import User
-from accounts.users.models import email_normalize
+from accounts.users.models import User, email_normalize
 from core.ratelimit import RateLimit
 
 # The algorithms that stored hashes use, shared by every worker through the cache (one scan of

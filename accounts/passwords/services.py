@@ -11,16 +11,22 @@ from django.db import transaction
 
 from accounts.audit import services as audit
 from accounts.notices import services as emails
-from core.addresses import address_group
-from core.errors import AccountDisabled, InvalidCredentials, InvalidToken, PasswordConfirmationInvalid, UserConfirmationRequired
-from accounts.sessions.models import Session
-from accounts.users.models import User
-from core.ratelimit import RateLimit
-from accounts.users.selectors import user_by_email
 from accounts.passwords.credentials import account_failures_clear, password_check
+from accounts.sessions.models import Session
 from accounts.sessions.services import EndReason, session_open, sessions_end
 from accounts.sessions.tokens import auth_token_issue
 from accounts.users.links import Purpose, validation_token_make, validation_token_user
+from accounts.users.models import User
+from accounts.users.selectors import user_by_email
+from core.addresses import address_group
+from core.errors import (
+    AccountDisabled,
+    InvalidCredentials,
+    InvalidToken,
+    PasswordConfirmationInvalid,
+    UserConfirmationRequired,
+)
+from core.ratelimit import RateLimit
 
 
 def password_validate(password: str, *, user: User, field: str) -> None:

@@ -4,10 +4,10 @@ from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.translation import ngettext
 
-from accounts.sessions.models import Session
-from accounts.sessions import services as sessions
 from accounts.privileges.errors import StaffActionForbidden
 from accounts.privileges.rules import staff_action_allowed, staff_action_record
+from accounts.sessions import services as sessions
+from accounts.sessions.models import Session
 
 SESSION_FIELDS = ("public_id", "created_at", "last_seen_at", "expires_at", "user_agent", "ip", "amr", "ended_at", "end_reason")
 

@@ -12,17 +12,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.audit import services as audit
+from accounts.passwords.credentials import account_limit, password_matches
+from accounts.sessions.models import Session
+from accounts.sessions.services import session_open
+from accounts.sessions.tokens import auth_token_issue
+from accounts.signin.stages import signin_stages
+from accounts.users.models import User, email_normalize
 from core import metrics
 from core.addresses import address_group
 from core.errors import AccountDisabled, AuthError, InvalidCredentials, Throttled, UserConfirmationRequired
-from accounts.sessions.models import Session
-from accounts.users.models import User
-from accounts.users.models import email_normalize
 from core.ratelimit import RateLimit
-from accounts.passwords.credentials import account_limit, password_matches
-from accounts.sessions.services import session_open
-from accounts.signin.stages import signin_stages
-from accounts.sessions.tokens import auth_token_issue
 
 
 def _login_limits(*, email: str, client_address: str) -> list[RateLimit]:

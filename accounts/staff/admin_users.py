@@ -16,14 +16,14 @@ from django.db.models import Q
 from django.utils.translation import ngettext
 
 from accounts.audit import services as audit
+from accounts.mfa.models import two_factor_on
 from accounts.passwords import services as passwords
 from accounts.privileges import rules as privileges
-from accounts.staff import services as staff
-from core.errors import AuthError
 from accounts.sessions.admin import OpenSessionInline
+from accounts.staff import services as staff
 from accounts.staff.site import admin_session_renew
 from accounts.users.models import User
-from accounts.mfa.models import two_factor_on
+from core.errors import AuthError
 
 
 class UserCreationForm(AdminUserCreationForm):

@@ -5,8 +5,8 @@ from datetime import timedelta
 from django.utils import timezone
 
 from accounts.audit.models import AuthEvent
-from accounts.users.models import User
 from accounts.users.links import Purpose, validation_token_make
+from accounts.users.models import User
 
 
 def validation_token_issue(*, email: str, purpose: Purpose) -> str:

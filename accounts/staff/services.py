@@ -7,12 +7,12 @@ on whom is accounts.privileges.rules; every action checks it first.
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.privileges.rules import staff_action_check, staff_action_record
-from accounts.users.models import User
+from accounts.account.registration import confirmation_send
 from accounts.mfa import services as mfa
 from accounts.passwords.services import recovery_send
-from accounts.account.registration import confirmation_send
+from accounts.privileges.rules import staff_action_check, staff_action_record
 from accounts.sessions.services import EndReason, sessions_end
+from accounts.users.models import User
 
 
 def user_confirm(*, user: User, actor: User | None) -> bool:

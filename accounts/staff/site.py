@@ -18,14 +18,14 @@ from django.contrib.auth.views import PasswordChangeView
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
+from accounts.mfa.errors import InvalidTwoFactorCode, TwoFactorRequired
+from accounts.passwords.credentials import password_check
+from accounts.passwords.services import password_replace
+from accounts.sessions.models import Session
+from accounts.sessions.services import EndReason, session_end, session_is_open, session_open
+from accounts.signin.services import credentials_check, second_factor_check, sign_in
 from core.addresses import client_address
 from core.errors import AuthError, Throttled
-from accounts.mfa.errors import InvalidTwoFactorCode, TwoFactorRequired
-from accounts.sessions.models import Session
-from accounts.passwords.credentials import password_check
-from accounts.signin.services import credentials_check, second_factor_check, sign_in
-from accounts.passwords.services import password_replace
-from accounts.sessions.services import EndReason, session_end, session_is_open, session_open
 
 # The key, in Django's session, of the server session this admin login opened.
 SESSION_ID_KEY = "accounts_session_id"

@@ -8,9 +8,9 @@ reencrypt_secrets`), so that the fallback can be dropped right after.
 
 from dataclasses import dataclass, field
 
-from core import vault
 from accounts.keys.models import SigningKey
 from accounts.mfa.models import TOTPDevice
+from core import vault
 
 
 @dataclass

@@ -14,8 +14,8 @@ from django.core import signing
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from core.errors import InvalidToken
 from accounts.users.models import User
+from core.errors import InvalidToken
 
 
 def _now() -> datetime:

@@ -1,7 +1,7 @@
 """Reads that more than one service needs."""
 
-from core.errors import InvalidCredentials
 from accounts.users.models import User
+from core.errors import InvalidCredentials
 
 
 def user_by_email(email: str) -> User:

@@ -2,9 +2,9 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.users.models import User
 from accounts.staff.operators import validation_token_issue
 from accounts.users.links import Purpose
+from accounts.users.models import User
 
 
 class Command(BaseCommand):

@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.users.models import User
 from accounts.staff.services import tokens_revoke
+from accounts.users.models import User
 
 
 class Command(BaseCommand):
