@@ -4,7 +4,7 @@ gunicorn's error log quotes a malformed header line whole (an Authorization head
 colon, say), its access log the request line with its query string. Where the lines go
 (--access-logfile, --error-logfile) and their format stay gunicorn's: after gunicorn's own
 `setup()` (public: gunicorn calls it at start and at each reload), each stream or file handler of
-its two loggers gets a formatter that formats as the one gunicorn gave it, then redacts.
+its two loggers gets a formatter that formats as the one it had, then redacts.
 """
 
 import logging
@@ -29,15 +29,11 @@ class RedactingLogger(Logger):
     """gunicorn.conf.py's logger_class with text logs."""
 
     def setup(self, cfg):
-        # The handlers this setup adds (it drops those of a previous one): others, if any, are
-        # left as they are.
-        before = {id(handler) for log in (self.error_log, self.access_log) for handler in log.handlers}
+        # Every stream or file handler of the two loggers redacts, whoever added it: a handler's
+        # identity cannot tell this setup's from a previous one's (a reload frees the old handler,
+        # and the new one may take its address), and a line that is redacted twice is unchanged.
         super().setup(cfg)
         for log in (self.error_log, self.access_log):
             for handler in log.handlers:
-                if (
-                    id(handler) not in before
-                    and isinstance(handler, logging.StreamHandler)
-                    and not isinstance(handler.formatter, RedactedFormatter)
-                ):
+                if isinstance(handler, logging.StreamHandler) and not isinstance(handler.formatter, RedactedFormatter):
                     handler.setFormatter(RedactedFormatter(handler.formatter))

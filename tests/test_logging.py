@@ -388,12 +388,34 @@ def test_a_reload_redacts_once_and_writes_each_line_once(gunicorn_logger):
         # gunicorn's handler, one after each reload (pytest's own capture handlers aside).
         handlers = [handler for handler in log.handlers if isinstance(handler, logging.FileHandler)]
         assert len(handlers) == 1
-        assert all(not isinstance(handler.formatter, RedactedFormatter) for handler in log.handlers if handler not in handlers)
+        assert all(isinstance(handler.formatter, RedactedFormatter) for handler in log.handlers if isinstance(handler, logging.StreamHandler))
         assert isinstance(handlers[0].formatter, RedactedFormatter)
         assert not isinstance(handlers[0].formatter.inner, RedactedFormatter)
     logger.error("once")
     _flushed(logger)
     assert (directory / "error.log").read_text().count("once") == 1
+
+
+def test_every_handler_redacts_after_any_number_of_reloads():
+    """A reload frees gunicorn's old handler, and the new one may take its address: no handler may
+    be taken for an old one and left unredacted (review finding)."""
+    from gunicorn.config import Config
+
+    from core.gunicorn_logging import RedactedFormatter, RedactingLogger
+
+    cfg = Config()
+    cfg.set("accesslog", "-")
+    cfg.set("errorlog", "-")
+    logger = RedactingLogger(cfg)
+    try:
+        for reload in range(50):
+            logger.setup(cfg)
+            formatters = [handler.formatter for log in (logger.error_log, logger.access_log) for handler in log.handlers]
+            assert formatters and all(isinstance(formatter, RedactedFormatter) for formatter in formatters), reload
+    finally:
+        for log in (logger.error_log, logger.access_log):
+            for handler in list(log.handlers):
+                log.removeHandler(handler)
 
 
 def test_gunicorn_conf_uses_the_redacting_logger_with_text_logs():
