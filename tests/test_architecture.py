@@ -150,3 +150,13 @@ def test_the_rooms_are_those_the_architecture_doc_draws():
 )
 def test_the_check_tells_each_kind_of_wrong_arrow(module, imported, reason):
     assert _wrong(module, imported) == reason
+
+
+def test_a_settings_file_without_the_two_factor_stage_fails_the_checks(settings):
+    """Sign-in reaches two-factor only through SIGNIN_STAGES: leaving it out must not pass quietly."""
+    from django.core import checks
+
+    settings.SIGNIN_STAGES = []
+    assert "accounts.E001" in [message.id for message in checks.run_checks(tags=[checks.Tags.security])]
+    settings.SIGNIN_STAGES = ["accounts.mfa.stages.two_factor"]
+    assert "accounts.E001" not in [message.id for message in checks.run_checks(tags=[checks.Tags.security])]
