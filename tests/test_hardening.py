@@ -25,7 +25,7 @@ from accounts.users.models import User
 from accounts.passwords import credentials
 from accounts.users.links import Purpose, validation_token_make
 from tests.conftest import PASSWORD, admin_login, claims
-from tests.contract import INVALID_CREDENTIALS, INVALID_PASSWORD, INVALID_TOKEN, THROTTLED, assert_error
+from tests.support.contract import INVALID_CREDENTIALS, INVALID_PASSWORD, INVALID_TOKEN, THROTTLED, assert_error
 
 NEW_PASSWORD = "a fresh staple battery"
 
