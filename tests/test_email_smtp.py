@@ -2,4 +2,4 @@
 no test of its own, stays only while tests/test_logging.py (being changed elsewhere) imports from
 here; remove it when that file moves."""
 
-from tests.notices.test_smtp import Collector, body_text  # noqa: F401
+from tests.support.smtp import Collector, body_text  # noqa: F401

@@ -23,7 +23,7 @@ from rest_framework.test import APIClient
 from core.logs import JSONFormatter, RequestContextFilter, redact
 from tests.conftest import copy_project, production_environment, run, wait_for_server
 from tests.deploy.test_settings import KEY, SETUP_ONLY
-from tests.core.test_ratelimit_gunicorn import free_port
+from tests.support.servers import free_port
 
 METRICS_TOKEN = "metrics-token-for-the-review-0123456789"
 NOT_FOUND = {"status": 404, "message": "Not found"}

@@ -2,4 +2,4 @@
 re-export, with no test of its own, stays only while tests/test_logging.py (being changed elsewhere)
 imports from here; remove it when that file moves."""
 
-from tests.core.test_ratelimit_gunicorn import free_port  # noqa: F401
+from tests.support.servers import free_port  # noqa: F401

@@ -30,6 +30,7 @@ from tests.support.contract import (
     USER_PATH,
     assert_error,
 )
+from tests.support.api import login
 
 TOO_SHORT = "This password is too short. It must contain at least 8 characters."
 TOO_COMMON = "This password is too common."
@@ -68,10 +69,6 @@ def assert_field_error(response, *fields: str) -> dict[str, list[str]]:
         # A readable sentence that says which field is wrong.
         assert field in body["message"]
     return body["errors"]
-
-
-def login(client, email: str, password: str = PASSWORD):
-    return client.post(AUTHENTICATE_PATH, {"email": email, "password": password}, format="json")
 
 
 def registration(**overrides) -> dict:

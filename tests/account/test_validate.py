@@ -33,6 +33,7 @@ from tests.support.contract import (
     USER_PATH,
     assert_error,
 )
+from tests.support.api import login
 
 NEW_PASSWORD = "new secret phrase 42"
 
@@ -66,10 +67,6 @@ def token_made_ago(monkeypatch, seconds: int, *, user: User, purpose: Purpose) -
 def tampered(token: str) -> str:
     """Return the token with the last character of its signature changed."""
     return token[:-1] + ("A" if token[-1] != "A" else "B")
-
-
-def login(client, email: str, password: str):
-    return client.post(AUTHENTICATE_PATH, {"email": email, "password": password}, format="json")
 
 
 def reset(client, token: str, new_password: str = NEW_PASSWORD, confirm: str | None = None):

@@ -30,6 +30,7 @@ from tests.support.contract import (
     RECOVERY_PATH,
     USER_PATH,
 )
+from tests.support.api import login
 
 Type = AuthEvent.Type
 
@@ -60,10 +61,6 @@ def admin_client(staff) -> Client:
     admin = Client(REMOTE_ADDR="192.0.2.10", HTTP_USER_AGENT="StaffBrowser/2.0")
     admin_login(admin, staff)
     return admin
-
-
-def login(client, email: str, password: str = PASSWORD, **extra):
-    return client.post(AUTHENTICATE_PATH, {"email": email, "password": password, **extra}, format="json")
 
 
 def events(type: str | None = None) -> list[AuthEvent]:

@@ -36,8 +36,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.conftest import PROJECT, clean_env, postgresql_database_of_its_own, run, wait_for_server
-from tests.core.test_ratelimit_gunicorn import free_port
+from tests.conftest import PROJECT, clean_env, postgresql_database_of_its_own, run
+from tests.support.api import live_login
+from tests.support.servers import free_port, gunicorn
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("gunicorn") is None, reason="needs gunicorn (pip install gunicorn) to serve both projects"
@@ -111,21 +112,6 @@ def environment(**variables: str) -> dict[str, str]:
     return {**env, **variables}
 
 
-def start(command: list[str], cwd: Path, env: dict, log: Path) -> subprocess.Popen:
-    with open(log, "w") as out:
-        return subprocess.Popen(command, cwd=cwd, env=environment(**env), stdout=out, stderr=subprocess.STDOUT)
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=30)
-
-
 @pytest.fixture(scope="module")
 def auth(project, database_url, tmp_path_factory):
     """The auth server under gunicorn; yield its URL and the environment its commands need."""
@@ -144,18 +130,14 @@ def auth(project, database_url, tmp_path_factory):
     migrated = run(project, "manage.py", "migrate", "--verbosity", "0", **env)
     assert migrated.returncode == 0, migrated.stderr
     log = workdir / "gunicorn.log"
-    process = start(
-        [
-            sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "authserver.wsgi:application",
-            "--bind", f"127.0.0.1:{port}", "--workers", "2", "--max-requests", "1",
-        ],
-        project,
-        env,
-        log,
-    )
-    wait_for_server(process, base, log, timeout=60)
-    yield {"base": base, "env": env, "project": project, "log": log}
-    stop(process)
+    with gunicorn(
+        "-c", "gunicorn.conf.py", "authserver.wsgi:application", "--workers", "2", "--max-requests", "1",
+        cwd=project,
+        env=environment(**env),
+        log=log,
+        port=port,
+    ):
+        yield {"base": base, "env": env, "project": project, "log": log}
 
 
 @pytest.fixture(scope="module")
@@ -165,24 +147,24 @@ def example(project, auth, tmp_path_factory):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {"AUTH_ISSUER": auth["base"], "AUTH_AUDIENCE": "authserver", "ALLOWED_HOSTS": "127.0.0.1", "REQUIRED_GROUP": GROUP}
-    process = start(
-        [sys.executable, "-m", "gunicorn", "resource_server.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
-        project / EXAMPLE,
-        env,
-        log,
-    )
 
-    def answering():
-        if process.poll() is not None:
-            pytest.fail(f"the example did not start:\n{log.read_text()[-3000:]}")
+    def answering(server) -> bool:
         try:
-            return http("GET", f"{base}/me")[0] == 401
+            return http("GET", f"{server.base}/me")[0] == 401
         except OSError:
             return False
 
-    poll("the example to answer", answering)
-    yield base
-    stop(process)
+    with gunicorn(
+        "resource_server.wsgi:application", "--workers", "2",
+        cwd=project / EXAMPLE,
+        env=environment(**env),
+        log=log,
+        port=port,
+        ready=answering,
+        timeout=DEADLINE,
+        name="the example",
+    ):
+        yield base
 
 
 def manage(auth, *args: str) -> str:
@@ -190,12 +172,6 @@ def manage(auth, *args: str) -> str:
     result = run(auth["project"], "manage.py", *args, **auth["env"])
     assert result.returncode == 0, f"{args}\n{result.stdout}\n{result.stderr}"
     return result.stdout
-
-
-def login(auth, email: str) -> str:
-    status, body, _ = http("POST", f"{auth['base']}/api/authenticate", {"email": email, "password": PASSWORD})
-    assert status == 200, body
-    return body["token"]
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +199,7 @@ def users(auth):
 @pytest.fixture(scope="module")
 def tokens(auth, users):
     """Tokens of a login each, issued after Ann joined the group."""
-    return {ANN: login(auth, ANN), BOB: login(auth, BOB)}
+    return {ANN: live_login(auth["base"], ANN), BOB: live_login(auth["base"], BOB)}
 
 
 @pytest.fixture(scope="module")
@@ -362,7 +338,7 @@ def test_rotation_keeps_old_tokens_and_new_ones_work_and_retirement_ends_old_one
         return http("GET", f"{base}/.well-known/jwks.json")[1]["keys"][0]["kid"] == new_kid
 
     def token_of_new_key():
-        token = login(auth, ANN)
+        token = live_login(auth["base"], ANN)
         return token if kid_of(token) == new_kid else None
 
     poll("the JWKS to name the new current key first", jwks_names_new_current)

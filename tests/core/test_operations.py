@@ -17,7 +17,8 @@ import authserver
 from accounts.clients.services import resource_server_create
 from tests.conftest import PASSWORD
 from tests.test_introspection import basic
-from tests.mfa.test_api import client_with, code, login, turn_on, wrong_code
+from tests.mfa.test_api import code, turn_on, wrong_code
+from tests.support.api import client_with, login
 
 METRICS_TOKEN = "metrics-token-for-the-tests-0123456789"
 NOT_FOUND = {"status": 404, "message": "Not found"}
@@ -143,12 +144,12 @@ def test_logins_are_counted_by_outcome(metrics_on, user, user_factory, settings)
     user_factory(email="off@example.com", disabled=True)
     before = scrape()
 
-    assert login(user.email).status_code == 200
-    assert login("new@example.com").status_code == 400
-    assert login("off@example.com").status_code == 403
-    assert login(user.email, "wrong password").status_code == 401
-    assert login(user.email, "wrong password").status_code == 401
-    assert login(user.email).status_code == 429
+    assert login(APIClient(), user.email).status_code == 200
+    assert login(APIClient(), "new@example.com").status_code == 400
+    assert login(APIClient(), "off@example.com").status_code == 403
+    assert login(APIClient(), user.email, "wrong password").status_code == 401
+    assert login(APIClient(), user.email, "wrong password").status_code == 401
+    assert login(APIClient(), user.email).status_code == 429
 
     after = scrape()
     for outcome, count in {
@@ -216,10 +217,10 @@ def test_two_factor_checks_are_counted_by_outcome(metrics_on, user, token_for, t
     secret, recovery_codes = turn_on(client_with(token_for(user)), totp_clock)
     before = scrape()
 
-    assert login(user.email).status_code == 401  # no code: required
-    assert login(user.email, otp=wrong_code(secret, totp_clock.now)).status_code == 401
-    assert login(user.email, otp=code(secret, totp_clock.now)).status_code == 200
-    assert login(user.email, otp=recovery_codes[0]).status_code == 200
+    assert login(APIClient(), user.email).status_code == 401  # no code: required
+    assert login(APIClient(), user.email, otp=wrong_code(secret, totp_clock.now)).status_code == 401
+    assert login(APIClient(), user.email, otp=code(secret, totp_clock.now)).status_code == 200
+    assert login(APIClient(), user.email, otp=recovery_codes[0]).status_code == 200
 
     after = scrape()
     for outcome in ("required", "refused", "accepted", "recovery_code"):
@@ -270,7 +271,7 @@ def test_a_request_id_is_taken_from_a_trusted_proxy_only(db, settings):
 
 def test_the_password_is_not_the_metrics_token(db, metrics_on, user):
     """A user's token or password opens nothing here."""
-    token = login(user.email, PASSWORD).json()["token"]
+    token = login(APIClient(), user.email, PASSWORD).json()["token"]
 
     assert APIClient().get("/metrics", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 401
 

@@ -20,15 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import wait_for_server
+from tests.support.servers import gunicorn
 
 BASE_DIR = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def request(url: str, data: dict | None = None) -> tuple[int, dict, dict]:
@@ -74,29 +68,19 @@ def serve(workdir: Path, **variables: str):
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--verbosity", "0"], cwd=BASE_DIR, env=env, check=True, timeout=120
     )
-    port = free_port()
     access_log = workdir / "access.log"
-    process = subprocess.Popen(
-        [
-            sys.executable, "-m", "gunicorn", "authserver.wsgi:application",
-            "--bind", f"127.0.0.1:{port}",
-            "--workers", "2",
-            "--max-requests", "1",
-            "--access-logfile", str(access_log),
-            "--access-logformat", "%(p)s %(m)s %(U)s %(s)s",
-        ],
+    with gunicorn(
+        "authserver.wsgi:application",
+        "--workers", "2",
+        "--max-requests", "1",
+        "--access-logfile", str(access_log),
+        "--access-logformat", "%(p)s %(m)s %(U)s %(s)s",
         cwd=BASE_DIR,
         env=env,
+        log=workdir / "error.log",
         stdout=subprocess.DEVNULL,
-        stderr=open(workdir / "error.log", "w"),
-    )
-    base = f"http://127.0.0.1:{port}"
-    wait_for_server(process, base, workdir / 'error.log', timeout=60)
-    try:
-        yield base, access_log, env
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    ) as server:
+        yield server.base, access_log, env
 
 
 @pytest.fixture(scope="module")

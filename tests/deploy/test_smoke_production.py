@@ -28,9 +28,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import copy_project, postgresql_database_of_its_own, wait_for_server
+from tests.conftest import copy_project, postgresql_database_of_its_own
 from tests.deploy.test_configuration import dockerfile, environment, procfile_commands
-from tests.core.test_ratelimit_gunicorn import free_port
+from tests.support.servers import free_port, gunicorn
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 CACHE_URL = os.environ.get("CACHE_URL", "")
@@ -100,16 +100,9 @@ def deployment(tmp_path_factory, smoke_database_url):
         assert connection.execute("SELECT count(*) FROM django_migrations WHERE app = 'accounts'").fetchone()[0] > 0
 
     stdout, stderr = workdir / "stdout.log", workdir / "stderr.log"
-    with open(stdout, "w") as out, open(stderr, "w") as err:
-        process = subprocess.Popen(shlex.split(procfile_commands()["web"]), cwd=project, env=env, stdout=out, stderr=err)
-    base = f"http://127.0.0.1:{port}"
-    wait_for_server(process, base, stderr, timeout=60)
-    try:
-        yield {"base": base, "env": env, "project": project, "process": process, "stdout": stdout, "stderr": stderr}
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=30)
+    # The Procfile's `web` command as is; it listens on PORT.
+    with gunicorn(command=shlex.split(procfile_commands()["web"]), port=port, cwd=project, env=env, log=stderr, stdout=stdout) as server:
+        yield {"base": server.base, "env": env, "project": project, "process": server.process, "stdout": stdout, "stderr": stderr}
 
 
 def test_register_confirm_login_profile(deployment):

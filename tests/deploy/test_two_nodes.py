@@ -45,7 +45,7 @@ import jwt
 import pytest
 
 from tests.conftest import PROJECT, clean_env, copy_project, postgresql_database_of_its_own, wait_for_server
-from tests.core.test_ratelimit_gunicorn import free_port
+from tests.support.servers import free_port, start_gunicorn
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 CACHE_URL = os.environ.get("CACHE_URL", "")
@@ -132,26 +132,23 @@ class Node:
 
     def __init__(self, name: str, project: Path, workdir: Path, env: dict):
         self.name = name
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
         self.access_log = workdir / f"{name}-access.log"
         self.error_log = workdir / f"{name}-error.log"
         self.access_log.touch()
-        self._stderr = open(self.error_log, "w")  # noqa: SIM115 (closed by stop())
-        self.process = subprocess.Popen(
-            [
-                sys.executable, "-m", "gunicorn", "authserver.wsgi:application",
-                "--bind", f"127.0.0.1:{self.port}",
-                "--workers", "2",
-                "--access-logfile", str(self.access_log),
-                # pid, status, request, probe, and the X-Forwarded-For as it arrived (last: it has spaces)
-                "--access-logformat", "%(p)s %(s)s %(m)s_%(U)s %({x-probe}i)s %({x-forwarded-for}i)s",
-            ],
+        # Started without waiting: the fixture waits for both nodes once both are starting.
+        self.server = start_gunicorn(
+            "authserver.wsgi:application",
+            "--workers", "2",
+            "--access-logfile", str(self.access_log),
+            # pid, status, request, probe, and the X-Forwarded-For as it arrived (last: it has spaces)
+            "--access-logformat", "%(p)s %(s)s %(m)s_%(U)s %({x-probe}i)s %({x-forwarded-for}i)s",
             cwd=project,
             env=env,
+            log=self.error_log,
             stdout=subprocess.DEVNULL,
-            stderr=self._stderr,
+            ready=lambda server: True,
         )
+        self.process, self.port, self.base = self.server.process, self.server.port, self.server.base
 
     def logged(self, probe: str) -> Logged | None:
         for line in self.access_log.read_text().splitlines():
@@ -165,15 +162,7 @@ class Node:
 
     def stop(self) -> int | None:
         """Stop gracefully (SIGTERM, as docker stop does); return the exit status."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=30)
-        self._stderr.close()
-        return self.process.returncode
+        return self.server.stop()
 
 
 def proxy_headers() -> list[str]:

@@ -24,16 +24,11 @@ from accounts.keys import keyring as keyring_module
 from accounts.sessions.tokens import token_backend
 from accounts.keys.keyring import keyring
 from tests.conftest import PASSWORD, admin_login
+from tests.support.api import login_token
 
 JWKS = "/.well-known/jwks.json"
 METADATA = "/.well-known/openid-configuration"
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi"}
-
-
-def login(email="ann@example.com") -> str:
-    response = APIClient().post("/api/authenticate", {"email": email, "password": PASSWORD}, format="json")
-    assert response.status_code == 200, response.json()
-    return response.json()["token"]
 
 
 def served_jwks() -> dict:
@@ -117,7 +112,7 @@ def test_private_keys_are_encrypted_at_rest(db):
 
 
 def test_a_token_verifies_with_the_served_jwks_alone(user, settings):
-    token = login()
+    token = login_token()
 
     claims = verify_with_jwks(token, served_jwks(), settings)
 
@@ -135,7 +130,7 @@ def test_groups_are_sorted_names_read_at_each_issue(user, django_user_model):
     from django.contrib.auth.models import Group
 
     user.groups.add(Group.objects.create(name="writers"), Group.objects.create(name="admins"))
-    token = login()
+    token = login_token()
     assert jwt.decode(token, options={"verify_signature": False})["groups"] == ["admins", "writers"]
 
     user.groups.add(Group.objects.create(name="beta"))
@@ -147,16 +142,16 @@ def test_groups_are_sorted_names_read_at_each_issue(user, django_user_model):
 def test_the_audience_is_a_list_when_there_are_several(user, settings):
     settings.TOKEN_AUDIENCE = ["authserver", "reports-api"]
 
-    claims = jwt.decode(login(), options={"verify_signature": False})
+    claims = jwt.decode(login_token(), options={"verify_signature": False})
 
     assert claims["aud"] == ["authserver", "reports-api"]
-    assert APIClient().get("/api/user", HTTP_AUTHORIZATION=login()).status_code == 200
+    assert APIClient().get("/api/user", HTTP_AUTHORIZATION=login_token()).status_code == 200
 
 
 def test_rs256_by_setting(user, settings):
     settings.TOKEN_ALGORITHM = "RS256"
 
-    token = login()
+    token = login_token()
 
     assert jwt.get_unverified_header(token)["alg"] == "RS256"
     (key,) = [key for key in served_jwks()["keys"] if key["kid"] == jwt.get_unverified_header(token)["kid"]]
@@ -169,7 +164,7 @@ def test_rs256_by_setting(user, settings):
 
 
 def test_rotation_moves_every_state_and_keeps_old_tokens_valid(user, settings):
-    old_token = login()
+    old_token = login_token()
     before = dict(SigningKey.objects.values_list("state", "kid"))
 
     printed = command("--rotate")
@@ -179,7 +174,7 @@ def test_rotation_moves_every_state_and_keeps_old_tokens_valid(user, settings):
     assert after["previous"] == before["current"]
     assert after["next"] not in before.values()
     assert printed.splitlines()[0] == f"Rotated: {before['next']} is current."
-    new_token = login()
+    new_token = login_token()
     assert jwt.get_unverified_header(new_token)["kid"] == before["next"]
     for token in (old_token, new_token):
         assert APIClient().get("/api/user", HTTP_AUTHORIZATION=token).status_code == 200
@@ -187,7 +182,7 @@ def test_rotation_moves_every_state_and_keeps_old_tokens_valid(user, settings):
 
 
 def test_retirement_unpublishes_the_key_and_refuses_its_tokens(user):
-    token = login()
+    token = login_token()
     kid = jwt.get_unverified_header(token)["kid"]
     command("--rotate")
 
@@ -291,7 +286,7 @@ def test_only_staff_who_may_change_keys_rotate_them(user_factory):
 
 
 def test_a_rotation_elsewhere_is_seen_once_the_reload_time_passes(user, monkeypatch):
-    token_before = login()
+    token_before = login_token()
     clock = [1000.0]
     monkeypatch.setattr(keyring_module.time, "monotonic", lambda: clock[0])
     keyring.forget()
@@ -307,7 +302,7 @@ def test_a_rotation_elsewhere_is_seen_once_the_reload_time_passes(user, monkeypa
 
 
 def test_an_unknown_kid_reloads_at_most_once_a_second(user, monkeypatch):
-    login()
+    login_token()
     clock = [5000.0]
     monkeypatch.setattr(keyring_module.time, "monotonic", lambda: clock[0])
     keyring.forget()
@@ -330,7 +325,7 @@ def test_a_key_published_elsewhere_is_accepted_at_once(user):
     stale = keyring.keyset()
     keys_rotate()
     new = keys_rotate()
-    token = login()
+    token = login_token()
     assert jwt.get_unverified_header(token)["kid"] == new.kid and new.kid not in stale.verifying
     # This worker still holds the keys it loaded before the rotations, freshly.
     keyring._keyset, keyring._loaded_at = stale, time.monotonic()
@@ -354,7 +349,7 @@ def test_retire_through_the_service_is_audited(db):
 def test_after_a_secret_key_rotation_the_keys_move_to_the_new_key(user, settings):
     """Keys encrypted under the former SECRET_KEY are re-encrypted at the next reload, while it is
     still a fallback; once it is dropped, signing and verifying go on."""
-    login()
+    login_token()
     old_secret = settings.SECRET_KEY
     settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "a-new-secret-key-" + "n" * 50, [old_secret]
     keyring.reload()
@@ -362,11 +357,11 @@ def test_after_a_secret_key_rotation_the_keys_move_to_the_new_key(user, settings
     keyring.forget()
 
     assert all(vault.is_current(key.private_key_encrypted) for key in SigningKey.objects.all())
-    assert APIClient().get("/api/user", HTTP_AUTHORIZATION=login()).status_code == 200
+    assert APIClient().get("/api/user", HTTP_AUTHORIZATION=login_token()).status_code == 200
 
 
 def test_a_key_nobody_can_decrypt_any_more_still_verifies_and_a_rotation_replaces_it(user, settings):
-    token = login()
+    token = login_token()
     settings.SECRET_KEY = "a-new-secret-key-" + "m" * 50  # the old one dropped without a reload
     keyring.forget()
     token_backend().forget()
@@ -374,7 +369,7 @@ def test_a_key_nobody_can_decrypt_any_more_still_verifies_and_a_rotation_replace
     assert APIClient().get("/api/user", HTTP_AUTHORIZATION=token).status_code == 200
     assert served_jwks()["keys"]
     keys_rotate()
-    new = login()
+    new = login_token()
     assert jwt.get_unverified_header(new)["kid"] not in {jwt.get_unverified_header(token)["kid"]}
     assert APIClient().get("/api/user", HTTP_AUTHORIZATION=new).status_code == 200
 
@@ -384,7 +379,7 @@ def test_reencrypt_secrets_moves_every_secret_to_the_new_key(user, settings):
 
     from accounts.mfa.models import TOTPDevice
 
-    login()
+    login_token()
     TOTPDevice.objects.create(user=user, secret_encrypted=TOTPDevice.secret_encrypt("JBSWY3DPEHPK3PXP"))
     old_secret = settings.SECRET_KEY
     settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "a-new-secret-key-" + "r" * 50, [old_secret]
@@ -399,7 +394,7 @@ def test_reencrypt_secrets_moves_every_secret_to_the_new_key(user, settings):
 
 
 def test_reencrypt_secrets_names_what_no_key_can_read(user, settings):
-    login()
+    login_token()
     settings.SECRET_KEY = "a-new-secret-key-" + "u" * 50
 
     with pytest.raises(CommandError, match="signing key"):

@@ -28,7 +28,8 @@ from tests.support.flask_server import (
     flask_hash,
     flask_signed,
 )
-from tests.core.test_ratelimit_gunicorn import free_port
+from tests.support.servers import free_port
+from tests.support.api import login
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 ON_POSTGRESQL = DATABASE_URL.startswith(("postgres://", "postgresql://"))
@@ -88,10 +89,6 @@ def run_import(url: str, *args: str) -> tuple[list[str], str]:
     out, err = StringIO(), StringIO()
     call_command("import_flask_users", url, *args, stdout=out, stderr=err)
     return out.getvalue().splitlines(), err.getvalue()
-
-
-def login(api_client, email: str, password: str = PASSWORD):
-    return api_client.post(AUTHENTICATE_PATH, {"email": email, "password": password}, format="json")
 
 
 def algorithm(user: User) -> str:

@@ -59,6 +59,7 @@ from tests.support.contract import (
     assert_error,
 )
 from tests.core.test_ratelimit_gunicorn import BASE_DIR, logged_pids, serve
+from tests.support.api import client_with, login, send
 
 # The new messages, written out (not imported from core.errors).
 TWO_FACTOR_REQUIRED = {"status": 401, "message": "Two-factor code required"}
@@ -86,25 +87,6 @@ def wrong_code(secret: str, when: datetime) -> str:
     """Return six digits that are no code of the secret within two steps of `when`."""
     near = {code(secret, when, steps) for steps in range(-2, 3)}
     return next(candidate for candidate in ("000000", "111111", "222222", "333333", "444444", "555555") if candidate not in near)
-
-
-def send(client: APIClient, method: str, path: str, data: dict | None = None, *, body: str = "json"):
-    """Send `data` as a JSON, form (urlencoded) or multipart body."""
-    if data is None:
-        return getattr(client, method)(path)
-    if body == "form":
-        return getattr(client, method)(path, urlencode(data), content_type="application/x-www-form-urlencoded")
-    return getattr(client, method)(path, data, format=body)
-
-
-def client_with(token: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=token)
-    return client
-
-
-def login(email: str, password: str = PASSWORD, *, body: str = "json", **extra):
-    return send(APIClient(), "post", AUTHENTICATE_PATH, {"email": email, "password": password, **extra}, body=body)
 
 
 class TwoFactorUser:
@@ -162,7 +144,7 @@ def test_the_whole_flow(user, token_for, clock):
     assert pyotp.parse_uri(body["otpauth_uri"]).secret == secret
     assert body["qr_svg"].startswith("<svg")
     assert client.get(MFA_PATH).json() == {"totp": False, "recovery_codes_left": 0}
-    assert login(user.email).status_code == 200
+    assert login(APIClient(), user.email).status_code == 200
 
     # Confirm with the app's code: on, with ten recovery codes shown once.
     confirmed = client.put(TOTP_PATH, {"code": code(secret, clock.now)}, format="json")
@@ -175,16 +157,16 @@ def test_the_whole_flow(user, token_for, clock):
     assert client.get(MFA_PATH).json() == {"totp": True, "recovery_codes_left": 10}
 
     # Login: the password alone is not enough any more; with the app's next code it is.
-    assert_error(login(user.email), TWO_FACTOR_REQUIRED)
+    assert_error(login(APIClient(), user.email), TWO_FACTOR_REQUIRED)
     clock.tick()
-    token = login(user.email, otp=code(secret, clock.now)).json()["token"]
+    token = login(APIClient(), user.email, otp=code(secret, clock.now)).json()["token"]
     assert claims(token)["amr"] == ["pwd", "otp"]
     assert session_of(token).amr == ["pwd", "otp"]
 
     # A recovery code in place of the app's, once.
-    token = login(user.email, otp=recovery_codes[0]).json()["token"]
+    token = login(APIClient(), user.email, otp=recovery_codes[0]).json()["token"]
     assert claims(token)["amr"] == ["pwd", "otp"]
-    assert_error(login(user.email, otp=recovery_codes[0]), INVALID_TWO_FACTOR_CODE)
+    assert_error(login(APIClient(), user.email, otp=recovery_codes[0]), INVALID_TWO_FACTOR_CODE)
     assert client.get(MFA_PATH).json() == {"totp": True, "recovery_codes_left": 9}
 
     # New recovery codes: the old ones stop working.
@@ -193,8 +175,8 @@ def test_the_whole_flow(user, token_for, clock):
     assert regenerated.status_code == 200
     fresh = regenerated.json()["recovery_codes"]
     assert len(set(fresh)) == 10 and not set(fresh) & set(recovery_codes)
-    assert_error(login(user.email, otp=recovery_codes[1]), INVALID_TWO_FACTOR_CODE)
-    assert login(user.email, otp=fresh[1]).status_code == 200
+    assert_error(login(APIClient(), user.email, otp=recovery_codes[1]), INVALID_TWO_FACTOR_CODE)
+    assert login(APIClient(), user.email, otp=fresh[1]).status_code == 200
 
     # Off, with the password and a code: the password alone signs in again.
     clock.tick()
@@ -202,7 +184,7 @@ def test_the_whole_flow(user, token_for, clock):
     assert disabled.status_code == 200
     assert disabled.json() == {"message": "Two-factor authentication disabled"}
     assert client.get(MFA_PATH).json() == {"totp": False, "recovery_codes_left": 0}
-    token = login(user.email).json()["token"]
+    token = login(APIClient(), user.email).json()["token"]
     assert claims(token)["amr"] == ["pwd"]
     assert not TOTPDevice.objects.exists() and not RecoveryCode.objects.exists()
 
@@ -390,7 +372,7 @@ def test_turning_off_with_a_recovery_code_works(on):
     response = on.client.delete(TOTP_PATH, {"password": PASSWORD, "code": on.recovery_codes[3]}, format="json")
 
     assert response.status_code == 200
-    assert login(on.user.email).status_code == 200
+    assert login(APIClient(), on.user.email).status_code == 200
 
 
 @pytest.mark.parametrize("data", [{"code": "123456"}, {"password": PASSWORD}], ids=["no-password", "no-code"])
@@ -412,7 +394,7 @@ def test_new_recovery_codes_with_a_wrong_code_is_invalid_and_keeps_the_old_ones(
     response = on.client.post(RECOVERY_CODES_PATH, {"code": wrong_code(on.secret, clock.now)}, format="json")
 
     assert_error(response, INVALID_TWO_FACTOR_CODE)
-    assert login(on.user.email, otp=on.recovery_codes[0]).status_code == 200
+    assert login(APIClient(), on.user.email, otp=on.recovery_codes[0]).status_code == 200
 
 
 def test_new_recovery_codes_take_a_code_of_the_app_not_a_recovery_code(on):
@@ -445,30 +427,30 @@ def test_new_recovery_codes_read_every_body(on, clock, body):
 def test_a_wrong_password_is_invalid_credentials_before_any_code(on, clock, state):
     User.objects.filter(pk=on.user.pk).update(**state)
 
-    assert_error(login(on.user.email, "wrong", otp=code(on.secret, clock.now)), INVALID_CREDENTIALS)
-    assert_error(login(on.user.email, "wrong"), INVALID_CREDENTIALS)
+    assert_error(login(APIClient(), on.user.email, "wrong", otp=code(on.secret, clock.now)), INVALID_CREDENTIALS)
+    assert_error(login(APIClient(), on.user.email, "wrong"), INVALID_CREDENTIALS)
 
 
 def test_unconfirmed_is_confirmation_required_before_the_code(on):
     User.objects.filter(pk=on.user.pk).update(confirmed_at=None)
 
-    assert_error(login(on.user.email), USER_CONFIRMATION_REQUIRED)
+    assert_error(login(APIClient(), on.user.email), USER_CONFIRMATION_REQUIRED)
 
 
 def test_disabled_is_account_disabled_before_the_code(on):
     User.objects.filter(pk=on.user.pk).update(is_active=False)
 
-    assert_error(login(on.user.email), ACCOUNT_DISABLED)
+    assert_error(login(APIClient(), on.user.email), ACCOUNT_DISABLED)
 
 
 def test_deactivated_needs_the_code_to_reactivate(on, clock):
     user_deactivate(user=on.user)
 
-    assert_error(login(on.user.email), TWO_FACTOR_REQUIRED)
+    assert_error(login(APIClient(), on.user.email), TWO_FACTOR_REQUIRED)
     on.user.refresh_from_db()
     assert on.user.is_deactivated
 
-    assert login(on.user.email, otp=code(on.secret, clock.now)).status_code == 200
+    assert login(APIClient(), on.user.email, otp=code(on.secret, clock.now)).status_code == 200
     on.user.refresh_from_db()
     assert not on.user.is_deactivated
 
@@ -477,26 +459,26 @@ def test_deactivated_needs_the_code_to_reactivate(on, clock):
 def test_no_otp_is_two_factor_required(on, otp):
     extra = {} if otp is None else {"otp": otp}
 
-    assert_error(login(on.user.email, **extra), TWO_FACTOR_REQUIRED)
+    assert_error(login(APIClient(), on.user.email, **extra), TWO_FACTOR_REQUIRED)
     # Not a failed check: nothing counted, nothing recorded as a failure.
     assert not events(AuthEvent.Type.MFA_FAILED)
     assert not events(AuthEvent.Type.LOGIN)
 
 
 def test_a_wrong_code_is_invalid(on, clock):
-    assert_error(login(on.user.email, otp=wrong_code(on.secret, clock.now)), INVALID_TWO_FACTOR_CODE)
+    assert_error(login(APIClient(), on.user.email, otp=wrong_code(on.secret, clock.now)), INVALID_TWO_FACTOR_CODE)
     assert [event.detail for event in events(AuthEvent.Type.MFA_FAILED)] == ["login"]
     assert not Session.objects.filter(user=on.user, amr=["pwd", "otp"]).exists()
 
 
 @pytest.mark.parametrize("otp", ["abc", "ZZZZZ-ZZZZZ", "12345", "1234567", "x" * 64])
 def test_anything_else_is_invalid(on, otp):
-    assert_error(login(on.user.email, otp=otp), INVALID_TWO_FACTOR_CODE)
+    assert_error(login(APIClient(), on.user.email, otp=otp), INVALID_TWO_FACTOR_CODE)
 
 
 @pytest.mark.parametrize("body", BODIES)
 def test_login_reads_otp_from_every_body(on, clock, body):
-    response = login(on.user.email, otp=code(on.secret, clock.now), body=body)
+    response = login(APIClient(), on.user.email, otp=code(on.secret, clock.now), body=body)
 
     assert response.status_code == 200, response.content
     assert claims(response.json()["token"])["amr"] == ["pwd", "otp"]
@@ -510,14 +492,14 @@ def test_login_with_otp_on_the_alias_and_trailing_slash(on, clock, path):
 
 
 def test_the_otp_must_be_a_string(on, clock):
-    response = login(on.user.email, otp=int(code(on.secret, clock.now)))
+    response = login(APIClient(), on.user.email, otp=int(code(on.secret, clock.now)))
 
     assert response.status_code == 400
     assert response.json()["errors"] == {"otp": ["Not a valid string."]}
 
 
 def test_tokens_of_a_two_factor_login_keep_amr_through_refresh(on, clock):
-    token = login(on.user.email, otp=code(on.secret, clock.now)).json()["token"]
+    token = login(APIClient(), on.user.email, otp=code(on.secret, clock.now)).json()["token"]
 
     refreshed = client_with(token).get(AUTHENTICATE_PATH).json()["token"]
 
@@ -525,7 +507,7 @@ def test_tokens_of_a_two_factor_login_keep_amr_through_refresh(on, clock):
 
 
 def test_remember_works_with_otp(on, clock, settings):
-    token = login(on.user.email, otp=code(on.secret, clock.now), remember=True).json()["token"]
+    token = login(APIClient(), on.user.email, otp=code(on.secret, clock.now), remember=True).json()["token"]
 
     session = session_of(token)
     assert session.remember is True
@@ -541,31 +523,31 @@ def test_the_confirming_code_cannot_log_in(user, token_for, clock):
     confirming = code(secret, clock.now)
     assert client.put(TOTP_PATH, {"code": confirming}, format="json").status_code == 200
 
-    assert_error(login(user.email, otp=confirming), INVALID_TWO_FACTOR_CODE)
+    assert_error(login(APIClient(), user.email, otp=confirming), INVALID_TWO_FACTOR_CODE)
 
 
 def test_a_code_is_refused_the_second_time(on, clock):
     current = code(on.secret, clock.now)
-    assert login(on.user.email, otp=current).status_code == 200
+    assert login(APIClient(), on.user.email, otp=current).status_code == 200
 
-    assert_error(login(on.user.email, otp=current), INVALID_TWO_FACTOR_CODE)
+    assert_error(login(APIClient(), on.user.email, otp=current), INVALID_TWO_FACTOR_CODE)
     # Still within its window, on another endpoint.
     assert_error(on.client.post(RECOVERY_CODES_PATH, {"code": current}, format="json"), INVALID_TWO_FACTOR_CODE)
 
 
 def test_an_older_code_is_refused_after_a_newer_one(on, clock):
-    assert login(on.user.email, otp=code(on.secret, clock.now, 1)).status_code == 200
+    assert login(APIClient(), on.user.email, otp=code(on.secret, clock.now, 1)).status_code == 200
 
     # The current and the previous step's codes are within the tolerance, but older than the last used.
-    assert_error(login(on.user.email, otp=code(on.secret, clock.now)), INVALID_TWO_FACTOR_CODE)
-    assert_error(login(on.user.email, otp=code(on.secret, clock.now, -1)), INVALID_TWO_FACTOR_CODE)
+    assert_error(login(APIClient(), on.user.email, otp=code(on.secret, clock.now)), INVALID_TWO_FACTOR_CODE)
+    assert_error(login(APIClient(), on.user.email, otp=code(on.secret, clock.now, -1)), INVALID_TWO_FACTOR_CODE)
 
 
 def test_the_next_step_brings_a_code_that_works(on, clock):
-    assert login(on.user.email, otp=code(on.secret, clock.now)).status_code == 200
+    assert login(APIClient(), on.user.email, otp=code(on.secret, clock.now)).status_code == 200
     clock.tick()
 
-    assert login(on.user.email, otp=code(on.secret, clock.now)).status_code == 200
+    assert login(APIClient(), on.user.email, otp=code(on.secret, clock.now)).status_code == 200
 
 
 @pytest.mark.parametrize(("steps", "status"), [(-2, 401), (-1, 200), (1, 200), (2, 401)])
@@ -573,7 +555,7 @@ def test_login_accepts_one_step_of_skew_either_side(on, clock, steps, status):
     # The clock three steps after enrollment: every step tried is later than the confirming one.
     clock.tick(3)
 
-    response = login(on.user.email, otp=code(on.secret, clock.now, steps))
+    response = login(APIClient(), on.user.email, otp=code(on.secret, clock.now, steps))
 
     assert response.status_code == status
     if status == 401:
@@ -595,10 +577,10 @@ def test_two_checks_of_one_code_at_once_pass_once(on, clock):
 
 
 def test_a_recovery_code_works_once(on):
-    assert login(on.user.email, otp=on.recovery_codes[0]).status_code == 200
+    assert login(APIClient(), on.user.email, otp=on.recovery_codes[0]).status_code == 200
 
-    assert_error(login(on.user.email, otp=on.recovery_codes[0]), INVALID_TWO_FACTOR_CODE)
-    assert login(on.user.email, otp=on.recovery_codes[1]).status_code == 200
+    assert_error(login(APIClient(), on.user.email, otp=on.recovery_codes[0]), INVALID_TWO_FACTOR_CODE)
+    assert login(APIClient(), on.user.email, otp=on.recovery_codes[1]).status_code == 200
     assert on.client.get(MFA_PATH).json()["recovery_codes_left"] == 8
 
 
@@ -614,11 +596,11 @@ def test_a_recovery_code_works_once(on):
     ids=["lower-case", "no-hyphen", "spaced", "padded", "letters-for-digits"],
 )
 def test_a_recovery_code_is_read_as_typed(on, typed):
-    assert login(on.user.email, otp=typed(on.recovery_codes[2])).status_code == 200
+    assert login(APIClient(), on.user.email, otp=typed(on.recovery_codes[2])).status_code == 200
 
 
 def test_using_a_recovery_code_is_told_and_recorded(on):
-    login(on.user.email, otp=on.recovery_codes[0])
+    login(APIClient(), on.user.email, otp=on.recovery_codes[0])
 
     assert len(mail.outbox) == 1
     notice = mail.outbox[0]
@@ -632,7 +614,7 @@ def test_using_a_recovery_code_is_told_and_recorded(on):
 
 def test_the_last_recovery_code_then_none(on):
     for value in on.recovery_codes:
-        assert login(on.user.email, otp=value).status_code == 200
+        assert login(APIClient(), on.user.email, otp=value).status_code == 200
 
     assert on.client.get(MFA_PATH).json() == {"totp": True, "recovery_codes_left": 0}
     assert "0 of your recovery codes are left" in mail.outbox[-1].body
@@ -643,7 +625,7 @@ def test_recovery_codes_of_another_user_do_not_work(on, user_factory, clock):
     client = client_with(APIClient().post(AUTHENTICATE_PATH, {"email": other.email, "password": PASSWORD}).json()["token"])
     turn_on(client, clock)
 
-    assert_error(login(other.email, otp=on.recovery_codes[0]), INVALID_TWO_FACTOR_CODE)
+    assert_error(login(APIClient(), other.email, otp=on.recovery_codes[0]), INVALID_TWO_FACTOR_CODE)
 
 
 def test_recovery_codes_made_before_a_secret_key_rotation_still_work(on, settings):
@@ -651,7 +633,7 @@ def test_recovery_codes_made_before_a_secret_key_rotation_still_work(on, setting
     settings.SECRET_KEY = "a-new-secret-key-" + "n" * 50
     settings.SECRET_KEY_FALLBACKS = [old]
 
-    assert login(on.user.email, otp=on.recovery_codes[0]).status_code == 200
+    assert login(APIClient(), on.user.email, otp=on.recovery_codes[0]).status_code == 200
 
 
 # --- At rest ------------------------------------------------------------------------------------------
@@ -693,18 +675,18 @@ def test_wrong_codes_on_every_endpoint_count_against_the_account(on, clock, sett
     settings.LOGIN_ACCOUNT_RATE = "3/hour"
     wrong = wrong_code(on.secret, clock.now)
 
-    assert_error(login(on.user.email, otp=wrong), INVALID_TWO_FACTOR_CODE)
+    assert_error(login(APIClient(), on.user.email, otp=wrong), INVALID_TWO_FACTOR_CODE)
     assert_error(on.client.post(RECOVERY_CODES_PATH, {"code": wrong}, format="json"), INVALID_TWO_FACTOR_CODE)
     assert_error(on.client.delete(TOTP_PATH, {"password": PASSWORD, "code": wrong}, format="json"), INVALID_TWO_FACTOR_CODE)
 
     # At the limit: every check of the account, right code and right password included.
-    throttled = login(on.user.email, otp=code(on.secret, clock.now))
+    throttled = login(APIClient(), on.user.email, otp=code(on.secret, clock.now))
     assert_error(throttled, THROTTLED)
     assert 1 <= int(throttled["Retry-After"]) <= 3600
-    assert_error(login(on.user.email, otp=on.recovery_codes[0]), THROTTLED)
+    assert_error(login(APIClient(), on.user.email, otp=on.recovery_codes[0]), THROTTLED)
     assert_error(on.client.post(RECOVERY_CODES_PATH, {"code": code(on.secret, clock.now)}, format="json"), THROTTLED)
     assert_error(on.client.delete(TOTP_PATH, {"password": PASSWORD, "code": code(on.secret, clock.now)}, format="json"), THROTTLED)
-    assert_error(login(on.user.email, "wrong"), THROTTLED)
+    assert_error(login(APIClient(), on.user.email, "wrong"), THROTTLED)
     assert [event.detail for event in events(AuthEvent.Type.MFA_FAILED)] == [
         "login", "new recovery codes", "two-factor disable",
     ]
@@ -723,30 +705,30 @@ def test_a_wrong_confirmation_code_counts_too(auth_client, clock, settings):
 
 def test_wrong_passwords_and_wrong_codes_share_the_account_limit(on, clock, settings):
     settings.LOGIN_ACCOUNT_RATE = "2/hour"
-    assert_error(login(on.user.email, "wrong"), INVALID_CREDENTIALS)
-    assert_error(login(on.user.email, otp=wrong_code(on.secret, clock.now)), INVALID_TWO_FACTOR_CODE)
+    assert_error(login(APIClient(), on.user.email, "wrong"), INVALID_CREDENTIALS)
+    assert_error(login(APIClient(), on.user.email, otp=wrong_code(on.secret, clock.now)), INVALID_TWO_FACTOR_CODE)
 
-    assert_error(login(on.user.email, otp=code(on.secret, clock.now, 1)), THROTTLED)
+    assert_error(login(APIClient(), on.user.email, otp=code(on.secret, clock.now, 1)), THROTTLED)
 
 
 def test_wrong_codes_at_login_count_as_failed_logins(on, clock, settings):
     settings.LOGIN_ACCOUNT_RATE = "none"
     settings.LOGIN_RATE = "2/min"
     for _ in range(2):
-        assert_error(login(on.user.email, otp=wrong_code(on.secret, clock.now)), INVALID_TWO_FACTOR_CODE)
+        assert_error(login(APIClient(), on.user.email, otp=wrong_code(on.secret, clock.now)), INVALID_TWO_FACTOR_CODE)
 
-    assert_error(login(on.user.email, otp=code(on.secret, clock.now)), THROTTLED)
+    assert_error(login(APIClient(), on.user.email, otp=code(on.secret, clock.now)), THROTTLED)
 
 
 def test_a_password_reset_clears_the_code_failures_too(on, clock, settings):
     settings.LOGIN_ACCOUNT_RATE = "1/hour"
-    assert_error(login(on.user.email, otp=wrong_code(on.secret, clock.now)), INVALID_TWO_FACTOR_CODE)
-    assert_error(login(on.user.email, otp=code(on.secret, clock.now)), THROTTLED)
+    assert_error(login(APIClient(), on.user.email, otp=wrong_code(on.secret, clock.now)), INVALID_TWO_FACTOR_CODE)
+    assert_error(login(APIClient(), on.user.email, otp=code(on.secret, clock.now)), THROTTLED)
     token = validation_token_make(user=on.user, purpose=Purpose.RECOVERY)
     reset = APIClient().post("/api/validate/recovery", {"token": token, "new_password": "a brand new phrase", "confirm": "a brand new phrase"})
     assert reset.status_code == 200
 
-    assert login(on.user.email, "a brand new phrase", otp=code(on.secret, clock.now)).status_code == 200
+    assert login(APIClient(), on.user.email, "a brand new phrase", otp=code(on.secret, clock.now)).status_code == 200
 
 
 # --- A password reset leaves two-factor on ------------------------------------------------------------
@@ -759,13 +741,13 @@ def test_a_password_reset_by_email_leaves_two_factor_on(on, clock):
     response = APIClient().post("/api/validate/recovery", {"token": token, "new_password": new, "confirm": new})
 
     assert response.status_code == 200
-    assert_error(login(on.user.email, new), TWO_FACTOR_REQUIRED)
-    assert login(on.user.email, new, otp=on.recovery_codes[0]).status_code == 200
+    assert_error(login(APIClient(), on.user.email, new), TWO_FACTOR_REQUIRED)
+    assert login(APIClient(), on.user.email, new, otp=on.recovery_codes[0]).status_code == 200
     assert TOTPDevice.objects.get().is_confirmed
 
 
 def test_a_password_change_keeps_the_two_factor_amr(on, clock):
-    token = login(on.user.email, otp=code(on.secret, clock.now)).json()["token"]
+    token = login(APIClient(), on.user.email, otp=code(on.secret, clock.now)).json()["token"]
     new = "a brand new phrase"
 
     response = client_with(token).put(AUTHENTICATE_PATH, {"password": PASSWORD, "new_password": new, "confirm": new})
@@ -777,7 +759,7 @@ def test_a_password_change_keeps_the_two_factor_amr(on, clock):
 
 
 def test_a_user_without_two_factor_logs_in_as_before(user, clock):
-    response = login(user.email)
+    response = login(APIClient(), user.email)
 
     assert response.status_code == 200
     assert set(response.json()) == {"token"}
@@ -786,7 +768,7 @@ def test_a_user_without_two_factor_logs_in_as_before(user, clock):
 
 @pytest.mark.parametrize("otp", ["", "123456", "garbage"])
 def test_a_user_without_two_factor_may_send_any_otp(user, otp):
-    response = login(user.email, otp=otp)
+    response = login(APIClient(), user.email, otp=otp)
 
     assert response.status_code == 200
     assert claims(response.json()["token"])["amr"] == ["pwd"]
@@ -796,7 +778,7 @@ def test_a_user_without_two_factor_may_send_any_otp(user, otp):
 def test_a_pending_enrollment_changes_nothing_at_login(auth_client):
     enroll(auth_client)
 
-    response = login(auth_client.user.email)
+    response = login(APIClient(), auth_client.user.email)
 
     assert response.status_code == 200
     assert claims(response.json()["token"])["amr"] == ["pwd"]
@@ -835,7 +817,7 @@ def test_new_recovery_codes_are_recorded(on, clock):
 def test_notices_that_cannot_be_sent_are_queued_and_the_request_succeeds(user, token_for, clock, failing_mail):
     client = client_with(token_for(user))
     secret, codes = turn_on(client, clock)
-    assert login(user.email, otp=codes[0]).status_code == 200
+    assert login(APIClient(), user.email, otp=codes[0]).status_code == 200
     response = client.delete(TOTP_PATH, {"password": PASSWORD, "code": code(secret, clock.now)}, format="json")
 
     assert response.status_code == 200
@@ -848,8 +830,8 @@ def test_no_log_line_holds_the_secret_or_a_code(user, token_for, clock, caplog):
     caplog.set_level("DEBUG")
     client = client_with(token_for(user))
     secret, codes = turn_on(client, clock)
-    login(user.email, otp=codes[0])
-    login(user.email, otp=code(secret, clock.now))
+    login(APIClient(), user.email, otp=codes[0])
+    login(APIClient(), user.email, otp=code(secret, clock.now))
 
     text = "\n".join(record.getMessage() for record in caplog.records)
     assert secret not in text
@@ -920,7 +902,7 @@ def test_the_list_filters_by_two_factor(admin_client, on, user_factory, value, e
 
 
 def test_reset_turns_two_factor_off_and_signs_out_everywhere(admin_client, on, clock):
-    token = login(on.user.email, otp=code(on.secret, clock.now)).json()["token"]
+    token = login(APIClient(), on.user.email, otp=code(on.secret, clock.now)).json()["token"]
     mail.outbox = []
 
     response = act(admin_client, "reset_two_factor", on.user)
@@ -937,13 +919,13 @@ def test_reset_turns_two_factor_off_and_signs_out_everywhere(admin_client, on, c
     assert "by our staff" in notice.body
 
     # The user signs in with the password alone, and may enroll again.
-    token = login(on.user.email).json()["token"]
+    token = login(APIClient(), on.user.email).json()["token"]
     client = client_with(token)
     assert client.get(MFA_PATH).json() == {"totp": False, "recovery_codes_left": 0}
     clock.tick(5)
     secret, _ = turn_on(client, clock)
     assert secret != on.secret
-    assert_error(login(on.user.email), TWO_FACTOR_REQUIRED)
+    assert_error(login(APIClient(), on.user.email), TWO_FACTOR_REQUIRED)
 
 
 def test_reset_skips_accounts_without_two_factor(admin_client, user, token_for):
@@ -1090,7 +1072,7 @@ def test_wrong_admin_codes_count_against_the_account(staff_on, clock, settings):
 
     assert "Too many requests. Try again in" in response.content.decode()
     # The API's checks of the account are refused too.
-    assert_error(login(staff_on.user.email, ADMIN_PASSWORD, otp=code(staff_on.secret, clock.now)), THROTTLED)
+    assert_error(login(APIClient(), staff_on.user.email, ADMIN_PASSWORD, otp=code(staff_on.secret, clock.now)), THROTTLED)
 
 
 def test_staff_setting_their_own_password_keep_the_two_factor_amr(staff_on, clock):

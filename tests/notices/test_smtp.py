@@ -9,53 +9,22 @@ refuses the recipient or never answers turns into CouldNotSendEmail with nothing
 import json
 import re
 import socket
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from accounts.users.models import User
 from tests.conftest import PASSWORD, run
 from tests.support.contract import COULD_NOT_SEND_EMAIL
-
-
-class Collector:
-    """An aiosmtpd handler that keeps every message it accepts, and can refuse recipients."""
-
-    def __init__(self):
-        self.messages: list[tuple[list[str], EmailMessage]] = []
-        self.refuse: set[str] = set()
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address.lower() in self.refuse:
-            return "550 5.1.1 No such user here"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        message = message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
-        self.messages.append((list(envelope.rcpt_tos), message))
-        return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.support.servers import free_port
+from tests.support.smtp import body_text, smtp_sink
 
 
 @pytest.fixture
 def smtp_server():
     """Run an SMTP server on a free local port; yield its collector (with .port)."""
-    collector = Collector()
-    controller = Controller(collector, hostname="127.0.0.1", port=free_port(), ready_timeout=30)
-    controller.start()
-    collector.port = controller.port
-    try:
+    with smtp_sink() as collector:
         yield collector
-    finally:
-        controller.stop()
 
 
 def use_smtp(settings, port: int, *, timeout: int = 10) -> None:
@@ -82,11 +51,6 @@ def register(client, *, email="new@example.com", name="New Person"):
         data=json.dumps({"email": email, "name": name, "password": PASSWORD, "confirm": PASSWORD}),
         content_type="application/json",
     )
-
-
-def body_text(message: EmailMessage) -> str:
-    part = message.get_body(preferencelist=("plain",))
-    return part.get_content()
 
 
 # --- Delivery ------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import authserver.settings as project_settings
 from accounts.passwords.hashers import Argon2PasswordHasher
 from accounts.users.models import User
 from tests.conftest import PASSWORD, clean_env
+from tests.support.api import login
 
 LOGIN_PATH = "/api/authenticate"
 
@@ -121,16 +122,13 @@ class TestHasher:
 class TestUpgradeAtLogin:
     """A hash with other costs is replaced by one with the configured costs at the next login."""
 
-    def login(self, api_client, email: str, password: str = PASSWORD):
-        return api_client.post(LOGIN_PATH, {"email": email, "password": password})
-
     def test_other_costs_are_upgraded(self, argon2, user_factory, api_client):
         argon2.ARGON2_MEMORY_COST, argon2.ARGON2_TIME_COST, argon2.ARGON2_PARALLELISM = 2048, 2, 2
         user = user_factory(email="old@example.com")
         assert costs(user.password) == "m=2048,t=2,p=2"
         argon2.ARGON2_MEMORY_COST, argon2.ARGON2_TIME_COST, argon2.ARGON2_PARALLELISM = 1024, 1, 1
 
-        response = self.login(api_client, "old@example.com")
+        response = login(api_client, "old@example.com", body=None)
 
         assert response.status_code == 200
         assert "token" in response.json()
@@ -146,7 +144,7 @@ class TestUpgradeAtLogin:
         legacy = DjangoArgon2PasswordHasher()
         User.objects.filter(pk=user.pk).update(password=legacy.encode(PASSWORD, legacy.salt()))
 
-        response = self.login(api_client, "DJANGO@example.com")
+        response = login(api_client, "DJANGO@example.com", body=None)
 
         assert response.status_code == 200
         user.refresh_from_db()
@@ -158,7 +156,7 @@ class TestUpgradeAtLogin:
         stored = user.password
         argon2.ARGON2_MEMORY_COST = 1024
 
-        response = self.login(api_client, "old@example.com", "not the password")
+        response = login(api_client, "old@example.com", "not the password", body=None)
 
         assert response.status_code == 401
         user.refresh_from_db()
@@ -168,7 +166,7 @@ class TestUpgradeAtLogin:
         user = user_factory(email="current@example.com")
         stored = user.password
 
-        assert self.login(api_client, "current@example.com").status_code == 200
+        assert login(api_client, "current@example.com", body=None).status_code == 200
         user.refresh_from_db()
         assert user.password == stored
 

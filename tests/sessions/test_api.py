@@ -23,22 +23,11 @@ from accounts.staff.services import tokens_revoke, user_set_active
 from accounts.users.links import Purpose, validation_token_make
 from tests.conftest import PASSWORD, admin_login, claims, session_of
 from tests.support.contract import LOGIN_REQUIRED, TOKEN_INVALID, assert_error
+from tests.support.api import client_with, login_token
 
 SESSIONS = "/api/sessions"
 NEW_PASSWORD = "a fresh staple battery"
 NOT_FOUND = {"status": 404, "message": "Not found"}
-
-
-def client_with(token: str, **extra) -> APIClient:
-    client = APIClient(**extra)
-    client.credentials(HTTP_AUTHORIZATION=token)
-    return client
-
-
-def login(email: str = "ann@example.com", password: str = PASSWORD, **extra) -> str:
-    response = APIClient(**extra).post("/api/authenticate", {"email": email, "password": password}, format="json")
-    assert response.status_code == 200, response.json()
-    return response.json()["token"]
 
 
 def works(token: str) -> bool:
@@ -51,7 +40,7 @@ def works(token: str) -> bool:
 
 
 def test_a_login_opens_a_session_with_what_the_client_showed(user):
-    token = login(HTTP_USER_AGENT="Firefox/140 on a laptop", REMOTE_ADDR="198.51.100.7")
+    token = login_token(client=APIClient(HTTP_USER_AGENT="Firefox/140 on a laptop", REMOTE_ADDR="198.51.100.7"))
 
     session = session_of(token)
     assert (session.user, session.user_agent, session.ip, session.amr) == (user, "Firefox/140 on a laptop", "198.51.100.7", ["pwd"])
@@ -62,13 +51,13 @@ def test_a_login_opens_a_session_with_what_the_client_showed(user):
 
 
 def test_the_user_agent_is_truncated(user):
-    session = session_of(login(HTTP_USER_AGENT="x" * 2000))
+    session = session_of(login_token(client=APIClient(HTTP_USER_AGENT="x" * 2000)))
 
     assert session.user_agent == "x" * 256
 
 
 def test_a_refresh_stays_in_the_session(user):
-    token = login()
+    token = login_token()
 
     refreshed = client_with(token).get("/api/authenticate").json()["token"]
 
@@ -80,14 +69,14 @@ def test_a_refresh_stays_in_the_session(user):
 
 
 def test_list_shows_the_open_sessions_newest_first_and_marks_the_current_one(user, user_factory):
-    first = login(HTTP_USER_AGENT="phone", REMOTE_ADDR="203.0.113.1")
-    second = login(HTTP_USER_AGENT="laptop", REMOTE_ADDR="2001:db8::5")
-    ended = login(HTTP_USER_AGENT="old tablet")
+    first = login_token(client=APIClient(HTTP_USER_AGENT="phone", REMOTE_ADDR="203.0.113.1"))
+    second = login_token(client=APIClient(HTTP_USER_AGENT="laptop", REMOTE_ADDR="2001:db8::5"))
+    ended = login_token(client=APIClient(HTTP_USER_AGENT="old tablet"))
     session_services.session_end(session_id=claims(ended)["sid"], reason="revoked")
-    expired = session_of(login(HTTP_USER_AGENT="expired"))
+    expired = session_of(login_token(client=APIClient(HTTP_USER_AGENT="expired")))
     Session.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     user_factory(email="bob@example.com")
-    login("bob@example.com")  # someone else's session is not listed
+    login_token("bob@example.com")  # someone else's session is not listed
 
     response = client_with(first).get(SESSIONS)
 
@@ -107,7 +96,7 @@ def test_list_shows_the_open_sessions_newest_first_and_marks_the_current_one(use
 
 @pytest.mark.parametrize("path", [SESSIONS, SESSIONS + "/"])
 def test_list_answers_with_and_without_a_trailing_slash(user, path):
-    response = client_with("Bearer " + login()).get(path)
+    response = client_with("Bearer " + login_token()).get(path)
 
     assert response.status_code == 200
     assert len(response.json()["sessions"]) == 1
@@ -123,7 +112,7 @@ def test_the_endpoints_need_a_token(db, method):
 
 
 def test_revoking_the_others_keeps_the_current_session(user):
-    current, other, third = login(), login(), login()
+    current, other, third = login_token(), login_token(), login_token()
 
     response = client_with(current).delete(SESSIONS)
 
@@ -136,16 +125,16 @@ def test_revoking_the_others_keeps_the_current_session(user):
 
 
 def test_revoking_the_others_with_none_open_revokes_zero(user):
-    response = client_with(login()).delete(SESSIONS + "/")
+    response = client_with(login_token()).delete(SESSIONS + "/")
 
     assert response.json() == {"message": "Other sessions revoked", "revoked": 0}
 
 
 def test_revoking_the_others_leaves_other_users_alone(user, user_factory):
     user_factory(email="bob@example.com")
-    bob = login("bob@example.com")
+    bob = login_token("bob@example.com")
 
-    client_with(login()).delete(SESSIONS)
+    client_with(login_token()).delete(SESSIONS)
 
     assert works(bob)
 
@@ -154,7 +143,7 @@ def test_revoking_the_others_leaves_other_users_alone(user, user_factory):
 
 
 def test_revoking_one_session_ends_it_everywhere(user):
-    current, phone = login(), login()
+    current, phone = login_token(), login_token()
 
     response = client_with(current).delete(f"{SESSIONS}/{claims(phone)['sid']}")
 
@@ -167,7 +156,7 @@ def test_revoking_one_session_ends_it_everywhere(user):
 
 
 def test_revoking_the_current_session_signs_out(user):
-    token = login()
+    token = login_token()
 
     assert client_with(token).delete(f"{SESSIONS}/{claims(token)['sid']}/").status_code == 200
 
@@ -180,17 +169,17 @@ def test_revoking_the_current_session_signs_out(user):
     ["another-users", "already-ended", "expired", "unknown", "database-key", "garbage"],
 )
 def test_an_id_that_is_not_an_open_session_of_the_user_is_not_found(user, user_factory, which):
-    token = login()
+    token = login_token()
     user_factory(email="bob@example.com")
-    bob = login("bob@example.com")
+    bob = login_token("bob@example.com")
     if which == "another-users":
         target = claims(bob)["sid"]
     elif which == "already-ended":
-        ended = login()
+        ended = login_token()
         session_services.session_end(session_id=claims(ended)["sid"], reason="revoked")
         target = claims(ended)["sid"]
     elif which == "expired":
-        old = login()
+        old = login_token()
         Session.objects.filter(public_id=claims(old)["sid"]).update(expires_at=timezone.now())
         target = claims(old)["sid"]
     elif which == "unknown":
@@ -211,7 +200,7 @@ def test_an_id_that_is_not_an_open_session_of_the_user_is_not_found(user, user_f
 
 
 def test_a_password_change_ends_every_session_and_opens_one_for_the_caller(user):
-    caller, other = login(HTTP_USER_AGENT="laptop"), login(HTTP_USER_AGENT="phone")
+    caller, other = login_token(client=APIClient(HTTP_USER_AGENT="laptop")), login_token(client=APIClient(HTTP_USER_AGENT="phone"))
 
     response = client_with(caller, HTTP_USER_AGENT="laptop").put(
         "/api/authenticate", {"password": PASSWORD, "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD}, format="json"
@@ -229,7 +218,7 @@ def test_a_password_change_ends_every_session_and_opens_one_for_the_caller(user)
 
 
 def test_a_recovery_reset_ends_every_session(api_client, user):
-    tokens = [login(), login()]
+    tokens = [login_token(), login_token()]
     # Made after the logins (a login kills the recovery tokens made before it).
     user.refresh_from_db()
     reset = validation_token_make(user=user, purpose=Purpose.RECOVERY)
@@ -244,23 +233,23 @@ def test_a_recovery_reset_ends_every_session(api_client, user):
 
 
 def test_deactivation_ends_every_session(user):
-    tokens = [login(), login()]
+    tokens = [login_token(), login_token()]
 
     assert client_with(tokens[0]).delete("/api/user").status_code == 200
 
     assert {session_of(token).end_reason for token in tokens} == {"deactivation"}
     # Logging in again reactivates the account and opens a new session; the old ones stay ended.
-    new = login()
+    new = login_token()
     assert works(new)
     assert not any(works(token) for token in tokens)
 
 
 def test_staff_disabling_and_sign_out_everywhere_end_every_session(user, user_factory):
     staff = user_factory(email="root@example.com", is_staff=True, is_superuser=True)
-    signed_out = login()
+    signed_out = login_token()
     tokens_revoke(user=user, actor=staff)
     assert session_of(signed_out).end_reason == "staff"
-    disabled = login()
+    disabled = login_token()
     user_set_active(user=user, active=False, actor=staff)
     assert session_of(disabled).end_reason == "disabled"
     user_set_active(user=user, active=True, actor=staff)
@@ -275,8 +264,8 @@ def test_staff_disabling_and_sign_out_everywhere_end_every_session(user, user_fa
 def test_a_refresh_racing_a_revocation_cannot_mint_a_surviving_token(user, monkeypatch, revocation):
     """Forced interleaving: the refresh has read its session (open) and is about to sign the new
     token when the revocation commits; the token it hands out must be refused."""
-    victim = login()  # the token a thief refreshes in a loop
-    owner = login()  # the owner's own device
+    victim = login_token()  # the token a thief refreshes in a loop
+    owner = login_token()  # the owner's own device
     issue = session_services.auth_token_issue
 
     def revoke_then_issue(**kwargs):
@@ -307,10 +296,10 @@ def test_a_refresh_racing_a_revocation_cannot_mint_a_surviving_token(user, monke
 
 def test_prune_deletes_only_sessions_ended_or_expired_long_enough_ago(user):
     now = timezone.now()
-    open_session = session_of(login())
-    recently_ended = session_of(login())
-    old_ended = session_of(login())
-    old_expired = session_of(login())
+    open_session = session_of(login_token())
+    recently_ended = session_of(login_token())
+    old_ended = session_of(login_token())
+    old_expired = session_of(login_token())
     Session.objects.filter(pk=recently_ended.pk).update(ended_at=now - timedelta(days=2), end_reason="revoked")
     Session.objects.filter(pk=old_ended.pk).update(ended_at=now - timedelta(days=40), end_reason="revoked")
     Session.objects.filter(pk=old_expired.pk).update(expires_at=now - timedelta(days=40))
@@ -326,7 +315,7 @@ def test_admin_lists_sessions_and_revokes_them(user, user_factory):
     staff = user_factory(email="root@example.com", is_staff=True, is_superuser=True)
     browser = Client()
     admin_login(browser, staff)
-    token = login()
+    token = login_token()
     sid = claims(token)["sid"]
 
     page = browser.get(f"/admin/accounts/user/{user.pk}/change/")

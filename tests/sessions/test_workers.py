@@ -21,8 +21,8 @@ from pathlib import Path
 import jwt
 import pytest
 
-from tests.conftest import wait_for_server
-from tests.core.test_ratelimit_gunicorn import free_port
+from tests.support.api import live_login
+from tests.support.servers import start_gunicorn
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery"
@@ -50,23 +50,18 @@ class Server:
     def __init__(self, workdir: Path, env: dict):
         self.workdir, self.env = workdir, env
         self.access_log = workdir / "access.log"
-        port = free_port()
-        self.base = f"http://127.0.0.1:{port}"
-        self.process = subprocess.Popen(
-            [
-                sys.executable, "-m", "gunicorn", "authserver.wsgi:application",
-                "--bind", f"127.0.0.1:{port}",
-                "--workers", "2",
-                "--access-logfile", str(self.access_log),
-                # pid, method, path, status, and which token (its last characters) was sent
-                "--access-logformat", "%(p)s %(m)s %(U)s %(s)s %({x-token-end}i)s",
-            ],
+        self.server = start_gunicorn(
+            "authserver.wsgi:application",
+            "--workers", "2",
+            "--access-logfile", str(self.access_log),
+            # pid, method, path, status, and which token (its last characters) was sent
+            "--access-logformat", "%(p)s %(m)s %(U)s %(s)s %({x-token-end}i)s",
             cwd=BASE_DIR,
             env=env,
+            log=workdir / "error.log",
             stdout=subprocess.DEVNULL,
-            stderr=open(workdir / "error.log", "w"),
         )
-        wait_for_server(self.process, self.base, workdir / "error.log", timeout=60)
+        self.base = self.server.base
 
     def manage(self, *args: str) -> str:
         result = subprocess.run(
@@ -83,9 +78,7 @@ class Server:
         assert call(self.base, "POST", "/api/validate/confirmation", data={"token": token})[0] == 200
 
     def login(self, email: str) -> str:
-        status, body = call(self.base, "POST", "/api/authenticate", data={"email": email, "password": PASSWORD})
-        assert status == 200, body
-        return body["token"]
+        return live_login(self.base, email)
 
     def pids(self, token: str, status: int) -> set[str]:
         """Return the workers that answered `status` to requests carrying this token."""
@@ -107,8 +100,7 @@ class Server:
         pytest.fail("the requests never reached both workers")
 
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
+        self.server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -33,6 +33,7 @@ from tests.support.contract import (
     TOKEN_INVALID,
     USER_CONFIRMATION_REQUIRED,
 )
+from tests.support.api import client_with, login
 
 NEW_PASSWORD = "a fresh staple battery"
 BODIES = ["json", "form", "multipart"]
@@ -50,19 +51,9 @@ def send(
     return getattr(client, method)(path, data, format=body)
 
 
-def client_with(token: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=token)
-    return client
-
-
 def profile(token: str):
     """Return the response of GET /api/user with this token: 200 when the token works."""
     return client_with(token).get("/api/user")
-
-
-def login(email: str, password: str):
-    return send(APIClient(), "post", {"email": email, "password": password})
 
 
 def assert_field_errors(response, fields: dict[str, list[str]]) -> None:
@@ -114,12 +105,12 @@ class TestLogin:
         assert_field_errors(response, {field: ["This field is required."] for field in missing})
 
     def test_overlong_password_is_400(self, user):
-        response = login(user.email, "x" * 4097)
+        response = login(APIClient(), user.email, "x" * 4097)
 
         assert_field_errors(response, {"password": ["Ensure this field has no more than 4096 characters."]})
 
     def test_unknown_email_is_invalid_credentials(self, user):
-        assert_error(login("nobody@example.com", PASSWORD), INVALID_CREDENTIALS)
+        assert_error(login(APIClient(), "nobody@example.com", PASSWORD), INVALID_CREDENTIALS)
 
     @pytest.mark.parametrize(
         "state",
@@ -136,7 +127,7 @@ class TestLogin:
         # The credentials are checked first: a wrong password tells nothing of the account state.
         member = user_factory(email="ann@example.com", **state)
 
-        assert_error(login("ann@example.com", "wrong " + PASSWORD), INVALID_CREDENTIALS)
+        assert_error(login(APIClient(), "ann@example.com", "wrong " + PASSWORD), INVALID_CREDENTIALS)
 
         member.refresh_from_db()
         assert member.is_deactivated is state.get("deactivated", False)
@@ -146,13 +137,13 @@ class TestLogin:
     def test_unconfirmed_is_confirmation_required(self, user_factory, disabled):
         user_factory(email="ann@example.com", confirmed=False, disabled=disabled)
 
-        assert_error(login("ann@example.com", PASSWORD), USER_CONFIRMATION_REQUIRED)
+        assert_error(login(APIClient(), "ann@example.com", PASSWORD), USER_CONFIRMATION_REQUIRED)
 
     @pytest.mark.parametrize("deactivated", [False, True], ids=["active", "deactivated"])
     def test_disabled_is_account_disabled_and_not_reactivated(self, user_factory, deactivated):
         member = user_factory(email="ann@example.com", disabled=True, deactivated=deactivated)
 
-        assert_error(login("ann@example.com", PASSWORD), ACCOUNT_DISABLED)
+        assert_error(login(APIClient(), "ann@example.com", PASSWORD), ACCOUNT_DISABLED)
 
         member.refresh_from_db()
         assert member.is_deactivated is deactivated
@@ -164,7 +155,7 @@ class TestLogin:
         user_deactivate(user=user)
         assert_error(profile(before), ACCOUNT_NOT_ACTIVE)
 
-        response = login(user.email, PASSWORD)
+        response = login(APIClient(), user.email, PASSWORD)
 
         assert response.status_code == 200
         user.refresh_from_db()
@@ -177,7 +168,7 @@ class TestLogin:
         before = token_for(user)
         user_deactivate(user=user)
 
-        token = login(user.email, PASSWORD).json()["token"]
+        token = login(APIClient(), user.email, PASSWORD).json()["token"]
 
         assert session_of(token) != session_of(before)
         assert session_of(before).end_reason == "deactivation"
@@ -196,7 +187,7 @@ class TestLogin:
     def test_email_is_case_insensitive_and_trimmed(self, user_factory, stored, typed):
         member = user_factory(email=stored)
 
-        response = login(typed, PASSWORD)
+        response = login(APIClient(), typed, PASSWORD)
 
         assert response.status_code == 200
         assert claims(response.json()["token"])["sub"] == str(member.public_id)
@@ -302,8 +293,8 @@ class TestChangePassword:
     def test_new_password_logs_in_and_old_does_not(self, auth_client, user):
         assert self.change(auth_client).status_code == 200
 
-        assert login(user.email, NEW_PASSWORD).status_code == 200
-        assert_error(login(user.email, PASSWORD), INVALID_CREDENTIALS)
+        assert login(APIClient(), user.email, NEW_PASSWORD).status_code == 200
+        assert_error(login(APIClient(), user.email, PASSWORD), INVALID_CREDENTIALS)
 
     def test_requires_a_token(self, api_client, user):
         assert_error(self.change(api_client), LOGIN_REQUIRED)
@@ -424,7 +415,7 @@ class TestDeleteAccount:
         assert not User.objects.filter(pk=user.pk).exists()
         assert not User.groups.through.objects.filter(user_id=user.pk).exists()
         assert_error(auth_client.get("/api/user"), TOKEN_INVALID)
-        assert_error(login(user.email, PASSWORD), INVALID_CREDENTIALS)
+        assert_error(login(APIClient(), user.email, PASSWORD), INVALID_CREDENTIALS)
 
     def test_wrong_password_is_invalid_credentials(self, auth_client, user):
         assert_error(send(auth_client, "delete", {"password": "wrong " + PASSWORD}), INVALID_CREDENTIALS)

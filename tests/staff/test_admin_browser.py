@@ -14,8 +14,6 @@ and nothing is downloaded.
 import json
 import re
 import shutil
-import socket
-import subprocess
 import sys
 import urllib.error
 import urllib.parse
@@ -24,8 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import clean_env, copy_project, run, wait_for_server
+from tests.conftest import clean_env, copy_project, run
 from tests.support.contract import ACCOUNT_DISABLED
+from tests.support.servers import gunicorn
 
 
 def _first(*candidates: str | None) -> str | None:
@@ -51,12 +50,6 @@ STAFF_EMAIL = "operator@example.com"
 STAFF_PASSWORD = "operator phrase 31"
 TARGET_EMAIL = "mallory.target@example.com"
 TARGET_PASSWORD = "target staple phrase 9"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def http(url: str, data: dict | None = None, headers: dict | None = None) -> tuple[int, dict, bytes]:
@@ -106,25 +99,15 @@ def server(tmp_path_factory):
         assert result.returncode == 0, f"manage.py {args[0]}: {result.stderr}"
     assert (project / "staticfiles" / "staticfiles.json").is_file(), "collectstatic wrote no manifest"
 
-    port = free_port()
-    log = open(workdir / "gunicorn.log", "w")
-    process = subprocess.Popen(
-        # The project's own gunicorn configuration, as deployed; only the address and size differ.
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
+    # The project's own gunicorn configuration, as deployed; only the address and size differ.
+    with gunicorn(
+        "-c", "gunicorn.conf.py", "--workers", "2",
         cwd=project,
         env=clean_env(**variables),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    wait_for_server(process, base, workdir / 'gunicorn.log', timeout=30)
-    yield {"base": base, "project": project, "variables": variables}
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+        log=workdir / "gunicorn.log",
+        timeout=30,
+    ) as server:
+        yield {"base": server.base, "project": project, "variables": variables}
 
 
 @pytest.fixture
