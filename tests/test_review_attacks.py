@@ -29,6 +29,7 @@ from accounts.keys.services import keys_rotate
 from accounts.sessions.tokens import token_backend
 from accounts.keys.keyring import keyring
 from tests.conftest import PASSWORD, admin_login, claims
+from tests.support.api import login
 
 ANN = "ann@example.com"
 NEW_PASSWORD = "a fresh staple battery"
@@ -40,10 +41,6 @@ def api(token: str | None = None, **extra) -> APIClient:
     if token is not None:
         client.credentials(HTTP_AUTHORIZATION=token)
     return client
-
-
-def login(email=ANN, password=PASSWORD, address="127.0.0.1"):
-    return APIClient(REMOTE_ADDR=address).post("/api/authenticate", {"email": email, "password": password}, format="json")
 
 
 def staff_browser(user) -> Client:
@@ -87,8 +84,8 @@ def test_flooding_the_cache_culls_the_victims_account_lock(user, settings, monke
     monkeypatch.setattr(cache, "_max_entries", 300)
     settings.LOGIN_ACCOUNT_RATE = "20/hour"
     for guess in range(20):
-        login(password=f"wrong guess {guess}", address=f"198.51.100.{guess + 1}")
-    assert login(password="guess 21", address="203.0.113.1").status_code == 429  # locked, as designed
+        login(APIClient(REMOTE_ADDR=f"198.51.100.{guess + 1}"), password=f"wrong guess {guess}")
+    assert login(APIClient(REMOTE_ADDR="203.0.113.1"), password="guess 21").status_code == 429  # locked, as designed
 
     for network in range(12):
         flooder = APIClient(REMOTE_ADDR=f"2001:db8:{network:x}::1")
@@ -96,7 +93,7 @@ def test_flooding_the_cache_culls_the_victims_account_lock(user, settings, monke
             flooder.post("/api/user", {"email": ANN, **GOOD_SIGNUP}, format="json")
 
     # The account must still be locked: a further guess is refused, however it is spelled.
-    assert login(password="guess 22", address="203.0.113.2").status_code == 429
+    assert login(APIClient(REMOTE_ADDR="203.0.113.2"), password="guess 22").status_code == 429
 
 
 # --- 2. The admin's own password change: no account limit, no session ends ---------------------
@@ -118,7 +115,7 @@ def test_admin_password_change_form_is_an_unlimited_password_oracle(user_factory
         )
 
     # 21 failed checks of this account: every further check is Throttled, from any endpoint.
-    assert login(email="staff@example.com").status_code == 429
+    assert login(APIClient(), email="staff@example.com").status_code == 429
 
 
 def test_admin_password_change_leaves_every_api_token_working(user_factory, token_for):
@@ -232,7 +229,7 @@ def test_dropping_the_secret_key_fallback_after_a_rotation_keeps_tokens_working(
     token_backend().forget()
 
     assert APIClient().get("/.well-known/jwks.json").status_code == 200
-    assert login().status_code == 200
+    assert login(APIClient()).status_code == 200
 
 
 # --- 7. Staff with "delete session" sign out superusers ----------------------------------------

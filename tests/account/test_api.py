@@ -13,15 +13,17 @@ from urllib.parse import quote, urlencode
 import pytest
 from django.core import mail
 
+from accounts.users.links import Purpose, validation_token_make
 from accounts.users.models import User
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, claims
+from tests.support.api import client_with, login
 from tests.support.contract import (
     ACCOUNT_NOT_ACTIVE,
-    AUTHENTICATE_PATH,
     CONFIRMATION_PATH,
     COULD_NOT_SEND_EMAIL,
     INVALID_CREDENTIALS,
     INVALID_PASSWORD,
+    INVALID_TOKEN,
     LOGIN_REQUIRED,
     NO_UPDATES_TO_MAKE,
     PASSWORD_CONFIRMATION_INVALID,
@@ -30,7 +32,6 @@ from tests.support.contract import (
     USER_PATH,
     assert_error,
 )
-from tests.support.api import login
 
 TOO_SHORT = "This password is too short. It must contain at least 8 characters."
 TOO_COMMON = "This password is too common."
@@ -624,3 +625,28 @@ def test_login_reactivates_a_deactivated_account(api_client, user, token_for):
     # A token issued before the deactivation never works again.
     api_client.credentials(HTTP_AUTHORIZATION=old_token)
     assert_error(api_client.get(USER_PATH), TOKEN_INVALID)
+
+
+# --- Review: an email changed is not an email proved ------------------------------------------
+
+
+def test_a_changed_email_is_unverified_in_tokens_until_its_link_is_followed(api_client, user, token_for):
+    client = client_with(token_for(user))
+    assert claims(client.get("/api/authenticate").json()["token"])["email_verified"] is True
+    assert client.patch("/api/user", {"new_email": "ann.new@example.com", "password": PASSWORD}, format="json").status_code == 200
+
+    refreshed = client.get("/api/authenticate").json()["token"]
+    assert (claims(refreshed)["email"], claims(refreshed)["email_verified"]) == ("ann.new@example.com", False)
+
+    link = mail.outbox[-1].body.split("/confirm/", 1)[1].split()[0]
+    assert api_client.post("/api/validate/confirmation", {"token": link}, format="json").json() == {"message": "Account confirmed"}
+    assert claims(client.get("/api/authenticate").json()["token"])["email_verified"] is True
+
+
+def test_the_old_addresss_link_does_not_verify_the_new_one(api_client, user, token_for):
+    old_link = validation_token_make(user=user, purpose=Purpose.CONFIRMATION)
+    client = client_with(token_for(user))
+    client.patch("/api/user", {"new_email": "ann.new@example.com", "password": PASSWORD}, format="json")
+
+    assert_error(api_client.post("/api/validate/confirmation", {"token": old_link}, format="json"), INVALID_TOKEN)
+    assert User.objects.get(pk=user.pk).email_verified_at is None

@@ -7,6 +7,7 @@ Also: an event outlives its user (email kept, user null); an insert that fails n
 request that causes it; one event is one INSERT.
 """
 
+import json
 import logging
 import re
 from io import StringIO
@@ -21,16 +22,11 @@ from rest_framework.test import APIClient
 
 from accounts.audit import services as audit
 from accounts.audit.models import AuthEvent
-from accounts.users.models import User
 from accounts.sessions.services import sessions_end
+from accounts.users.models import User
 from tests.conftest import PASSWORD, SESSIONS_INLINE, admin_login
-from tests.support.contract import (
-    AUTHENTICATE_PATH,
-    CONFIRMATION_PATH,
-    RECOVERY_PATH,
-    USER_PATH,
-)
 from tests.support.api import login
+from tests.support.contract import AUTHENTICATE_PATH, CONFIRMATION_PATH, RECOVERY_PATH, USER_PATH
 
 Type = AuthEvent.Type
 
@@ -602,3 +598,14 @@ def test_a_login_request_writes_one_event_row(client, user):
 
     touching_events = [sql for sql in statements(context) if "accounts_authevent" in sql]
     assert len(touching_events) == 1 and touching_events[0].upper().startswith("INSERT")
+
+
+# --- 13. Smaller ones ------------------------------------------------------------------------
+
+
+def test_a_password_typed_into_the_email_field_stays_out_of_the_audit_trail(user):
+    login(APIClient(), "correct horse battery staple", "whatever")
+
+    event = AuthEvent.objects.get(type=AuthEvent.Type.LOGIN_FAILED)
+    assert event.email == ""
+    assert "horse" not in json.dumps([event.email, event.detail, event.user_agent])

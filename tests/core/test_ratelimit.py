@@ -13,15 +13,16 @@ import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth.hashers import MD5PasswordHasher
 from django.core import mail
+from rest_framework.test import APIClient
 
+from accounts.passwords.credentials import password_matches
+from accounts.users.models import User
 from core import ratelimit
 from core.errors import Throttled
-from accounts.users.models import User
 from core.ratelimit import Rate, RateLimit, parse_rate
-from accounts.passwords.credentials import password_matches
 from tests.conftest import PASSWORD
-from tests.support.contract import AUTHENTICATE_PATH as LOGIN
-from tests.support.contract import THROTTLED
+from tests.support.api import login
+from tests.support.contract import AUTHENTICATE_PATH as LOGIN, THROTTLED, assert_error
 
 
 def assert_throttled(response):
@@ -337,3 +338,16 @@ def test_login_hashes_once_whether_or_not_the_email_exists(api_client, user_fact
     CountingHasher.calls = 0
     api_client.post(LOGIN, {"email": email, "password": password})
     assert CountingHasher.calls == 1
+
+
+# --- 5. Distributed guessing; the admin login -------------------------------------------------
+
+
+def test_an_ipv6_client_counts_per_64_for_the_address_limit(db, settings):
+    settings.LOGIN_ADDRESS_RATE = "3/hour"
+    for n in range(3):
+        assert login(APIClient(REMOTE_ADDR=f"2001:db8:1:2::{n + 1}"), f"user{n}@example.com", "guess").status_code == 401
+
+    # Another address of the same /64 is the same client; another /64 is not.
+    assert_error(login(APIClient(REMOTE_ADDR="2001:db8:1:2:ffff::9"), "user9@example.com", "guess"), THROTTLED)
+    assert login(APIClient(REMOTE_ADDR="2001:db8:1:3::1"), "user9@example.com", "guess").status_code == 401

@@ -8,7 +8,6 @@ saw an earlier one: whatever counted the failures lives in the shared cache, now
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time

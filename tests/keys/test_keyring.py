@@ -5,6 +5,10 @@ and retirement through the command and the admin; first keys made on first use; 
 encrypted at rest and never served; RS256 by setting; the keyring's reload rules.
 """
 
+import base64
+import hashlib
+import hmac
+import json
 import re
 import time
 from io import StringIO
@@ -17,14 +21,14 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from core import vault
+from accounts.keys import keyring as keyring_module
+from accounts.keys.keyring import keyring
 from accounts.keys.models import SigningKey
 from accounts.keys.services import key_retire, keys_rotate
-from accounts.keys import keyring as keyring_module
 from accounts.sessions.tokens import token_backend
-from accounts.keys.keyring import keyring
-from tests.conftest import PASSWORD, admin_login
-from tests.support.api import login_token
+from core import vault
+from tests.conftest import admin_login, claims
+from tests.support.api import client_with, login_token
 
 JWKS = "/.well-known/jwks.json"
 METADATA = "/.well-known/openid-configuration"
@@ -399,3 +403,22 @@ def test_reencrypt_secrets_names_what_no_key_can_read(user, settings):
 
     with pytest.raises(CommandError, match="signing key"):
         call_command("reencrypt_secrets", stdout=StringIO())
+
+
+# --- 1. Tokens are never signed with SECRET_KEY ------------------------------------------------
+
+
+def test_a_token_signed_with_secret_key_is_refused(user, token_for, settings):
+    genuine = claims(token_for(user))
+    header = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=")
+    body = base64.urlsafe_b64encode(json.dumps(genuine).encode()).rstrip(b"=")
+    signature = base64.urlsafe_b64encode(hmac.new(settings.SECRET_KEY.encode(), header + b"." + body, hashlib.sha256).digest())
+    forged = b".".join([header, body, signature.rstrip(b"=")]).decode()
+
+    assert client_with(forged).get("/api/user").status_code == 401
+
+
+def test_the_published_keys_keep_their_own_cache_headers(db, settings):
+    response = APIClient().get("/.well-known/jwks.json")
+
+    assert response["Cache-Control"] == f"public, max-age={settings.JWKS_MAX_AGE}"

@@ -9,7 +9,6 @@ refuses the recipient or never answers turns into CouldNotSendEmail with nothing
 import json
 import re
 import socket
-from email.message import EmailMessage
 
 import pytest
 

@@ -13,15 +13,19 @@ from django.contrib.auth.models import Group, Permission
 from django.contrib.messages import constants as message_levels
 from django.core import mail
 from django.test import Client
+from rest_framework.test import APIClient
 
 from accounts.audit.models import AuthEvent
+from accounts.users.links import Purpose, validation_token_make
 from accounts.users.models import User
 from tests.conftest import PASSWORD, SESSIONS_INLINE, admin_login
+from tests.support.api import client_with, login
 from tests.support.contract import (
     ACCOUNT_DISABLED,
     AUTHENTICATE_PATH,
     CONFIRMATION_PATH,
     RECOVERY_PATH,
+    THROTTLED,
     TOKEN_INVALID,
     USER_CONFIRMATION_REQUIRED,
     USER_PATH,
@@ -918,3 +922,71 @@ def test_audit_cannot_be_deleted(admin_client, events):
     assert bulk.status_code in (200, 302)
     assert AuthEvent.objects.count() == 3
     assert "delete_selected" not in admin_client.get(EVENTS).content.decode()
+
+
+RESET_PASSWORD = "a fresh staple battery"
+
+
+def admin_post_login(client, email, password):
+    return client.post("/admin/login/?next=/admin/", {"username": email, "password": password})
+
+
+def test_the_admin_login_is_limited_and_audited(user_factory, settings):
+    settings.LOGIN_ACCOUNT_RATE = "3/hour"
+    user_factory(email="root@example.com", is_staff=True, is_superuser=True)
+    browser = Client(REMOTE_ADDR="203.0.113.5")
+
+    for n in range(3):
+        page = admin_post_login(browser, "root@example.com", f"guess {n}")
+        assert page.status_code == 200 and "Please enter the correct email" in page.content.decode()
+    page = admin_post_login(browser, "root@example.com", PASSWORD)
+
+    assert page.status_code == 200
+    assert "Too many requests" in page.content.decode()
+    failures = AuthEvent.objects.filter(type=AuthEvent.Type.LOGIN_FAILED, email="root@example.com")
+    assert failures.count() == 3
+    assert all("admin site" in event.detail and event.client_address == "203.0.113.5" for event in failures)
+    # The API's login for that account is refused as well: one account, one limit.
+    assert_error(login(APIClient(), "root@example.com"), THROTTLED)
+
+
+def test_a_good_admin_login_opens_a_session_and_is_audited(user_factory):
+    staff = user_factory(email="root@example.com", is_staff=True, is_superuser=True)
+    browser = Client(HTTP_USER_AGENT="StaffBrowser/3")
+
+    response = admin_post_login(browser, "root@example.com", PASSWORD)
+
+    assert response.status_code == 302
+    assert browser.get("/admin/").status_code == 200
+    session = staff.auth_sessions.get()
+    assert (session.user_agent, session.amr) == ("StaffBrowser/3", ["pwd"])
+    assert AuthEvent.objects.filter(type=AuthEvent.Type.LOGIN, user=staff, detail="admin site").exists()
+    # Logging out ends it.
+    browser.post("/admin/logout/")
+    session.refresh_from_db()
+    assert session.end_reason == "signed_out"
+
+
+# --- 9. Admin sessions end with every revocation ------------------------------------------------
+
+
+@pytest.mark.parametrize("revocation", ["deactivation", "disabled", "password change", "recovery"])
+def test_an_admin_browser_session_ends_with_every_revocation(user_factory, token_for, revocation):
+    staff = user_factory(email="root@example.com", is_staff=True, is_superuser=True)
+    browser = Client()
+    admin_login(browser, staff)
+    assert browser.get("/admin/").status_code == 200
+    api = client_with(token_for(staff))
+
+    if revocation == "deactivation":
+        assert api.delete("/api/user").status_code == 200
+    elif revocation == "disabled":
+        User.objects.filter(pk=staff.pk).update(is_active=False)
+    elif revocation == "password change":
+        assert api.put("/api/authenticate", {"password": PASSWORD, "new_password": RESET_PASSWORD, "confirm": RESET_PASSWORD}, format="json").status_code == 200
+    else:
+        reset = validation_token_make(user=staff, purpose=Purpose.RECOVERY)
+        assert APIClient().post("/api/validate/recovery", {"token": reset, "new_password": RESET_PASSWORD, "confirm": RESET_PASSWORD}, format="json").status_code == 200
+
+    response = browser.get("/admin/")
+    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")

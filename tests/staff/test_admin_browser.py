@@ -14,7 +14,6 @@ and nothing is downloaded.
 import json
 import re
 import shutil
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
