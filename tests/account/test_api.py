@@ -12,6 +12,7 @@ from urllib.parse import quote, urlencode
 
 import pytest
 from django.core import mail
+from rest_framework.test import APIClient
 
 from accounts.users.links import Purpose, validation_token_make
 from accounts.users.models import User
@@ -650,3 +651,85 @@ def test_the_old_addresss_link_does_not_verify_the_new_one(api_client, user, tok
 
     assert_error(api_client.post("/api/validate/confirmation", {"token": old_link}, format="json"), INVALID_TOKEN)
     assert User.objects.get(pk=user.pk).email_verified_at is None
+
+
+ANN = "ann@example.com"
+
+
+GOOD_SIGNUP = {"name": "Eve", "password": "a long enough pw 1", "confirm": "a long enough pw 1"}
+
+
+def api(token: str | None = None, **extra) -> APIClient:
+    client = APIClient(**extra)
+    if token is not None:
+        client.credentials(HTTP_AUTHORIZATION=token)
+    return client
+
+
+# --- 4. The token's `email` claim is whatever address the holder typed -------------------------
+
+
+def test_a_changed_email_is_asserted_in_tokens_without_proof_of_ownership(user, token_for):
+    """Attacker with an account of their own gains tokens, signed by this server, that say
+    `email: ceo@victim.example`. PATCH /api/user changes the email at once and never asks the new
+    address to confirm. Tokens carry it with no `email_verified` flag, so every resource server
+    that maps or authorizes users by email (allow-lists, domain-based roles, account linking)
+    takes the attacker for the victim.
+    """
+    client = api(token_for(user))
+    assert client.patch("/api/user", {"new_email": "ceo@victim.example", "password": PASSWORD}, format="json").status_code == 200
+
+    refreshed = claims(client.get("/api/authenticate").json()["token"])
+
+    assert refreshed["email"] != "ceo@victim.example" or refreshed.get("email_verified") is False
+
+
+# --- 5. Email-change notices: an unlimited mail cannon to any address --------------------------
+
+
+def test_email_change_notices_let_anyone_mail_any_address_without_limit(user, token_for, settings):
+    """Attacker with an account of their own gains an unlimited cannon that sends mail from this
+    server to any address, with attacker-written text (the account name, 150 characters, is in
+    the body). Changing the email to the target and back sends the target an "email changed"
+    notice each time. Notices skip EMAIL_RATE by design (the owner must always hear of a change),
+    and nothing limits email changes. The target never owned the account, yet gets
+    the notices. That costs the sending domain's reputation and lets spam or phishing through.
+    """
+    settings.EMAIL_RATE = "5/hour"
+    user.name = "URGENT call +1-555-0100 to keep your bank account"
+    user.save(update_fields=["name"])
+    client = api(token_for(user))
+    for _ in range(8):
+        client.patch("/api/user", {"new_email": "target@victim.example", "password": PASSWORD}, format="json")
+        client.patch("/api/user", {"new_email": ANN, "password": PASSWORD}, format="json")
+
+    to_target = [message for message in mail.outbox if "target@victim.example" in message.to]
+    assert len(to_target) <= 5
+
+
+# --- 10. Valid-looking email addresses that break the server -----------------------------------
+
+
+def test_an_email_whose_normalized_form_outgrows_its_column_is_refused(db):
+    """Attacker (no account) gains a 500 on PostgreSQL at registration, and at PATCH /api/user
+    for their own account. NFKC expands characters (U+FB03 'ﬃ' → 'ffi'), so a 250-character
+    address passes the 254-character checks, yet its email_normalized is ~700 characters, more than
+    its varchar(254). PostgreSQL raises DataError (not IntegrityError, so not caught). SQLite stores
+    it and breaks the column's rule.
+    """
+    label = "\ufb03" * 21
+    email = ("a@" + ".".join([label] * 11) + ".com")[:250]
+    response = APIClient().post("/api/user", {"email": email, **GOOD_SIGNUP}, format="json")
+
+    stored = User.objects.filter(email=email).first()
+    assert response.status_code == 400 or (stored is not None and len(stored.email_normalized) <= 254)
+
+
+def test_an_email_with_an_unencodable_domain_is_a_400_not_a_500(db):
+    """Attacker (no account) gains a 500 (and a traceback in the log) per registration.
+    EmailValidator accepts a domain label of 60 'ü', but its IDNA form is longer than 63
+    characters. send_mail then raises UnicodeError, which emails._deliver does not catch.
+    """
+    response = APIClient().post("/api/user", {"email": "ann@" + "\u00fc" * 60 + ".de", **GOOD_SIGNUP}, format="json")
+
+    assert response.status_code == 400

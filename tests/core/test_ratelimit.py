@@ -13,6 +13,8 @@ import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth.hashers import MD5PasswordHasher
 from django.core import mail
+from django.core.cache import caches
+from django.core.cache.backends.db import DatabaseCache
 from rest_framework.test import APIClient
 
 from accounts.passwords.credentials import password_matches
@@ -351,3 +353,56 @@ def test_an_ipv6_client_counts_per_64_for_the_address_limit(db, settings):
     # Another address of the same /64 is the same client; another /64 is not.
     assert_error(login(APIClient(REMOTE_ADDR="2001:db8:1:2:ffff::9"), "user9@example.com", "guess"), THROTTLED)
     assert login(APIClient(REMOTE_ADDR="2001:db8:1:3::1"), "user9@example.com", "guess").status_code == 401
+
+
+ANN = "ann@example.com"
+
+
+GOOD_SIGNUP = {"name": "Eve", "password": "a long enough pw 1", "confirm": "a long enough pw 1"}
+
+
+# --- 1. Rate-limit counters are evicted by the database cache's culling ------------------------
+
+
+def test_flooding_the_cache_culls_the_victims_account_lock(user, settings, monkeypatch):
+    """Attacker (no account, many IPv6 /64s, e.g. one /48) gains unlimited password guesses.
+
+    Rate limits live in the default cache, a DatabaseCache with MAX_ENTRIES=100000. Past that,
+    Django culls the lowest third of ALL keys in key order, rate-limit slots included. Signup
+    attempts with a taken email cost no hashing and each adds one `ratelimit:signup:` key (30 per
+    /64 per hour), and those keys sort after `ratelimit:login_account:`. So flooding signups pushes
+    the victim's LOGIN_ACCOUNT_RATE slots into the culled third, and the account lock is gone.
+    Here MAX_ENTRIES is scaled down to 300 (360 signup keys) so the test runs quickly. In production it takes
+    ~100k keys, i.e. ~3,400 /64s in an hour.
+    """
+    cache = caches["default"]
+    if not isinstance(cache, DatabaseCache):
+        pytest.skip("the culling shown here is the default DatabaseCache's (CACHE_URL unset)")
+    monkeypatch.setattr(cache, "_max_entries", 300)
+    settings.LOGIN_ACCOUNT_RATE = "20/hour"
+    for guess in range(20):
+        login(APIClient(REMOTE_ADDR=f"198.51.100.{guess + 1}"), password=f"wrong guess {guess}")
+    assert login(APIClient(REMOTE_ADDR="203.0.113.1"), password="guess 21").status_code == 429  # locked, as designed
+
+    for network in range(12):
+        flooder = APIClient(REMOTE_ADDR=f"2001:db8:{network:x}::1")
+        for _ in range(30):
+            flooder.post("/api/user", {"email": ANN, **GOOD_SIGNUP}, format="json")
+
+    # The account must still be locked: a further guess is refused, however it is spelled.
+    assert login(APIClient(REMOTE_ADDR="203.0.113.2"), password="guess 22").status_code == 429
+
+
+# --- 11. A rate of zero is accepted at start-up, then every request is a 500 -------------------
+
+
+def test_a_zero_rate_throttles_instead_of_failing(db, settings):
+    """Attacker: none. "SIGNUP_RATE=0/hour" (a natural way to close sign-ups during an attack)
+    passes the start-up check, but RateLimit.check takes min() of no slots, so every
+    registration answers 500 instead of 429. The same holds for every *_RATE.
+    """
+    settings.SIGNUP_RATE = "0/hour"
+
+    response = APIClient().post("/api/user", {"email": "zero@example.com", **GOOD_SIGNUP}, format="json")
+
+    assert response.status_code == 429

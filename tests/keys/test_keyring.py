@@ -28,7 +28,7 @@ from accounts.keys.services import key_retire, keys_rotate
 from accounts.sessions.tokens import token_backend
 from core import vault
 from tests.conftest import admin_login, claims
-from tests.support.api import client_with, login_token
+from tests.support.api import client_with, login, login_token
 
 JWKS = "/.well-known/jwks.json"
 METADATA = "/.well-known/openid-configuration"
@@ -422,3 +422,39 @@ def test_the_published_keys_keep_their_own_cache_headers(db, settings):
     response = APIClient().get("/.well-known/jwks.json")
 
     assert response["Cache-Control"] == f"public, max-age={settings.JWKS_MAX_AGE}"
+
+
+def api(token: str | None = None, **extra) -> APIClient:
+    client = APIClient(**extra)
+    if token is not None:
+        client.credentials(HTTP_AUTHORIZATION=token)
+    return client
+
+
+# --- 6. Rotating SECRET_KEY as Django documents it takes the whole token service down ---------
+
+
+def test_dropping_the_secret_key_fallback_after_a_rotation_keeps_tokens_working(user, token_for, settings):
+    """Attacker: none is needed. This is an outage that the operator's routine SECRET_KEY rotation
+    causes (e.g. after a leak). The private signing keys are encrypted under SECRET_KEY
+    (core.vault). Nothing ever re-encrypts them (vault.reencrypt is never called), and even a
+    signing-key rotation during the overlap window promotes the `next` key, encrypted under the old
+    SECRET_KEY. Once the operator drops SECRET_KEY_FALLBACKS, keyring.reload() cannot decrypt the
+    current key. Every login, every authenticated request and /.well-known/jwks.json answer 500,
+    because verification also builds the full keyset, private key included.
+    """
+    old_key = settings.SECRET_KEY
+    token = token_for(user)
+    settings.SECRET_KEY = "rotated-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+    settings.SECRET_KEY_FALLBACKS = [old_key]
+    keys_rotate()  # what a careful operator might do during the overlap window
+    keyring.forget()
+    token_backend().forget()
+    assert api(token).get("/api/user").status_code == 200
+
+    settings.SECRET_KEY_FALLBACKS = []  # the rotation ends, as Django's docs say it should
+    keyring.forget()
+    token_backend().forget()
+
+    assert APIClient().get("/.well-known/jwks.json").status_code == 200
+    assert login(APIClient()).status_code == 200

@@ -16,9 +16,10 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.audit.models import AuthEvent
+from accounts.sessions.models import Session
 from accounts.users.links import Purpose, validation_token_make
 from accounts.users.models import User
-from tests.conftest import PASSWORD, SESSIONS_INLINE, admin_login
+from tests.conftest import PASSWORD, SESSIONS_INLINE, admin_login, claims
 from tests.support.api import client_with, login
 from tests.support.contract import (
     ACCOUNT_DISABLED,
@@ -990,3 +991,103 @@ def test_an_admin_browser_session_ends_with_every_revocation(user_factory, token
 
     response = browser.get("/admin/")
     assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+
+
+def api(token: str | None = None, **extra) -> APIClient:
+    client = APIClient(**extra)
+    if token is not None:
+        client.credentials(HTTP_AUTHORIZATION=token)
+    return client
+
+
+def staff_browser(user) -> Client:
+    browser = Client()
+    admin_login(browser, user)
+    return browser
+
+
+# --- 2. The admin's own password change: no account limit, no session ends ---------------------
+
+
+def test_admin_password_change_form_is_an_unlimited_password_oracle(user_factory, settings):
+    """Attacker with a staff member's admin browser session (left open, stolen cookie) gains an
+    unlimited oracle for that staff member's password. /admin/password_change/ (Django's own
+    form) checks the old password with no LOGIN_ACCOUNT_RATE and writes no audit event, so the
+    attacker can guess it offline-fast and reuse it at the API and elsewhere.
+    """
+    settings.LOGIN_ACCOUNT_RATE = "20/hour"
+    staff = user_factory(email="staff@example.com", is_staff=True)
+    browser = staff_browser(staff)
+    for guess in range(21):
+        browser.post(
+            "/admin/password_change/",
+            {"old_password": f"guess {guess}", "new_password1": RESET_PASSWORD, "new_password2": RESET_PASSWORD},
+        )
+
+    # 21 failed checks of this account: every further check is Throttled, from any endpoint.
+    assert login(APIClient(), email="staff@example.com").status_code == 429
+
+
+def test_admin_password_change_leaves_every_api_token_working(user_factory, token_for):
+    """Attacker holding a stolen API token (or an open session) of a staff member gains
+    persistence. When the staff member changes their password in /admin/password_change/
+    (Django's view, not accounts.services), no session ends, so the thief's token keeps working.
+    EXTENSIONS: "Password change ends every session of the user".
+    """
+    staff = user_factory(email="staff@example.com", is_staff=True)
+    stolen = token_for(staff)
+    browser = staff_browser(staff)
+
+    response = browser.post(
+        "/admin/password_change/",
+        {"old_password": PASSWORD, "new_password1": RESET_PASSWORD, "new_password2": RESET_PASSWORD},
+    )
+    assert response.status_code == 302  # changed
+
+    assert api(stolen).get("/api/user").status_code == 401
+
+
+# --- 3. Privilege escalation through the Group admin -------------------------------------------
+
+
+def test_staff_who_may_change_groups_grant_themselves_every_permission(user_factory):
+    """Attacker who is staff with only "change group" (a helpdesk lead, say) gains every model
+    permission: delete users, rotate and retire signing keys, create resource servers, read the
+    audit trail... UserAdmin keeps privileges (groups, permissions) superuser-only, but Django's
+    stock GroupAdmin lets them edit the permissions of the group they are in.
+    """
+    staff = user_factory(email="helpdesk@example.com", is_staff=True)
+    group = Group.objects.create(name="helpdesk")
+    group.permissions.set(Permission.objects.filter(codename__in=["view_group", "change_group"]))
+    staff.groups.add(group)
+    browser = staff_browser(staff)
+
+    browser.post(
+        f"/admin/auth/group/{group.pk}/change/",
+        {"name": "helpdesk", "permissions": list(Permission.objects.values_list("pk", flat=True))},
+    )
+
+    staff = User.objects.get(pk=staff.pk)  # fresh permission cache
+    assert not staff.has_perm("accounts.delete_user")
+    assert not staff.has_perm("accounts.change_signingkey")
+
+
+# --- 7. Staff with "delete session" sign out superusers ----------------------------------------
+
+
+def test_staff_who_may_delete_sessions_sign_a_superuser_out(user_factory, token_for):
+    """Attacker who is staff with "delete session" gains the power to sign out superusers and
+    other staff (again and again, e.g. to hide what they do while an admin is locked out, or as a
+    nuisance). The revoke action checks staff_action_allowed, but Django's delete view and the
+    bulk "delete selected" do not: SessionAdmin keeps the default has_delete_permission.
+    (QueuedEmailAdmin likewise lets "delete queued email" drop security notices of any user.)
+    """
+    root = user_factory(email="root@example.com", is_staff=True, is_superuser=True)
+    root_token = token_for(root)
+    staff = user_factory(email="staff@example.com", is_staff=True)
+    staff.user_permissions.set(Permission.objects.filter(codename__in=["view_session", "delete_session"]))
+    session = Session.objects.get(public_id=claims(root_token)["sid"])
+
+    staff_browser(staff).post(f"/admin/accounts/session/{session.pk}/delete/", {"post": "yes"})
+
+    assert api(root_token).get("/api/user").status_code == 200

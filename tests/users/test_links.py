@@ -1,5 +1,8 @@
 """accounts/users/links.py: the validation (confirmation and recovery) tokens of emailed links."""
 
+import json
+
+from django.core import mail, signing
 from rest_framework.test import APIClient
 
 from accounts.users.links import Purpose, validation_token_make
@@ -32,3 +35,24 @@ def test_a_recovery_link_dies_when_the_user_logs_in(api_client, user):
     response = api_client.post("/api/validate/recovery", {"token": link, "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD}, format="json")
 
     assert_error(response, INVALID_TOKEN)
+
+
+GOOD_SIGNUP = {"name": "Eve", "password": "a long enough pw 1", "confirm": "a long enough pw 1"}
+
+
+# --- 12. Validation tokens reveal the sequential database key ----------------------------------
+
+
+def test_validation_links_do_not_reveal_the_database_key(db):
+    """Attacker (no account; registers one) gains the user's internal database id, readable in
+    base64 in every confirmation and recovery link ({"u": <pk>, ...}). Two registrations give
+    the number of accounts and how fast it grows. EXTENSIONS keeps that key private: `sub` is a
+    public UUID, "never the database key".
+    """
+    APIClient().post("/api/user", {"email": "eve@example.com", **GOOD_SIGNUP}, format="json")
+    user = User.objects.get(email="eve@example.com")
+    token = mail.outbox[-1].body.split("/confirm/")[1].split()[0]
+
+    payload = json.loads(signing.b64_decode(token.split(".")[0].encode()))
+
+    assert payload.get("u") != user.pk
