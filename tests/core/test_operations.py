@@ -16,9 +16,9 @@ from rest_framework.test import APIClient
 import authserver
 from accounts.clients.services import resource_server_create
 from tests.conftest import PASSWORD
-from tests.test_introspection import basic
 from tests.mfa.test_api import code, turn_on, wrong_code
 from tests.support.api import client_with, login
+from tests.test_introspection import basic
 
 METRICS_TOKEN = "metrics-token-for-the-tests-0123456789"
 NOT_FOUND = {"status": 404, "message": "Not found"}
@@ -289,3 +289,37 @@ def test_the_known_series_exist_before_their_first_event(db, metrics_on):
         ("authserver_two_factor_checks_total", {"outcome": "required"}),
     ]:
         assert (name, tuple(sorted(labels.items()))) in samples, (name, labels)
+
+
+# --- /metrics: every verb behind the same gate ---------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "POST", "PUT", "DELETE", "HEAD"])
+def test_metrics_off_is_not_found_for_every_verb(db, settings, method):
+    settings.METRICS_TOKEN = ""
+
+    response = APIClient().generic(method, "/metrics")
+
+    assert response.status_code == 404
+    if method != "HEAD":
+        assert response.json() == NOT_FOUND
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "POST", "HEAD"])
+def test_metrics_on_need_the_token_for_every_verb(db, settings, method):
+    settings.METRICS_TOKEN = METRICS_TOKEN
+
+    response = APIClient().generic(method, "/metrics/")
+
+    assert response.status_code == 401
+    assert b"METRICS_TOKEN" not in response.content
+    if method != "HEAD":
+        assert response.json() == INVALID_METRICS_TOKEN
+
+
+def test_metrics_with_the_token_still_take_get_only(db, settings):
+    settings.METRICS_TOKEN = METRICS_TOKEN
+
+    response = APIClient().post("/metrics", HTTP_AUTHORIZATION=f"Bearer {METRICS_TOKEN}")
+
+    assert response.status_code == 405

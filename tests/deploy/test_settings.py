@@ -627,3 +627,16 @@ def test_log_settings_are_read(project):
     )
 
     assert values == {"LOG_FORMAT": "json", "LOG_LEVEL": "WARNING"}
+
+
+# --- METRICS_TOKEN: a bearer token's characters only ---------------------------------------------
+
+
+@pytest.mark.parametrize("token", ["metrics!token!with!bangs", "metrics token with spaces", "métrics-token-0123456789"])
+def test_a_metrics_token_outside_the_bearer_characters_is_refused_at_start(tmp_path, token):
+    project = copy_project(tmp_path / "project")
+
+    result = run(project, "-c", SETUP_ONLY, SECRET_KEY=KEY, EMAIL_BACKEND="console", METRICS_TOKEN=token)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: METRICS_TOKEN may hold letters, digits and . _ ~ + / = - only" in result.stderr
