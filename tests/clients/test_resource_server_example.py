@@ -9,7 +9,7 @@ would. Then: who may see /me and /reports, forged tokens, and a key rotation and
 with `manage.py signing_keys` while both run.
 
 The auth server's workers each serve one request and are replaced (--max-requests 1), as in
-test_throttle_gunicorn: every answer comes from a process that reads the keys afresh, as the
+tests/core/test_ratelimit_gunicorn.py: every answer comes from a process that reads the keys afresh, as the
 process that rotated would, so the test never waits out the keyring's RELOAD_SECONDS. It still
 polls for the change, with a generous deadline that is a safety net, not a measure.
 """

@@ -3,7 +3,7 @@ headers from connections that do not come from a trusted proxy (authserver/middl
 
 The attacks: a client that connects directly sends X-Forwarded-For to pick its address (to escape
 a rate limit, or to spend someone else's) and X-Forwarded-Proto to pass for HTTPS. Rate limits
-and the audit trail are proven through the API in test_ratelimit.py and test_audit.py; here, the
+and the audit trail are proven through the API in tests/core/test_ratelimit.py and tests/audit/test_services.py; here, the
 rule itself, HTTPS detection through real URLs, and what the rest of the stack gets to see.
 """
 
