@@ -47,7 +47,6 @@ import os
 import platform
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -61,6 +60,7 @@ from pathlib import Path
 
 from bench.seed import secret_key
 from bench.verify import describe as describe_verification
+from tests.support.servers import ServerDidNotStart, answers, free_port, start_gunicorn
 
 BENCH_DIR = Path(__file__).resolve().parent
 BASE_DIR = BENCH_DIR.parent
@@ -82,12 +82,6 @@ CEILINGS = ("ceiling", "bare")
 
 
 # --- Processes and /proc -------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def children(pid: int) -> list[int]:
@@ -200,54 +194,30 @@ class Gunicorn:
 
     def start(self, ready_path: str) -> None:
         """Start it and wait until `ready_path` answers 200 and every worker is up."""
-        log = open(self.log, "w")
         # The project's gunicorn.conf.py (production's, if there is one) applies, as it would
         # anyway from this directory; the command line sets the application, the address and
         # the worker count.
         config = ["-c", str(GUNICORN_CONF)] if GUNICORN_CONF.is_file() else []
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                *config,
-                self.app,
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                str(self.workers),
-                "--worker-class",
-                "sync",
-            ],
-            cwd=BASE_DIR,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            if self.process.poll() is not None:
-                raise SystemExit(f"gunicorn ({self.name}) exited; see {self.log}:\n{self.log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.base}{ready_path}", timeout=5) as response:
-                    if response.status == 200 and len(self.worker_pids()) == self.workers:
-                        break
-            except (urllib.error.URLError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit(f"gunicorn ({self.name}) did not answer on {self.base}{ready_path}; see {self.log}")
-            time.sleep(0.2)
+        try:
+            self.server = start_gunicorn(
+                *config, self.app, "--workers", str(self.workers), "--worker-class", "sync",
+                cwd=BASE_DIR,
+                env=self.env,
+                log=self.log,
+                port=self.port,
+                ready=lambda server: answers(f"{server.base}{ready_path}") and len(self.worker_pids()) == self.workers,
+                name=f"gunicorn ({self.name}) on {self.base}{ready_path}",
+            )
+        except ServerDidNotStart as error:
+            raise SystemExit(f"{error}\n(log: {self.log})") from None
+        self.process = self.server.process
 
     def worker_pids(self) -> list[int]:
         return children(self.process.pid) if self.process else []
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        if self.process:
+            self.server.stop()
 
 
 class Server:

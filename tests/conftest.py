@@ -30,8 +30,9 @@ from accounts.passwords.credentials import timing_hashes_forget
 from accounts.sessions.services import session_open
 from accounts.sessions.tokens import auth_token_issue, token_backend
 from accounts.keys.keyring import keyring
+from tests.support.servers import answers, wait_until_ready
 
-PASSWORD = "correct horse battery"
+from tests.support.api import PASSWORD  # noqa: E402 (one definition, re-exported here)
 PROJECT = Path(__file__).resolve().parent.parent
 
 
@@ -357,16 +358,6 @@ def production_environment(workdir: Path, **variables: str) -> dict[str, str]:
 
 def wait_for_server(process: subprocess.Popen, base: str, log: Path, timeout: float = 60) -> None:
     """Wait until a server started as `process` answers GET /status with 200, or fail the test
-    with the end of its log (`timeout` is a safety net, not a measure)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/status", timeout=5) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"the server did not start:\n{log.read_text()[-3000:]}")
-        time.sleep(0.2)
+    with the end of its log (`timeout` is a safety net, not a measure). Servers started with
+    tests.support.servers wait by themselves; this stays for the few started otherwise."""
+    wait_until_ready(process, lambda: answers(f"{base}/status"), log, timeout=timeout)

@@ -1,0 +1,61 @@
+"""Signing in through the API, one way for every test: in process (DRF's APIClient) with `login`
+and `login_token`, over HTTP to a live server with `live_login`."""
+
+import json
+import urllib.error
+import urllib.request
+from urllib.parse import urlencode
+
+from rest_framework.test import APIClient
+
+from tests.support.contract import AUTHENTICATE_PATH
+
+PASSWORD = "correct horse battery"  # conftest's PASSWORD: the password of every user it makes
+ANN = "ann@example.com"  # conftest's `user`
+
+
+def send(client: APIClient, method: str, path: str, data: dict | None = None, *, body: str | None = "json"):
+    """Send `data` as a JSON ("json"), form ("form", urlencoded) or multipart ("multipart") body;
+    body=None sends it in the client's default format (DRF's TEST_REQUEST_DEFAULT_FORMAT)."""
+    if data is None:
+        return getattr(client, method)(path)
+    if body == "form":
+        return getattr(client, method)(path, urlencode(data), content_type="application/x-www-form-urlencoded")
+    return getattr(client, method)(path, data, format=body)
+
+
+def login(client: APIClient, email: str = ANN, password: str = PASSWORD, *, body: str | None = "json", **extra):
+    """POST /api/authenticate with the email, the password and any other field (`otp`,
+    `remember`, ...) as `extra`; return the response."""
+    return send(client, "post", AUTHENTICATE_PATH, {"email": email, "password": password, **extra}, body=body)
+
+
+def login_token(email: str = ANN, password: str = PASSWORD, *, client: APIClient | None = None, **extra) -> str:
+    """Log in (with a fresh client unless given one), require a 200, and return the auth token."""
+    response = login(client or APIClient(), email, password, **extra)
+    assert response.status_code == 200, response.json()
+    return response.json()["token"]
+
+
+def client_with(token: str, **extra) -> APIClient:
+    """An API client sending this auth token (raw, as the contract's clients do) with each request."""
+    client = APIClient(**extra)
+    client.credentials(HTTP_AUTHORIZATION=token)
+    return client
+
+
+def live_login(base: str, email: str, password: str = PASSWORD) -> str:
+    """Log in to a live server at `base` (http://host:port) over HTTP; require a 200 and return the token."""
+    request = urllib.request.Request(
+        f"{base}{AUTHENTICATE_PATH}",
+        data=json.dumps({"email": email, "password": password}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, body = response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        status, body = error.code, json.loads(error.read())
+    assert status == 200, body
+    return body["token"]
