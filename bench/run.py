@@ -205,7 +205,7 @@ class Gunicorn:
                 env=self.env,
                 log=self.log,
                 port=self.port,
-                ready=lambda server: answers(f"{server.base}{ready_path}") and len(self.worker_pids()) == self.workers,
+                ready=lambda server: answers(f"{server.base}{ready_path}") and len(children(server.process.pid)) == self.workers,
                 name=f"gunicorn ({self.name}) on {self.base}{ready_path}",
             )
         except ServerDidNotStart as error:

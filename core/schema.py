@@ -118,7 +118,7 @@ def action_schema(
     serializer class the action renders its answer with, then its `errors` (see `responses`)."""
 
     def decorate(method):
-        # What the action answers, for tests/test_api_output.py.
+        # What the action answers, for tests/core/test_api_output.py.
         method.output = output
         return extend_schema(
             operation_id=method.__name__,

@@ -35,7 +35,7 @@ class _StringOnly:
     """Refuse anything but a string (DRF's CharField turns numbers into strings).
 
     Two shortcuts below use DRF internals (lazy_format, Field._args/_kwargs), written against
-    DRF 3.18.3: tests/test_serializers.py pins that version and holds the copies to DRF's own.
+    DRF 3.18.3: tests/core/test_serializers.py pins that version and holds the copies to DRF's own.
     """
 
     def __init__(self, **kwargs):

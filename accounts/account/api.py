@@ -88,7 +88,7 @@ class UserViewSet(ContractViewSet):
     def profile(self, request):
         user = request.user
         # A hot path: UserOutput's shape as a literal (a serializer costs some 30 µs);
-        # tests/test_api_output.py holds the two to the same keys.
+        # tests/core/test_api_output.py holds the two to the same keys.
         return Response({"email": user.email, "profile": {"name": user.name}})
 
     @action_schema(

@@ -69,7 +69,7 @@ class IntrospectionViewSet(ContractViewSet):
         metrics.introspection_counted("active" if answer["active"] else "inactive")
         # RFC 7662: the answer is not to be cached (every answer of the API is no-store).
         # A hot path: the services build IntrospectionOutput's shape (a serializer costs some
-        # 150 µs here); tests/test_api_output.py holds the two to the same keys.
+        # 150 µs here); tests/core/test_api_output.py holds the two to the same keys.
         return Response(answer)
 
     def handle_exception(self, exc):

@@ -27,7 +27,7 @@ def introspected_token(data) -> str:
 
     Each resource server calls introspection on every request it serves. A serializer instance
     costs some 20 µs to build and run for this one field; the field itself, run as the
-    serializer runs it, a few (tests/test_serializers.py holds the two to the same answers).
+    serializer runs it, a few (tests/core/test_serializers.py holds the two to the same answers).
     """
     if not isinstance(data, Mapping):
         # Not an object: the serializer's own refusal ("Invalid data. Expected a dictionary...").

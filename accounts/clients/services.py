@@ -31,7 +31,7 @@ def _caller_digest_sql(connection) -> str:
 # secret digest of the active resource server calling (NULL when there is none). Only the columns
 # token_session_check reads (the answer's claims come from the verified token): a third fewer
 # values to convert, each a datetime parse on SQLite. Reading any other field of these instances
-# would cost a query of its own, which tests/test_introspection.py's query counts would show.
+# would cost a query of its own, which tests/clients/test_api.py's query counts would show.
 INTROSPECTION_SESSION_FIELDS = ("ended_at", "expires_at")
 INTROSPECTION_USER_FIELDS = ("public_id", "is_active", "deactivated_at")
 _session_and_caller = SessionRead(

@@ -285,7 +285,7 @@ class SessionRead:
         for index, (model, field) in enumerate(columns):
             column = field.get_col(field.model._meta.db_table)
             # The converters Django's own raw() and compiler apply (backend and field hooks, not in the
-            # reference docs): tests/test_session_read.py pins the Django release they were read on.
+            # reference docs): tests/sessions/test_session_read.py pins the Django release they were read on.
             functions = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
             if functions:
                 converters.append((index, tuple(functions), column))

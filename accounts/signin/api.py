@@ -103,7 +103,7 @@ class AuthenticateViewSet(ContractViewSet):
         token = sessions.session_refresh(session=request.auth)
         metrics.refresh_counted()
         # A hot path: TokenOutput's shape as a literal (a serializer costs some 14 µs);
-        # tests/test_api_output.py holds the two to the same keys.
+        # tests/core/test_api_output.py holds the two to the same keys.
         return Response({"token": token})
 
     def handle_exception(self, exc):

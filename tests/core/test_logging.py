@@ -14,7 +14,6 @@ And, in this process, the formatter and the redaction on their own.
 import json
 import logging
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -27,13 +26,12 @@ from pathlib import Path
 
 import pyotp
 import pytest
-from aiosmtpd.controller import Controller
 from prometheus_client.parser import text_string_to_metric_families
 
 from core.logs import REDACTED, JSONFormatter, RequestContextFilter, redact, request_context
-from tests.conftest import production_environment, wait_for_server
-from tests.support.smtp import Collector, body_text
-from tests.support.servers import free_port
+from tests.conftest import production_environment
+from tests.support.smtp import Collector, body_text, smtp_sink
+from tests.support.servers import gunicorn
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 SECRET_KEY = "logging-test-" + "k7Qz" * 15
@@ -82,104 +80,89 @@ def metric(text: str, name: str, **labels: str) -> float:
 def walk(tmp_path_factory):
     """Run the server, walk it, stop it; return the walk's secrets, its logs and what it saw."""
     workdir = tmp_path_factory.mktemp("logging")
-    collector = Collector()
-    smtp = Controller(collector, hostname="127.0.0.1", port=free_port(), ready_timeout=30)
-    smtp.start()
-    port = free_port()
-    env = production_environment(
-        workdir,
-        SECRET_KEY=SECRET_KEY,
-        EMAIL_BACKEND="smtp",
-        EMAIL_HOST="127.0.0.1",
-        EMAIL_PORT=str(smtp.port),
-        EMAIL_USE_TLS="false",
-        LOG_FORMAT="json",
-        LOG_LEVEL="DEBUG",
-        METRICS_TOKEN=METRICS_TOKEN,
-        WEB_CONCURRENCY="2",
-    )
-
-    def manage(*args: str) -> str:
-        return subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120, check=True
-        ).stdout
-
-    manage("migrate", "--noinput")
-    stdout, stderr = workdir / "stdout.log", workdir / "stderr.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}"],
-        cwd=BASE_DIR,
-        env=env,
-        stdout=open(stdout, "w"),
-        stderr=open(stderr, "w"),
-    )
-    base = f"http://127.0.0.1:{port}"
     secrets = {"SECRET_KEY": SECRET_KEY, "METRICS_TOKEN": METRICS_TOKEN, "password": PASSWORD,
                "wrong password": WRONG_PASSWORD, "new password": NEW_PASSWORD, "reset password": RESET_PASSWORD}
     seen = {}
-    try:
-        wait_for_server(process, base, stderr)
-        sent = len(collector.messages)
-        registration = {"email": EMAIL, "name": "Logan", "password": PASSWORD, "confirm": PASSWORD}
-        assert call(base, "POST", "/api/user", data=registration)[0] == 200
-        secrets["confirmation link"] = link_token(collector, sent)
-        assert call(base, "POST", "/api/validate/confirmation", data={"token": secrets["confirmation link"]})[0] == 200
+    stdout, stderr = workdir / "stdout.log", workdir / "stderr.log"
+    with smtp_sink() as collector:
+        env = production_environment(
+            workdir,
+            SECRET_KEY=SECRET_KEY,
+            EMAIL_BACKEND="smtp",
+            EMAIL_HOST="127.0.0.1",
+            EMAIL_PORT=str(collector.port),
+            EMAIL_USE_TLS="false",
+            LOG_FORMAT="json",
+            LOG_LEVEL="DEBUG",
+            METRICS_TOKEN=METRICS_TOKEN,
+            WEB_CONCURRENCY="2",
+        )
 
-        status, body, _ = call(base, "POST", "/api/authenticate", data={"email": EMAIL, "password": PASSWORD})
-        assert status == 200
-        secrets["login token"] = body["token"]
-        status, body, _ = call(base, "GET", "/api/authenticate", token=secrets["login token"])
-        assert status == 200
-        secrets["refreshed token"] = body["token"]
-        assert call(base, "POST", "/api/authenticate", data={"email": EMAIL, "password": WRONG_PASSWORD})[0] == 401
-        assert call(base, "GET", "/api/user", token="eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4eHh4In0.forged")[0] == 401
+        def manage(*args: str) -> str:
+            return subprocess.run(
+                [sys.executable, "manage.py", *args], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120, check=True
+            ).stdout
 
-        change = {"password": PASSWORD, "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
-        status, body, _ = call(base, "PUT", "/api/authenticate", data=change, token=secrets["refreshed token"])
-        assert status == 200
-        secrets["token after the change"] = body["token"]
+        manage("migrate", "--noinput")
+        with gunicorn("-c", "gunicorn.conf.py", env=env, cwd=BASE_DIR, log=stderr, stdout=stdout) as server:
+            base = server.base
+            sent = len(collector.messages)
+            registration = {"email": EMAIL, "name": "Logan", "password": PASSWORD, "confirm": PASSWORD}
+            assert call(base, "POST", "/api/user", data=registration)[0] == 200
+            secrets["confirmation link"] = link_token(collector, sent)
+            assert call(base, "POST", "/api/validate/confirmation", data={"token": secrets["confirmation link"]})[0] == 200
 
-        sent = len(collector.messages)
-        assert call(base, "PATCH", "/api/authenticate", data={"email": EMAIL})[0] == 200
-        secrets["recovery link"] = link_token(collector, sent)
-        reset = {"token": secrets["recovery link"], "new_password": RESET_PASSWORD, "confirm": RESET_PASSWORD}
-        assert call(base, "POST", "/api/validate/recovery", data=reset)[0] == 200
+            status, body, _ = call(base, "POST", "/api/authenticate", data={"email": EMAIL, "password": PASSWORD})
+            assert status == 200
+            secrets["login token"] = body["token"]
+            status, body, _ = call(base, "GET", "/api/authenticate", token=secrets["login token"])
+            assert status == 200
+            secrets["refreshed token"] = body["token"]
+            assert call(base, "POST", "/api/authenticate", data={"email": EMAIL, "password": WRONG_PASSWORD})[0] == 401
+            assert call(base, "GET", "/api/user", token="eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4eHh4In0.forged")[0] == 401
 
-        status, body, _ = call(base, "POST", "/api/authenticate", data={"email": EMAIL, "password": RESET_PASSWORD})
-        secrets["token before two-factor"] = token = body["token"]
-        status, body, _ = call(base, "POST", "/api/mfa/totp", token=token)
-        assert status == 200
-        secrets["TOTP secret"] = body["secret"]
-        totp = pyotp.TOTP(body["secret"])
-        status, body, _ = call(base, "PUT", "/api/mfa/totp", data={"code": totp.now()}, token=token)
-        assert status == 200
-        for number, code in enumerate(body["recovery_codes"]):
-            secrets[f"recovery code {number}"] = code
-        login = {"email": EMAIL, "password": RESET_PASSWORD, "otp": body["recovery_codes"][0]}
-        status, body, _ = call(base, "POST", "/api/authenticate", data=login)
-        assert status == 200
-        secrets["token after two-factor"] = body["token"]
+            change = {"password": PASSWORD, "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+            status, body, _ = call(base, "PUT", "/api/authenticate", data=change, token=secrets["refreshed token"])
+            assert status == 200
+            secrets["token after the change"] = body["token"]
 
-        credentials = dict(line.split("=", 1) for line in manage("create_resource_server", "reports").split())
-        secrets["client secret"] = credentials["client_secret"]
-        basic = "Basic " + b64encode(f"{credentials['client_id']}:{credentials['client_secret']}".encode()).decode()
-        status, body, _ = call(base, "POST", "/api/introspect", data={"token": secrets["token after two-factor"]}, headers={"Authorization": basic})
-        assert status == 200 and body["active"] is True
+            sent = len(collector.messages)
+            assert call(base, "PATCH", "/api/authenticate", data={"email": EMAIL})[0] == 200
+            secrets["recovery link"] = link_token(collector, sent)
+            reset = {"token": secrets["recovery link"], "new_password": RESET_PASSWORD, "confirm": RESET_PASSWORD}
+            assert call(base, "POST", "/api/validate/recovery", data=reset)[0] == 200
 
-        # Logins spread over both workers: concurrent, each on a new connection.
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            statuses = list(pool.map(lambda _: call(base, "POST", "/api/authenticate", data={"email": EMAIL, "password": RESET_PASSWORD, "otp": "000000"})[0], range(8)))
-        seen["wrong codes"] = statuses.count(401)
+            status, body, _ = call(base, "POST", "/api/authenticate", data={"email": EMAIL, "password": RESET_PASSWORD})
+            secrets["token before two-factor"] = token = body["token"]
+            status, body, _ = call(base, "POST", "/api/mfa/totp", token=token)
+            assert status == 200
+            secrets["TOTP secret"] = body["secret"]
+            totp = pyotp.TOTP(body["secret"])
+            status, body, _ = call(base, "PUT", "/api/mfa/totp", data={"code": totp.now()}, token=token)
+            assert status == 200
+            for number, code in enumerate(body["recovery_codes"]):
+                secrets[f"recovery code {number}"] = code
+            login = {"email": EMAIL, "password": RESET_PASSWORD, "otp": body["recovery_codes"][0]}
+            status, body, _ = call(base, "POST", "/api/authenticate", data=login)
+            assert status == 200
+            secrets["token after two-factor"] = body["token"]
 
-        status, text, headers = call(base, "GET", "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
-        assert status == 200, text
-        seen["metrics"] = text
-        seen["request id"] = headers["X-Request-ID"]
-        assert call(base, "DELETE", "/api/authenticate", data={"password": RESET_PASSWORD}, token=secrets["token after two-factor"])[0] == 200
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
-        smtp.stop()
+            credentials = dict(line.split("=", 1) for line in manage("create_resource_server", "reports").split())
+            secrets["client secret"] = credentials["client_secret"]
+            basic = "Basic " + b64encode(f"{credentials['client_id']}:{credentials['client_secret']}".encode()).decode()
+            status, body, _ = call(base, "POST", "/api/introspect", data={"token": secrets["token after two-factor"]}, headers={"Authorization": basic})
+            assert status == 200 and body["active"] is True
+
+            # Logins spread over both workers: concurrent, each on a new connection.
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                statuses = list(pool.map(lambda _: call(base, "POST", "/api/authenticate", data={"email": EMAIL, "password": RESET_PASSWORD, "otp": "000000"})[0], range(8)))
+            seen["wrong codes"] = statuses.count(401)
+
+            status, text, headers = call(base, "GET", "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+            assert status == 200, text
+            seen["metrics"] = text
+            seen["request id"] = headers["X-Request-ID"]
+            assert call(base, "DELETE", "/api/authenticate", data={"password": RESET_PASSWORD}, token=secrets["token after two-factor"])[0] == 200
     lines = stdout.read_text().splitlines() + stderr.read_text().splitlines()
     return {"secrets": secrets, "lines": [line for line in lines if line.strip()], "seen": seen}
 
