@@ -3,10 +3,11 @@
 from django.contrib import admin
 
 from accounts.audit.models import AuthEvent
+from core.admin import ReadOnlyModelAdmin
 
 
 @admin.register(AuthEvent)
-class AuthEventAdmin(admin.ModelAdmin):
+class AuthEventAdmin(ReadOnlyModelAdmin):
     """The audit trail, read-only."""
 
     list_display = ("created_at", "type", "email", "client_address", "detail")
@@ -14,12 +15,3 @@ class AuthEventAdmin(admin.ModelAdmin):
     search_fields = ("email", "client_address", "detail", "user_agent")
     date_hierarchy = "created_at"
     list_select_related = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

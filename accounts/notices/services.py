@@ -48,17 +48,22 @@ def _deliver(*, kind: str, to: str, subject: str, body: str) -> None:
     metrics.email_counted(kind=kind, sent=True)
 
 
-def _send_link(*, kind: str, to: str, subject: str, template: str, context: dict) -> None:
+def _body(kind: str, context: dict) -> str:
+    """Render the body of an email of this kind: templates/accounts/email/<kind>.txt."""
+    return render_to_string(f"accounts/email/{kind}.txt", context)
+
+
+def _send_link(*, kind: str, to: str, subject: str, context: dict) -> None:
     """Send an email with a link, or raise Throttled (EMAIL_RATE for this address) or CouldNotSendEmail."""
     sent = RateLimit("email", to.lower())
     sent.check()
-    _deliver(kind=kind, to=to, subject=subject, body=render_to_string(f"accounts/email/{template}", context))
+    _deliver(kind=kind, to=to, subject=subject, body=_body(kind, context))
     sent.hit()
 
 
-def _send_notice(*, kind: str, to: str, subject: str, template: str, context: dict) -> None:
+def _send_notice(*, kind: str, to: str, subject: str, context: dict) -> None:
     """Send a security notice now, or queue it to be sent again; never raises for the mail server."""
-    body = render_to_string(f"accounts/email/{template}", context)
+    body = _body(kind, context)
     try:
         _deliver(kind=kind, to=to, subject=subject, body=body)
     except CouldNotSendEmail as exc:
@@ -80,7 +85,6 @@ def send_confirmation(*, user: User, token: str) -> None:
         kind="confirmation",
         to=user.email,
         subject=f"Welcome, {user.name}",
-        template="confirmation.txt",
         context={"user": user, "link": link, "max_age_hours": settings.CONFIRMATION_MAX_AGE // 3600},
     )
 
@@ -92,7 +96,6 @@ def send_recovery(*, user: User, token: str) -> None:
         kind="recovery",
         to=user.email,
         subject="Recover Your Account",
-        template="recovery.txt",
         context={"user": user, "link": link, "max_age_minutes": settings.RECOVERY_MAX_AGE // 60},
     )
 
@@ -101,12 +104,12 @@ def send_email_changed(*, user: User, old_email: str, counted: bool = False) -> 
     """Tell the old address that the account's email changed: a security notice, or, to an
     address never shown to be the user's (`counted`), an email within its EMAIL_RATE, dropped
     (and logged) when refused or failed."""
-    subject, template, context = "Your email address was changed", "email_changed.txt", {"user": user, "old_email": old_email}
+    subject, context = "Your email address was changed", {"user": user, "old_email": old_email}
     if not counted:
-        _send_notice(kind="email_changed", to=old_email, subject=subject, template=template, context=context)
+        _send_notice(kind="email_changed", to=old_email, subject=subject, context=context)
         return
     try:
-        _send_link(kind="email_changed", to=old_email, subject=subject, template=template, context=context)
+        _send_link(kind="email_changed", to=old_email, subject=subject, context=context)
     except (CouldNotSendEmail, Throttled):
         logger.warning("Email change notice to an unverified address not sent (user %s)", user.pk)
 
@@ -120,7 +123,6 @@ def send_email_verification(*, user: User, token: str) -> None:
             kind="email_verification",
             to=user.email,
             subject="Confirm your new email address",
-            template="email_verification.txt",
             context={"user": user, "link": link, "max_age_hours": settings.CONFIRMATION_MAX_AGE // 3600},
         )
     except (CouldNotSendEmail, Throttled):
@@ -133,7 +135,6 @@ def send_password_changed(*, user: User, how: str) -> None:
         kind="password_changed",
         to=user.email,
         subject="Your password was changed",
-        template="password_changed.txt",
         context={"user": user, "how": how},
     )
 
@@ -144,7 +145,6 @@ def send_two_factor_enabled(*, user: User) -> None:
         kind="two_factor_enabled",
         to=user.email,
         subject="Two-factor sign-in was turned on",
-        template="two_factor_enabled.txt",
         context={"user": user},
     )
 
@@ -155,7 +155,6 @@ def send_two_factor_disabled(*, user: User, how: str) -> None:
         kind="two_factor_disabled",
         to=user.email,
         subject="Two-factor sign-in was turned off",
-        template="two_factor_disabled.txt",
         context={"user": user, "how": how},
     )
 
@@ -166,7 +165,6 @@ def send_recovery_code_used(*, user: User, codes_left: int) -> None:
         kind="recovery_code_used",
         to=user.email,
         subject="A recovery code was used",
-        template="recovery_code_used.txt",
         context={"user": user, "codes_left": codes_left},
     )
 

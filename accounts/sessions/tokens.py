@@ -36,7 +36,7 @@ from uuid import uuid4
 
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.db import connections
+from django.db import connection, connections
 from django.db.models import Field
 from django.utils import timezone
 from rest_framework_simplejwt.backends import TokenBackend
@@ -162,9 +162,26 @@ def _audience():
     return audience[0] if len(audience) == 1 else list(audience)
 
 
+@functools.cache
+def _group_names_sql(vendor: str) -> str:
+    """The SELECT of a user's group names, from the models' metadata (quoted by the backend, hence
+    one per vendor): building and compiling the ORM's queryset costs a refresh some 0.3 ms."""
+    quote = connection.ops.quote_name
+    groups, through = Group._meta, User.groups.through._meta
+    group_table, through_table = quote(groups.db_table), quote(through.db_table)
+    return (
+        f"SELECT {group_table}.{quote(groups.get_field('name').column)} FROM {group_table} "
+        f"INNER JOIN {through_table} ON {through_table}.{quote(through.get_field('group').column)} "
+        f"= {group_table}.{quote(groups.pk.column)} "
+        f"WHERE {through_table}.{quote(through.get_field('user').column)} = %s"
+    )
+
+
 def _group_names(user_id: int) -> list[str]:
     """The names of the user's groups (one query; each login and refresh runs it)."""
-    return list(Group.objects.filter(user=user_id).values_list("name", flat=True))
+    with connection.cursor() as cursor:
+        cursor.execute(_group_names_sql(connection.vendor), [user_id])
+        return [name for (name,) in cursor.fetchall()]
 
 
 def auth_token_issue(*, session: Session, user: User, now: datetime | None = None) -> str:
