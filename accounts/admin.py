@@ -1,12 +1,11 @@
-"""The admin site's pages, one module per capability.
+"""The admin site's pages: each room's admin module, imported so that it registers its pages.
 
-Django's admin autodiscovery imports `accounts.admin`; importing each module registers its pages.
+Django's admin autodiscovery imports `accounts.admin`.
 """
 
-from accounts.audit import admin as audit
-from accounts.clients import admin as clients
-from accounts.keys import admin as keys
-from accounts.notices import admin as emails
-from accounts.sessions import admin as sessions
-from accounts.staff import admin_groups as groups
-from accounts.staff import admin_users as users
+from accounts.audit import admin as audit  # noqa: F401
+from accounts.clients import admin as clients  # noqa: F401
+from accounts.keys import admin as keys  # noqa: F401
+from accounts.notices import admin as notices  # noqa: F401
+from accounts.sessions import admin as sessions  # noqa: F401
+from accounts.staff import admin_groups, admin_users  # noqa: F401

@@ -8,10 +8,12 @@ so the services that record events take values only and need no request. Outside
 
 import ipaddress
 import logging
+from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import DatabaseError, transaction
+from django.utils import timezone
 
 from accounts.audit.models import AuthEvent
 from accounts.users.models import User
@@ -58,3 +60,10 @@ def _is_ip(value: str | None) -> bool:
     except ValueError:
         return False
     return True
+
+
+def events_prune(*, older_than_days: int) -> int:
+    """Delete the events older than the given number of days; return how many."""
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    deleted, _ = AuthEvent.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

@@ -129,44 +129,29 @@ def send_email_verification(*, user: User, token: str) -> None:
         logger.warning("Verification link for a changed email not sent (user %s)", user.pk)
 
 
+def _notify_user(kind: str, subject: str, *, user: User, **context) -> None:
+    """Send the user a security notice about their own account (queued if the mail server fails)."""
+    _send_notice(kind=kind, to=user.email, subject=subject, context={"user": user, **context})
+
+
 def send_password_changed(*, user: User, how: str) -> None:
     """Tell the user that the password changed (`how`: "changed", "reset by email", ...)."""
-    _send_notice(
-        kind="password_changed",
-        to=user.email,
-        subject="Your password was changed",
-        context={"user": user, "how": how},
-    )
+    _notify_user("password_changed", "Your password was changed", user=user, how=how)
 
 
 def send_two_factor_enabled(*, user: User) -> None:
     """Tell the user that two-factor sign-in was turned on."""
-    _send_notice(
-        kind="two_factor_enabled",
-        to=user.email,
-        subject="Two-factor sign-in was turned on",
-        context={"user": user},
-    )
+    _notify_user("two_factor_enabled", "Two-factor sign-in was turned on", user=user)
 
 
 def send_two_factor_disabled(*, user: User, how: str) -> None:
     """Tell the user that two-factor sign-in was turned off (`how`: "by our staff (a reset)", ...)."""
-    _send_notice(
-        kind="two_factor_disabled",
-        to=user.email,
-        subject="Two-factor sign-in was turned off",
-        context={"user": user, "how": how},
-    )
+    _notify_user("two_factor_disabled", "Two-factor sign-in was turned off", user=user, how=how)
 
 
 def send_recovery_code_used(*, user: User, codes_left: int) -> None:
     """Tell the user that one of their recovery codes was used, and how many are left."""
-    _send_notice(
-        kind="recovery_code_used",
-        to=user.email,
-        subject="A recovery code was used",
-        context={"user": user, "codes_left": codes_left},
-    )
+    _notify_user("recovery_code_used", "A recovery code was used", user=user, codes_left=codes_left)
 
 
 def queued_send(*, now=None) -> tuple[int, int, int]:

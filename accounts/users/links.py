@@ -88,3 +88,11 @@ def validation_token_user(*, token: str, purpose: Purpose) -> User:
     if user is None or not constant_time_compare(_fingerprint(user, purpose), fingerprint):
         raise InvalidToken
     return user
+
+
+def validation_token_for_email(*, email: str, purpose: Purpose) -> str:
+    """Return a link token for the account with this email (python manage.py generate_validation_token)."""
+    user = User.objects.with_email(email).first()
+    if user is None:
+        raise User.DoesNotExist(f"No user with email {email!r}")
+    return validation_token_make(user=user, purpose=purpose)

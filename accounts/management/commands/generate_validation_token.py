@@ -2,8 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.staff.operators import validation_token_issue
-from accounts.users.links import Purpose
+from accounts.users.links import Purpose, validation_token_for_email
 from accounts.users.models import User
 
 
@@ -21,7 +20,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, email, purpose, **options):
         try:
-            token = validation_token_issue(email=email.strip(), purpose=Purpose(purpose))
+            token = validation_token_for_email(email=email.strip(), purpose=Purpose(purpose))
         except User.DoesNotExist as exc:
             raise CommandError(f"No user with email {email!r}.") from exc
         self.stdout.write(token)

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.staff.operators import auth_events_prune
+from accounts.audit.services import events_prune
 
 
 class Command(BaseCommand):
@@ -16,5 +16,5 @@ class Command(BaseCommand):
     def handle(self, *args, older_than, **options):
         if older_than < 0:
             raise CommandError("--older-than must be 0 or more days.")
-        deleted = auth_events_prune(older_than_days=older_than)
+        deleted = events_prune(older_than_days=older_than)
         self.stdout.write(f"{deleted} authentication event(s) older than {older_than} days deleted.")
