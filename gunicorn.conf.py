@@ -31,7 +31,29 @@ bind = [f"0.0.0.0:{env.int('PORT', default=8000)}"]
 # ARGON2_MEMORY_COST KiB for a moment: mind workers × that on small machines.
 workers = env.int("WEB_CONCURRENCY", default=2 * _cpu_count() + 1)
 
-# A request that takes longer than this kills its worker; a password hash takes milliseconds.
+# Threaded workers (gunicorn's gthread), not sync ones, because these workers face clients
+# directly (the Docker image on its own, the Procfile; only compose puts nginx in front). A sync
+# worker is held whole by one connection: a connection opened and left idle (a browser's
+# pre-connection) or a body sent slowly blocks it until `timeout` kills it, and a few such clients
+# stop the server. Under gthread a worker's main loop accepts connections and keeps the idle ones
+# in its poller (a kept-alive one for `keepalive` seconds, a new one that sends nothing for a few
+# seconds of a thread's time then as long in the poller), and a request runs on one of `threads`
+# threads: a slow body holds one thread, not the worker. 128 threads a worker: more than the 100
+# idle connections and 10 slow bodies tests/deploy/test_slow_clients.py opens, even if one worker
+# takes them all; a thread is started only when no other is free, and costs little until then.
+# Beyond that many slow bodies at once per worker, requests queue again: put a proxy that buffers
+# requests in front (nginx, as docker-compose.yml does). Override with GUNICORN_CMD_ARGS="--threads N".
+# The app is thread-safe: its per-process state (the keyring, the verified tokens, the timing
+# hashes) is behind locks or in thread-safe caches, database connections are per thread, and
+# Argon2 hashes run one at a time per worker (accounts.passwords.hashers), as under sync workers.
+# Each thread that serves a request keeps its own database connection (CONN_MAX_AGE): a node may
+# hold up to workers × threads of them at its busiest; size PostgreSQL's max_connections (or a
+# pooler) for that, or lower the threads.
+worker_class = "gthread"
+threads = 128
+
+# A worker whose main loop stops answering for this long is killed. Under gthread a request
+# running long or a client sending slowly does not count: the main loop goes on.
 timeout = 30
 # On SIGTERM, workers finish the requests in flight for up to this long. Below the 30 seconds
 # Heroku waits before killing a dyno (docker-compose.yml gives the app as long).

@@ -16,6 +16,7 @@ The Flask server's hashes are checked by legacy_flask.hashers.
 
 import functools
 import os
+import threading
 import time
 from dataclasses import dataclass
 
@@ -38,6 +39,20 @@ class Argon2PasswordHasher(DjangoArgon2PasswordHasher):
     @property
     def parallelism(self) -> int:
         return settings.ARGON2_PARALLELISM
+
+    # One hash at a time per process: gunicorn's threaded workers may run many logins at once,
+    # and each hash takes ARGON2_MEMORY_COST KiB (its C code runs without the GIL), so a worker's
+    # threads would otherwise take threads × that. Hashing is CPU-bound: the workers (about two
+    # per CPU) keep the CPUs busy as they did one request at a time.
+    _one_at_a_time = threading.Lock()
+
+    def encode(self, password, salt):
+        with self._one_at_a_time:
+            return super().encode(password, salt)
+
+    def verify(self, password, encoded):
+        with self._one_at_a_time:
+            return super().verify(password, encoded)
 
 
 # --- Calibration (python manage.py calibrate_hasher) -------------------------------------------

@@ -255,3 +255,34 @@ def test_calibrate_hasher_in_a_fresh_process(project):
         "ARGON2_PARALLELISM",
     ]
     assert all(line.split("=")[1].isdigit() for line in last_lines)
+
+
+def test_argon2_hashes_run_one_at_a_time_per_process(monkeypatch):
+    """gunicorn's threaded workers run logins at once; their hashes (ARGON2_MEMORY_COST each) do not."""
+    import threading
+    import time
+
+    from django.contrib.auth.hashers import Argon2PasswordHasher as DjangoArgon2PasswordHasher
+
+    running, most = [0], [0]
+    count = threading.Lock()
+
+    def hashing(*args):
+        with count:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.05)
+        with count:
+            running[0] -= 1
+        return True
+
+    monkeypatch.setattr(DjangoArgon2PasswordHasher, "verify", hashing)
+    monkeypatch.setattr(DjangoArgon2PasswordHasher, "encode", hashing)
+    hasher = Argon2PasswordHasher()
+    threads = [threading.Thread(target=hasher.verify, args=("password", "argon2$...")) for _ in range(4)]
+    threads += [threading.Thread(target=hasher.encode, args=("password", "salt")) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert most[0] == 1
