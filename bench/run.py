@@ -6,8 +6,8 @@
 
 For each user count it seeds a database (bench/seed.py; SQLite files under bench/results/, or
 the PostgreSQL database of DATABASE_URL with the count appended to its name; a database already
-holding that count is reused) and starts the server as production would: gunicorn with 3 sync
-workers, DEBUG off, persistent connections (CONN_MAX_AGE) with health checks, and only the rate
+holding that count is reused) and starts the server as production would: gunicorn with 3
+workers of the model gunicorn.conf.py chooses (threaded, gthread), DEBUG off, persistent connections (CONN_MAX_AGE) with health checks, and only the rate
 limits turned off (LOGIN_RATE, SIGNUP_RATE, EMAIL_RATE = none) so that the load is not refused.
 Next to it, on the same database, with the same gunicorn configuration and worker count, runs a
 bare Django project (bench/bare/: startproject's settings and middleware, nothing of ours).
@@ -45,6 +45,7 @@ import base64
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import statistics
@@ -195,12 +196,13 @@ class Gunicorn:
     def start(self, ready_path: str) -> None:
         """Start it and wait until `ready_path` answers 200 and every worker is up."""
         # The project's gunicorn.conf.py (production's, if there is one) applies, as it would
-        # anyway from this directory; the command line sets the application, the address and
-        # the worker count.
+        # anyway from this directory, its worker model (class and threads) included, to the
+        # server and the bare project alike; the command line sets the application, the address
+        # and the worker count.
         config = ["-c", str(GUNICORN_CONF)] if GUNICORN_CONF.is_file() else []
         try:
             self.server = start_gunicorn(
-                *config, self.app, "--workers", str(self.workers), "--worker-class", "sync",
+                *config, self.app, "--workers", str(self.workers),
                 cwd=BASE_DIR,
                 env=self.env,
                 log=self.log,
@@ -214,6 +216,11 @@ class Gunicorn:
 
     def worker_pids(self) -> list[int]:
         return children(self.process.pid) if self.process else []
+
+    def worker_class(self) -> str:
+        """The worker class gunicorn says it uses ("Using worker: gthread" in its log)."""
+        found = re.search(r"Using worker: (\S+)", self.log.read_text()) if self.log.is_file() else None
+        return found.group(1) if found else "?"
 
     def stop(self) -> None:
         if self.process:
@@ -519,11 +526,11 @@ def environment(servers: list[Server], args) -> list[str]:
         f"machine: {os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}",
         f"software: Python {platform.python_version()}, Django {versions[0]}, gunicorn {versions[1]}, "
         f"DRF {versions[2]}, argon2-cffi {versions[3]}, {wrk_version}, {database}",
-        f"server: gunicorn {args.workers} sync workers{config}, "
+        f"server: gunicorn {args.workers} {first.app.worker_class()} workers{config}, "
         f"DEBUG off, CONN_MAX_AGE={first.env.get('CONN_MAX_AGE', '60')} with health checks, rate limits off; "
         f"Argon2id {first.description['password_hash_params']}",
         f"bare: bench/bare (startproject's settings and middleware, one ORM lookup by primary key, JsonResponse) "
-        f"under the same gunicorn configuration and {args.workers} workers, on the same database",
+        f"under the same gunicorn configuration and {args.workers} {first.bare.worker_class()} workers, on the same database",
         f"load: wrk 1 thread, {args.connections} connections, {args.rounds} rounds x {args.duration} s per "
         f"scenario and user count, interleaved (after {args.warmup} s of warm-up each)",
     ]
@@ -555,7 +562,7 @@ def main(argv: list[str] | None = None) -> None:
         "--warmup", type=int, default=3, help="seconds of warm-up load per scenario (default 3)"
     )
     parser.add_argument("--connections", type=int, default=16, help="concurrent connections (default 16)")
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers (default 3)")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (default 3)")
     parser.add_argument(
         "--sample", type=int, default=1000, help="users the load is spread over (default 1000)"
     )
