@@ -123,6 +123,21 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+# PostgreSQL: a pool of connections per worker process (psycopg's), DB_POOL_MAX_SIZE at most. The
+# workers are threaded (gunicorn.conf.py): without a pool, every thread that served a request would
+# keep a connection of its own (CONN_MAX_AGE), up to workers x threads per node, past PostgreSQL's
+# max_connections after a burst. Requests beyond the pool's size wait for a connection (up to 10 s).
+# 0 turns the pool off (one connection per thread, kept CONN_MAX_AGE seconds).
+DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=16)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_POOL_MAX_SIZE > 0:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Django then has the pool check a connection before handing it out (one PostgreSQL closed is replaced).
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": DB_POOL_MAX_SIZE,
+        "timeout": 10,
+    }
 # Cache for rate limits, shared by every worker process: CACHE_URL (e.g. redis://127.0.0.1:6379/0),
 # else a table in the database (created by the accounts migrations), which needs no other service.
 CACHE_URL = env.str("CACHE_URL", default="")
