@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from accounts.notices.errors import CouldNotSendEmail
 from accounts.notices.models import QueuedEmail
-from accounts.users.models import User
+from accounts.users.models import User, email_delivery
 from core import metrics
 from core.errors import Throttled
 from core.ratelimit import RateLimit
@@ -39,7 +39,7 @@ def _deliver(*, kind: str, to: str, subject: str, body: str) -> None:
     # A header cannot hold a line break; names set by staff are not filtered like API input.
     subject = " ".join(subject.split())
     try:
-        send_mail(subject, body, settings.MAIL_SENDER, [to], fail_silently=False)
+        send_mail(subject, body, settings.MAIL_SENDER, [email_delivery(to)], fail_silently=False)
     except (smtplib.SMTPException, OSError, UnicodeError, ValueError) as exc:
         # UnicodeError, ValueError: an address the mail library cannot encode.
         logger.warning("Could not send %r to %s: %s", subject, to, exc)
@@ -55,7 +55,8 @@ def _body(kind: str, context: dict) -> str:
 
 def _send_link(*, kind: str, to: str, subject: str, context: dict) -> None:
     """Send an email with a link, or raise Throttled (EMAIL_RATE for this address) or CouldNotSendEmail."""
-    sent = RateLimit("email", to.lower())
+    # Keyed on the mailbox: the address mail goes to, lower-cased (spellings of one address count as one).
+    sent = RateLimit("email", email_delivery(to).lower())
     sent.check()
     _deliver(kind=kind, to=to, subject=subject, body=_body(kind, context))
     sent.hit()

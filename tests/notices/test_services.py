@@ -108,3 +108,29 @@ class _Out:
 
     def flush(self):
         pass
+
+
+# --- EMAIL_RATE counts the mailbox, not the spelling ------------------------------------------
+
+
+def test_email_rate_is_keyed_on_the_address_mail_is_delivered_to(user_factory, settings):
+    """Accounts stored before the address rule under spellings that reach one mailbox (invisible
+    characters dropped by IDNA, a domain in another case) share that mailbox's EMAIL_RATE."""
+    from accounts.notices import services
+    from core.errors import Throttled
+
+    settings.EMAIL_RATE = "5/hour"
+    users = [user_factory(email=email) for email in ("x@exam\u00adple.com", "x@exam\u200bple.com", "y@example.com")]
+    users[2].email = "x@EXAMPLE.com"  # not saved: a third spelling of one mailbox
+    sent = refused = 0
+    for n in range(9):
+        try:
+            services.send_recovery(user=users[n % 3], token="t")
+        except Throttled:
+            refused += 1
+        else:
+            sent += 1
+
+    assert (sent, refused) == (5, 4)
+    assert {message.to[0].lower() for message in mail.outbox} == {"x@example.com"}
+
