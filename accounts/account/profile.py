@@ -9,7 +9,7 @@ from accounts.notices import services as emails
 from accounts.passwords.credentials import password_check
 from accounts.sessions.services import EndReason, sessions_end
 from accounts.users.links import Purpose, validation_token_make
-from accounts.users.models import User, email_normalize
+from accounts.users.models import User
 from core.errors import InvalidCredentials
 
 
@@ -29,7 +29,9 @@ def email_change(*, user: User, new_email: str, password: str) -> User:
     if User.objects.with_email(new_email).exclude(pk=user.pk).exists():
         raise UserAlreadyExist
     old_email, old_verified = user.email, user.is_email_verified
-    moved = email_normalize(old_email) != email_normalize(new_email)
+    # Any change of the stored string is a new address to prove: it is what tokens assert and
+    # what mail is sent to (another case of the local part can be another mailbox).
+    moved = old_email != new_email
     user.email = new_email
     fields = ["email"]
     if moved:

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from accounts.notices.errors import CouldNotSendEmail
 from accounts.notices.models import QueuedEmail
-from accounts.users.models import User
+from accounts.users.models import User, email_delivery
 from core import metrics
 from core.errors import Throttled
 from core.ratelimit import RateLimit
@@ -32,6 +32,9 @@ logger = logging.getLogger(__name__)
 # Queued notices: retried after 1, 2, 4, ... minutes (at most an hour apart), for a day.
 QUEUE_GIVE_UP_AFTER = timedelta(days=1)
 QUEUE_MAX_BACKOFF = timedelta(hours=1)
+# The name as shown to an address not shown to be the user's: anyone can register any address
+# with a name of their choice, so that is all the text of theirs it gets (the subject included).
+UNPROVEN_NAME_MAX_LENGTH = 40
 
 
 def _deliver(*, kind: str, to: str, subject: str, body: str) -> None:
@@ -39,13 +42,23 @@ def _deliver(*, kind: str, to: str, subject: str, body: str) -> None:
     # A header cannot hold a line break; names set by staff are not filtered like API input.
     subject = " ".join(subject.split())
     try:
-        send_mail(subject, body, settings.MAIL_SENDER, [to], fail_silently=False)
+        send_mail(subject, body, settings.MAIL_SENDER, [email_delivery(to)], fail_silently=False)
     except (smtplib.SMTPException, OSError, UnicodeError, ValueError) as exc:
         # UnicodeError, ValueError: an address the mail library cannot encode.
         logger.warning("Could not send %r to %s: %s", subject, to, exc)
         metrics.email_counted(kind=kind, sent=False)
         raise CouldNotSendEmail from exc
     metrics.email_counted(kind=kind, sent=True)
+
+
+def _name_shown(user: User, *, proven: bool) -> str:
+    """The user's name as the email shows it: whole to an address shown to be theirs (`proven`);
+    else on one line (line breaks and other spaces collapsed to one space), at most
+    UNPROVEN_NAME_MAX_LENGTH characters, then "…"."""
+    if proven:
+        return user.name
+    name = " ".join(user.name.split())
+    return name if len(name) <= UNPROVEN_NAME_MAX_LENGTH else name[:UNPROVEN_NAME_MAX_LENGTH] + "\u2026"
 
 
 def _body(kind: str, context: dict) -> str:
@@ -55,7 +68,8 @@ def _body(kind: str, context: dict) -> str:
 
 def _send_link(*, kind: str, to: str, subject: str, context: dict) -> None:
     """Send an email with a link, or raise Throttled (EMAIL_RATE for this address) or CouldNotSendEmail."""
-    sent = RateLimit("email", to.lower())
+    # Keyed on the mailbox: the address mail goes to, lower-cased (spellings of one address count as one).
+    sent = RateLimit("email", email_delivery(to).lower())
     sent.check()
     _deliver(kind=kind, to=to, subject=subject, body=_body(kind, context))
     sent.hit()
@@ -81,11 +95,12 @@ def _send_notice(*, kind: str, to: str, subject: str, context: dict) -> None:
 def send_confirmation(*, user: User, token: str) -> None:
     """Send the confirmation link (the same for the first email and every resend)."""
     link = f"{settings.CLIENT_ORIGIN}{settings.CONFIRMATION_URL}/{token}"
+    name = _name_shown(user, proven=user.is_email_verified)
     _send_link(
         kind="confirmation",
         to=user.email,
-        subject=f"Welcome, {user.name}",
-        context={"user": user, "link": link, "max_age_hours": settings.CONFIRMATION_MAX_AGE // 3600},
+        subject=f"Welcome, {name}",
+        context={"user": user, "name": name, "link": link, "max_age_hours": settings.CONFIRMATION_MAX_AGE // 3600},
     )
 
 
@@ -96,7 +111,7 @@ def send_recovery(*, user: User, token: str) -> None:
         kind="recovery",
         to=user.email,
         subject="Recover Your Account",
-        context={"user": user, "link": link, "max_age_minutes": settings.RECOVERY_MAX_AGE // 60},
+        context={"user": user, "name": _name_shown(user, proven=user.is_email_verified), "link": link, "max_age_minutes": settings.RECOVERY_MAX_AGE // 60},
     )
 
 
@@ -104,7 +119,8 @@ def send_email_changed(*, user: User, old_email: str, counted: bool = False) -> 
     """Tell the old address that the account's email changed: a security notice, or, to an
     address never shown to be the user's (`counted`), an email within its EMAIL_RATE, dropped
     (and logged) when refused or failed."""
-    subject, context = "Your email address was changed", {"user": user, "old_email": old_email}
+    subject = "Your email address was changed"
+    context = {"user": user, "name": _name_shown(user, proven=not counted), "old_email": old_email}
     if not counted:
         _send_notice(kind="email_changed", to=old_email, subject=subject, context=context)
         return
@@ -123,7 +139,7 @@ def send_email_verification(*, user: User, token: str) -> None:
             kind="email_verification",
             to=user.email,
             subject="Confirm your new email address",
-            context={"user": user, "link": link, "max_age_hours": settings.CONFIRMATION_MAX_AGE // 3600},
+            context={"user": user, "name": _name_shown(user, proven=False), "link": link, "max_age_hours": settings.CONFIRMATION_MAX_AGE // 3600},
         )
     except (CouldNotSendEmail, Throttled):
         logger.warning("Verification link for a changed email not sent (user %s)", user.pk)
@@ -131,7 +147,8 @@ def send_email_verification(*, user: User, token: str) -> None:
 
 def _notify_user(kind: str, subject: str, *, user: User, **context) -> None:
     """Send the user a security notice about their own account (queued if the mail server fails)."""
-    _send_notice(kind=kind, to=user.email, subject=subject, context={"user": user, **context})
+    name = _name_shown(user, proven=user.is_email_verified)
+    _send_notice(kind=kind, to=user.email, subject=subject, context={"user": user, "name": name, **context})
 
 
 def send_password_changed(*, user: User, how: str) -> None:

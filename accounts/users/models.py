@@ -1,8 +1,10 @@
 """The user: email is the login, compared case-insensitively everywhere."""
 
+import re
 import unicodedata
 import uuid
 
+import idna
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import ValidationError
@@ -18,6 +20,54 @@ def email_normalize(email: str) -> str:
     that look alike, e.g. a composed and a decomposed É), then Unicode case folding.
     """
     return unicodedata.normalize("NFKC", email.strip()).casefold()
+
+
+# Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt, Unicode 15.1): characters
+# shown as nothing (soft hyphen, zero-width space and joiners, variation selectors, tags, ...).
+# NFKC and case folding keep them, IDNA drops or refuses them: one mailbox under many accounts.
+_DEFAULT_IGNORABLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8\U0001bca0-\U0001bca3"
+    "\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
+)
+
+
+def email_canonical(email: str) -> bool:
+    """Whether the address is its own canonical form: the one spelling under which it is both
+    an account (email_normalize) and a mailbox (email_delivery), so that what is stored is what
+    mail is sent to. Not: a default-ignorable character anywhere, a quoted local part, a domain
+    literal ([10.0.0.5]), a domain ending in a dot, or a non-ASCII domain that NFKC changes, that
+    IDNA 2008 (UTS 46 mapping, STD3 rules, non-transitional) refuses, or whose UTS 46 mapping
+    differs from its case folding (the account's form): e.g. "straße" (folded to "strasse", a
+    domain of its own under IDNA 2008). A domain differing only in case is the same mailbox."""
+    local, _, domain = email.rpartition("@")
+    if _DEFAULT_IGNORABLE.search(email) or local.startswith('"') or domain.startswith("[") or domain.endswith("."):
+        return False
+    if domain.isascii():
+        return True
+    if unicodedata.normalize("NFKC", domain) != domain:
+        return False
+    try:
+        mapped = idna.uts46_remap(domain, std3_rules=True, transitional=False)
+        idna.encode(mapped)
+    except UnicodeError:  # idna.IDNAError is one
+        return False
+    return mapped == domain.casefold()
+
+
+def email_delivery(email: str) -> str:
+    """Return the address mail is sent to: the stored one, its domain, if not ASCII, in its
+    IDNA 2008 form (UTS 46 mapping). Python's own "idna" codec, which the mail library would use,
+    is IDNA 2003: it sends some domains elsewhere (x@exᵃmple.com, the account of x@example.com,
+    to xn--exmple-xc6b.com). An address stored before email_canonical, that IDNA 2008 cannot
+    encode, is returned as stored (the mail library tries, or the send fails)."""
+    local, at, domain = email.rpartition("@")
+    if not at or domain.isascii():
+        return email
+    try:
+        return f"{local}@{idna.encode(domain, uts46=True, transitional=False).decode('ascii')}"
+    except UnicodeError:
+        return email
 
 
 class UserQuerySet(models.QuerySet):

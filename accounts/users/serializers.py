@@ -1,22 +1,28 @@
 """Input fields and shapes about a user's email, shared by the rooms above (account, signin,
 passwords): the one field that needs the user's email rule (email_normalize)."""
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
 from rest_framework import serializers
 
-from accounts.users.models import email_normalize
+from accounts.users.models import email_canonical, email_normalize
 from core.serializers import EMAIL_MAX_LENGTH, LoginEmailField, _StringOnly
 
 
 def _storable_email(value: str) -> None:
-    """Refuse an address the server could neither keep nor mail: one whose normalized form is
-    longer than the column (NFKC expands some characters, "ﬃ" to "ffi"), or whose domain has no
-    IDNA form (a label over 63 characters once encoded)."""
+    """Refuse an address the server could neither keep nor mail as typed: one whose normalized
+    form is longer than the column (NFKC expands some characters, "ﬃ" to "ffi"), or that is not
+    its own canonical form (email_canonical: one spelling for the account and the mailbox; no
+    invisible characters, quoted local part or domain literal; a domain IDNA 2008 can encode).
+    An address Django's validator refuses is left to it (one message, not two)."""
+    try:
+        validate_email(value)
+    except DjangoValidationError:
+        return
     if len(email_normalize(value)) > EMAIL_MAX_LENGTH:
         raise serializers.ValidationError(f"Ensure this field has no more than {EMAIL_MAX_LENGTH} characters.")
-    try:
-        value.rpartition("@")[2].encode("idna")
-    except UnicodeError:
-        raise serializers.ValidationError("Enter a valid email address.") from None
+    if not email_canonical(value):
+        raise serializers.ValidationError("Enter a valid email address.")
 
 
 class EmailAddressField(_StringOnly, serializers.EmailField):

@@ -91,10 +91,20 @@ def test_email_change_sends_the_notice_to_the_old_address(user):
     assert [message.to for message in mail.outbox] == [["ann@example.com"], ["ann.new@example.com"]]
 
 
-def test_email_change_to_the_same_address_in_another_case_sends_no_notice(user):
+def test_email_change_to_the_same_address_in_another_case_is_a_change_to_verify(user):
+    """The stored string is what tokens assert and mail goes to: another case is a new address
+    to prove (the local part's case can be another mailbox), notice and link as for any change."""
     account.email_change(user=user, new_email="Ann@Example.com", password=PASSWORD)
 
-    assert User.objects.get(pk=user.pk).email == "Ann@Example.com"
+    changed = User.objects.get(pk=user.pk)
+    assert (changed.email, changed.email_verified_at) == ("Ann@Example.com", None)
+    assert [message.to for message in mail.outbox] == [["ann@example.com"], ["Ann@Example.com"]]
+
+
+def test_email_change_to_the_very_same_address_sends_nothing(user):
+    account.email_change(user=user, new_email="ann@example.com", password=PASSWORD)
+
+    assert User.objects.get(pk=user.pk).email_verified_at is not None
     assert mail.outbox == []
 
 

@@ -108,3 +108,68 @@ class _Out:
 
     def flush(self):
         pass
+
+
+# --- EMAIL_RATE counts the mailbox, not the spelling ------------------------------------------
+
+
+def test_email_rate_is_keyed_on_the_address_mail_is_delivered_to(user_factory, settings):
+    """Accounts stored before the address rule under spellings that reach one mailbox (invisible
+    characters dropped by IDNA, a domain in another case) share that mailbox's EMAIL_RATE."""
+    from accounts.notices import services
+    from core.errors import Throttled
+
+    settings.EMAIL_RATE = "5/hour"
+    users = [user_factory(email=email) for email in ("x@exam\u00adple.com", "x@exam\u200bple.com", "y@example.com")]
+    users[2].email = "x@EXAMPLE.com"  # not saved: a third spelling of one mailbox
+    sent = refused = 0
+    for n in range(9):
+        try:
+            services.send_recovery(user=users[n % 3], token="t")
+        except Throttled:
+            refused += 1
+        else:
+            sent += 1
+
+    assert (sent, refused) == (5, 4)
+    assert {message.to[0].lower() for message in mail.outbox} == {"x@example.com"}
+
+
+# --- What a stranger can make the server say to an address not yet confirmed -------------------
+
+LONG_NAME = "Win\u2028a prize:\r\ncall +1-555-0100 now, or visit evil.example before it ends"
+
+
+def test_a_registration_name_is_cut_to_one_line_of_40_characters_in_the_confirmation_email(db):
+    response = APIClient().post("/api/user", {"email": "target@example.com", "name": LONG_NAME[:150].replace("\r\n", " "), "password": PASSWORD, "confirm": PASSWORD}, format="json")
+    assert response.status_code == 200
+
+    [message] = mail.outbox
+    shown = "Win a prize: call +1-555-0100 now, or vi\u2026"
+    assert message.subject == f"Welcome, {shown}"
+    assert message.body.splitlines()[0] == f"Hello {shown},"
+    assert "evil.example" not in message.subject + message.body
+
+
+def test_a_short_name_is_kept_whole_on_one_line(user_factory):
+    from accounts.notices import services
+
+    user = user_factory(email="una@example.com", name="Una\u2029Example", confirmed=False)
+    services.send_confirmation(user=user, token="t")
+
+    [message] = mail.outbox
+    assert message.subject == "Welcome, Una Example"
+    assert message.body.splitlines()[0] == "Hello Una Example,"
+
+
+def test_mail_to_an_unconfirmed_address_cuts_the_name_mail_to_a_confirmed_one_does_not(user, token_for):
+    user.name = LONG_NAME.replace("\r\n", " ")
+    user.save(update_fields=["name"])
+
+    response = client_with(token_for(user)).patch("/api/user", {"new_email": "ann.new@example.com", "password": PASSWORD}, format="json")
+    assert response.status_code == 200
+
+    greetings = {message.to[0]: message.body.splitlines()[0] for message in mail.outbox}
+    assert greetings["ann.new@example.com"] == "Hello Win a prize: call +1-555-0100 now, or vi\u2026,"
+    # The old address was confirmed: its owner's own name, whole.
+    assert [message.body.startswith(f"Hello {user.name},") for message in mail.outbox if message.to == ["ann@example.com"]] == [True]
