@@ -968,6 +968,32 @@ def test_a_good_admin_login_opens_a_session_and_is_audited(user_factory):
     assert session.end_reason == "signed_out"
 
 
+def test_a_get_of_the_logout_page_signs_nobody_out(user_factory):
+    """<img src=".../admin/logout/"> on any page: Django refuses the GET (405), and the server
+    session stays open too."""
+    staff = user_factory(email="root@example.com", is_staff=True, is_superuser=True)
+    browser = Client()
+    session = admin_login(browser, staff)
+
+    assert browser.get("/admin/logout/").status_code == 405
+
+    session.refresh_from_db()
+    assert session.is_open()
+    assert browser.get("/admin/").status_code == 200
+
+
+def test_a_logout_post_without_the_csrf_token_signs_nobody_out(user_factory):
+    staff = user_factory(email="root@example.com", is_staff=True, is_superuser=True)
+    browser = Client(enforce_csrf_checks=True)
+    session = admin_login(browser, staff)
+
+    assert browser.post("/admin/logout/").status_code == 403
+
+    session.refresh_from_db()
+    assert session.is_open()
+    assert browser.get("/admin/").status_code == 200
+
+
 # --- 9. Admin sessions end with every revocation ------------------------------------------------
 
 
