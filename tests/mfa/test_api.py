@@ -853,7 +853,7 @@ def test_no_log_line_holds_the_secret_or_a_code(user, token_for, clock, caplog):
 
 USERS = "/admin/accounts/user/"
 ADMIN_PASSWORD = "operator phrase 31"
-FORBIDDEN = "only a superuser may act on a superuser or another staff account"
+FORBIDDEN = "only a superuser may act on a superuser, another staff account, or an account with a group or permission you lack"
 
 
 @pytest.fixture
