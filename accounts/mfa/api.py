@@ -23,6 +23,10 @@ class TwoFactorCodeSerializer(serializers.Serializer):
     code = TwoFactorCodeField()
 
 
+class TOTPEnrollSerializer(serializers.Serializer):
+    password = PasswordField()
+
+
 class TwoFactorDisableSerializer(serializers.Serializer):
     password = PasswordField()
     code = TwoFactorCodeField()
@@ -75,19 +79,24 @@ class TwoFactorViewSet(ContractViewSet):
 
 
 class TOTPViewSet(ContractViewSet):
-    """/api/mfa/totp: enroll an authenticator app, confirm it, turn two-factor off."""
+    """/api/mfa/totp: enroll an authenticator app (with the password), confirm it, turn two-factor off."""
 
     actions = {"post": "totp_enroll", "put": "totp_confirm", "delete": "totp_disable"}
-    inputs = {"totp_confirm": TwoFactorCodeSerializer, "totp_disable": TwoFactorDisableSerializer}
+    inputs = {
+        "totp_enroll": TOTPEnrollSerializer,
+        "totp_confirm": TwoFactorCodeSerializer,
+        "totp_disable": TwoFactorDisableSerializer,
+    }
 
     @action_schema(
         "mfa",
-        "Start (or restart) enrolling an authenticator app; two-factor is on once confirmed",
+        "Start (or restart) enrolling an authenticator app, with the password; two-factor is on once confirmed",
+        request=TOTPEnrollSerializer,
         output=TOTPEnrollmentOutput,
-        errors=(*TOKEN_ERRORS, TwoFactorAlreadyEnabled),
+        errors=(*TOKEN_ERRORS, *BODY_ERRORS, TwoFactorAlreadyEnabled, errors.InvalidCredentials, errors.Throttled),
     )
     def totp_enroll(self, request):
-        enrollment = mfa.totp_enrollment_start(user=request.user)
+        enrollment = mfa.totp_enrollment_start(user=request.user, **self.validated(request))
         # Shown this once, like the recovery codes: every answer of the API is no-store.
         return Response(TOTPEnrollmentOutput(enrollment).data)
 

@@ -1,7 +1,9 @@
 """Two-factor sign-in: TOTP enrollment, recovery codes, the code check of a login, staff reset.
 
-- Enrollment: POST /api/mfa/totp makes a secret (shown once, stored encrypted) and PUT confirms
-  it with a code of the app; only then is two-factor on, and ten recovery codes are shown, once.
+- Enrollment: POST /api/mfa/totp, with the password, makes a secret (shown once, stored
+  encrypted) and PUT confirms it with a code of the app; only then is two-factor on, and ten
+  recovery codes are shown, once. Turning it on or off, or restarting an enrollment, thus takes
+  the password: a stolen token alone changes nothing.
 - A code works once: the time step of each accepted code is stored, and a code of that step or
   an older one is refused, so a code seen over a shoulder cannot be replayed within its window.
   A recovery code works once too (it is marked used). Both are compare-and-set UPDATEs, so two
@@ -165,8 +167,19 @@ def two_factor_status(*, user: User) -> TwoFactorStatus:
     return TwoFactorStatus(totp=on, recovery_codes_left=left)
 
 
-def totp_enrollment_start(*, user: User) -> Enrollment:
-    """Start (or start again) an enrollment: a new secret, not in use until confirmed."""
+def totp_enrollment_start(*, user: User, password: str) -> Enrollment:
+    """Start (or start again) an enrollment, with the password: a new secret, not in use until confirmed.
+
+    The password, as to turn two-factor off: a stolen token alone must not turn it on (the thief's
+    app and recovery codes would then lock the owner out past a password reset), nor replace an
+    enrollment in progress. This is the one way an enrollment is made, so PUT confirms only one
+    started with the password. TwoFactorAlreadyEnabled is checked first (the password is not even
+    looked at); a wrong password is InvalidCredentials, counted in LOGIN_ACCOUNT_RATE and recorded.
+    """
+    if _device_on(user) is not None:
+        raise TwoFactorAlreadyEnabled
+    if not password_check(user=user, password=password, action="two-factor enrollment"):
+        raise InvalidCredentials
     secret = totp.secret_new()
     try:
         with transaction.atomic():

@@ -4,6 +4,7 @@ from core.errors import AuthError
 
 
 class StaffActionForbidden(AuthError):
-    """A staff member who is not a superuser acting on a superuser or another staff account (admin only)."""
+    """A staff member who is not a superuser acting on a superuser, another staff account, or an
+    account holding a group or permission they lack (admin only)."""
 
-    status, message = 403, "only a superuser may act on a superuser or another staff account"
+    status, message = 403, "only a superuser may act on a superuser, another staff account, or an account with a group or permission you lack"

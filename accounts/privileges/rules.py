@@ -3,6 +3,9 @@
 The admin pages of every room (sessions, users, ...) and the staff flows (accounts.staff) ask here.
 """
 
+from django.contrib.auth.models import Group, Permission
+from django.db.models import Exists, Q
+
 from accounts.audit import services as audit
 from accounts.privileges.errors import StaffActionForbidden
 from accounts.users.models import User
@@ -11,14 +14,22 @@ from accounts.users.models import User
 def staff_action_allowed(*, actor: User | None, user: User) -> bool:
     """Return whether `actor` may act on `user`'s account.
 
-    An operator's command (None) and a superuser may act on anyone. Other staff may act on their
-    own account and on accounts without privileges, never on a superuser or another staff member:
-    a password they set, an email they change or a disabling would hand them, or take from them,
-    an account that holds permissions they were not given.
+    An operator's command (None) and a superuser may act on anyone, and staff on their own account.
+    Other staff never act on a superuser or another staff member, nor on an account holding a
+    group or a permission they lack: the account's groups must be among the actor's, and its
+    permissions (its own and its groups') among the actor's (their own and their groups'). A
+    password they set or an email they change would hand them that account, with its groups in
+    its tokens (which other services authorize on) and its permissions. One query (none for a
+    superuser, an operator or their own account).
     """
     if actor is None or actor.is_superuser or actor.pk == user.pk:
         return True
-    return not (user.is_superuser or user.is_staff)
+    if user.is_superuser or user.is_staff:
+        return False
+    groups_beyond = Group.objects.filter(user=user.pk).exclude(user=actor.pk)
+    actor_permissions = Permission.objects.filter(Q(user=actor.pk) | Q(group__user=actor.pk)).values("pk")
+    permissions_beyond = Permission.objects.filter(Q(user=user.pk) | Q(group__user=user.pk)).exclude(pk__in=actor_permissions)
+    return not User.objects.filter(pk=user.pk).filter(Exists(groups_beyond) | Exists(permissions_beyond)).exists()
 
 
 def staff_action_check(*, actor: User | None, user: User) -> None:

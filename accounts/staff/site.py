@@ -7,7 +7,8 @@ import registers the pages on this site).
   their admin session then records ["pwd", "otp"].
 - Each admin login opens one of the server's sessions (it shows in the user's session list); every
   page checks that it is still open, so "sign out everywhere", a password change or reset,
-  deactivation and disabling end the admin's browser session too. Logging out ends it.
+  deactivation and disabling end the admin's browser session too. Logging out (a POST with the
+  CSRF token, as Django's LogoutView requires) ends it; a GET of the logout page ends nothing.
 """
 
 from django import forms
@@ -158,7 +159,11 @@ class AdminSite(admin.AdminSite):
         return response
 
     def logout(self, request, extra_context=None):
+        """Django's view (a POST that passed the CSRF check logs out; a GET is refused, 405), then
+        the server session ends: only if Django did end the browser's session (flushed, so the
+        key is gone), so that <img src=".../admin/logout/"> on some page signs nobody out."""
         session_id = request.session.get(SESSION_ID_KEY)
-        if session_id:
+        response = super().logout(request, extra_context)
+        if session_id and request.session.get(SESSION_ID_KEY) != session_id:
             session_end(session_id=session_id, reason=EndReason.SIGNED_OUT)
-        return super().logout(request, extra_context)
+        return response

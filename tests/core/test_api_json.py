@@ -49,7 +49,7 @@ CONTRACT = {
     ("/api/introspect", "POST"): (False, {"token"}),
     # Two-factor sign-in.
     ("/api/mfa", "GET"): (True, set()),
-    ("/api/mfa/totp", "POST"): (True, set()),
+    ("/api/mfa/totp", "POST"): (True, {"password"}),
     ("/api/mfa/totp", "PUT"): (True, {"code"}),
     ("/api/mfa/totp", "DELETE"): (True, {"password", "code"}),
     ("/api/mfa/recovery-codes", "POST"): (True, {"code"}),
@@ -222,7 +222,7 @@ def test_every_request_succeeds_with_its_example_values(request_, api_client, us
         # The user's app, at a pinned clock: the code of the next step, newer than the confirming one.
         now = datetime(2026, 12, 1, 12, 0, 10, tzinfo=timezone.utc)
         monkeypatch.setattr(totp, "_now", lambda: now)
-        secret = mfa.totp_enrollment_start(user=user).secret
+        secret = mfa.totp_enrollment_start(user=user, password=PASSWORD).secret
         if state == "two-factor":
             mfa.totp_enrollment_confirm(user=user, code=pyotp.TOTP(secret).at(now))
         variables["otp_code"] = pyotp.TOTP(secret).at(now + timedelta(seconds=totp.INTERVAL))

@@ -134,7 +134,7 @@ def walk(tmp_path_factory):
 
             status, body, _ = call(base, "POST", "/api/authenticate", data={"email": EMAIL, "password": RESET_PASSWORD})
             secrets["token before two-factor"] = token = body["token"]
-            status, body, _ = call(base, "POST", "/api/mfa/totp", token=token)
+            status, body, _ = call(base, "POST", "/api/mfa/totp", data={"password": RESET_PASSWORD}, token=token)
             assert status == 200
             secrets["TOTP secret"] = body["secret"]
             totp = pyotp.TOTP(body["secret"])

@@ -9,6 +9,7 @@ workers), emails, the audit trail, storage at rest, and the admin (list, reset, 
 
 import json
 import re
+from importlib import import_module
 import subprocess
 import sys
 import urllib.error
@@ -20,6 +21,7 @@ from urllib.parse import urlencode
 
 import pyotp
 import pytest
+from django.apps import apps
 from django.contrib.auth.models import Permission
 from django.core import mail
 from django.db import connection
@@ -96,18 +98,18 @@ class TwoFactorUser:
         self.user, self.client, self.secret, self.recovery_codes = user, client, secret, recovery_codes
 
 
-def enroll(client: APIClient) -> str:
-    response = client.post(TOTP_PATH)
+def enroll(client: APIClient, password: str = PASSWORD) -> str:
+    response = client.post(TOTP_PATH, {"password": password}, format="json")
     assert response.status_code == 200, response.content
     return response.json()["secret"]
 
 
-def turn_on(client: APIClient, clock: TOTPClock) -> tuple[str, list[str]]:
+def turn_on(client: APIClient, clock: TOTPClock, password: str = PASSWORD) -> tuple[str, list[str]]:
     """Enroll and confirm through the API at the clock's time; return the secret and the codes.
 
     The clock then moves one step on, so that the confirming code is spent and a fresh one shows.
     """
-    secret = enroll(client)
+    secret = enroll(client, password)
     response = client.put(TOTP_PATH, {"code": code(secret, clock.now)}, format="json")
     assert response.status_code == 200, response.content
     clock.tick()
@@ -135,7 +137,8 @@ def test_the_whole_flow(user, token_for, clock):
     assert client.get(MFA_PATH).json() == {"totp": False, "recovery_codes_left": 0}
 
     # Enroll: the app reads the secret (or the QR code of the URI); two-factor is not on yet.
-    enrollment = client.post(TOTP_PATH)
+    # Enrolling takes the password, as turning two-factor off does: a token alone is not enough.
+    enrollment = client.post(TOTP_PATH, {"password": PASSWORD}, format="json")
     assert enrollment.status_code == 200
     assert enrollment["Cache-Control"] == "no-store"
     body = enrollment.json()
@@ -193,7 +196,7 @@ def test_the_whole_flow(user, token_for, clock):
 
 ENDPOINTS = [
     ("get", MFA_PATH, None),
-    ("post", TOTP_PATH, None),
+    ("post", TOTP_PATH, {"password": PASSWORD}),
     ("put", TOTP_PATH, {"code": "123456"}),
     ("delete", TOTP_PATH, {"password": PASSWORD, "code": "123456"}),
     ("post", RECOVERY_CODES_PATH, {"code": "123456"}),
@@ -262,6 +265,62 @@ def test_a_verb_without_an_action_is_405_in_the_envelope(auth_client, path):
 # --- POST /api/mfa/totp: enroll ---------------------------------------------------------------------
 
 
+def test_enrolling_without_the_password_is_400_and_starts_nothing(auth_client):
+    """A stolen token alone must not turn two-factor on (the thief's app, the thief's recovery codes)."""
+    response = auth_client.post(TOTP_PATH, {}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"password": ["This field is required."]}
+    assert not TOTPDevice.objects.exists()
+
+
+def test_enrolling_with_a_wrong_password_is_invalid_credentials_counted_and_starts_nothing(auth_client, settings):
+    settings.LOGIN_ACCOUNT_RATE = "2/hour"
+
+    assert_error(auth_client.post(TOTP_PATH, {"password": "wrong"}, format="json"), INVALID_CREDENTIALS)
+
+    assert not TOTPDevice.objects.exists()
+    assert_error(auth_client.put(TOTP_PATH, {"code": "123456"}, format="json"), NO_TWO_FACTOR_ENROLLMENT)
+    assert [event.detail for event in events(AuthEvent.Type.PASSWORD_CHECK_FAILED)] == ["two-factor enrollment"]
+    # Counted in LOGIN_ACCOUNT_RATE, with the login's failures: at the limit, the right password too.
+    assert_error(login(APIClient(), auth_client.user.email, "wrong"), INVALID_CREDENTIALS)
+    assert_error(auth_client.post(TOTP_PATH, {"password": PASSWORD}, format="json"), THROTTLED)
+    assert not TOTPDevice.objects.exists()
+
+
+def test_a_pending_enrollment_cannot_be_replaced_without_the_password(auth_client, clock):
+    secret = enroll(auth_client)
+
+    assert auth_client.post(TOTP_PATH, {}, format="json").status_code == 400
+    assert_error(auth_client.post(TOTP_PATH, {"password": "wrong"}, format="json"), INVALID_CREDENTIALS)
+
+    assert TOTPDevice.objects.get().secret() == secret
+    assert auth_client.put(TOTP_PATH, {"code": code(secret, clock.now)}, format="json").status_code == 200
+
+
+def test_enrolling_when_on_is_already_enabled_before_the_password(on):
+    # As turning off when off: the state is checked first, a password is not even looked at.
+    assert_error(on.client.post(TOTP_PATH, {"password": "wrong"}, format="json"), TWO_FACTOR_ALREADY_ENABLED)
+    assert not events(AuthEvent.Type.PASSWORD_CHECK_FAILED)
+
+
+@pytest.mark.parametrize("body", BODIES)
+def test_enrolling_reads_every_body(auth_client, body):
+    response = send(auth_client, "post", TOTP_PATH, {"password": PASSWORD}, body=body)
+
+    assert response.status_code == 200, response.content
+
+
+def test_the_migration_drops_the_enrollments_started_without_the_password(on, user_factory):
+    """Enrollments in progress at the upgrade were started without the password: none may be confirmed."""
+    pending = user_factory(email="bob@example.com")
+    TOTPDevice.objects.create(user=pending, secret_encrypted=TOTPDevice.secret_encrypt(totp.secret_new()), created_at=START)
+
+    import_module("accounts.migrations.0009_pending_enrollments_drop").pending_enrollments_drop(apps, None)
+
+    assert list(TOTPDevice.objects.values_list("user__email", flat=True)) == [on.user.email]
+
+
 def test_enrolling_again_replaces_the_pending_secret(auth_client, clock):
     first = enroll(auth_client)
     second = enroll(auth_client)
@@ -273,13 +332,13 @@ def test_enrolling_again_replaces_the_pending_secret(auth_client, clock):
 
 
 def test_enrolling_when_on_is_already_enabled(on):
-    assert_error(on.client.post(TOTP_PATH), TWO_FACTOR_ALREADY_ENABLED)
+    assert_error(on.client.post(TOTP_PATH, {"password": PASSWORD}, format="json"), TWO_FACTOR_ALREADY_ENABLED)
     # The device in use is untouched.
     assert TOTPDevice.objects.get().secret() == on.secret
 
 
 def test_the_uri_names_the_users_email(user, token_for):
-    response = client_with(token_for(user)).post(TOTP_PATH)
+    response = client_with(token_for(user)).post(TOTP_PATH, {"password": PASSWORD}, format="json")
 
     assert pyotp.parse_uri(response.json()["otpauth_uri"]).name == "ann@example.com"
 
@@ -853,7 +912,7 @@ def test_no_log_line_holds_the_secret_or_a_code(user, token_for, clock, caplog):
 
 USERS = "/admin/accounts/user/"
 ADMIN_PASSWORD = "operator phrase 31"
-FORBIDDEN = "only a superuser may act on a superuser or another staff account"
+FORBIDDEN = "only a superuser may act on a superuser, another staff account, or an account with a group or permission you lack"
 
 
 @pytest.fixture
@@ -905,7 +964,7 @@ def test_the_list_filters_by_two_factor(admin_client, on, user_factory, value, e
     user_factory(email="bob@example.com")
     # Bob's enrollment is pending: not on.
     bob = User.objects.get(email="bob@example.com")
-    mfa.totp_enrollment_start(user=bob)
+    mfa.totp_enrollment_start(user=bob, password=PASSWORD)
 
     response = admin_client.get(USERS, {"two_factor": value})
 
@@ -981,7 +1040,7 @@ def test_reset_of_a_superuser_by_other_staff_is_refused(user_factory, clock):
 def staff_on(staff, token_for, clock) -> TwoFactorUser:
     """The staff member with TOTP on."""
     client = client_with(token_for(staff))
-    secret, codes = turn_on(client, clock)
+    secret, codes = turn_on(client, clock, ADMIN_PASSWORD)
     return TwoFactorUser(staff, client, secret, codes)
 
 
@@ -1111,7 +1170,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.mfa import services as mfa
 user = User.objects.create_user(email="{email}", password="{password}", name="Gus", confirmed_at=timezone.now())
-secret = mfa.totp_enrollment_start(user=user).secret
+secret = mfa.totp_enrollment_start(user=user, password="{password}").secret
 codes = mfa.totp_enrollment_confirm(user=user, code=pyotp.TOTP(secret).now())
 print(secret, codes[0], codes[1])
 """

@@ -590,9 +590,10 @@ def test_actions_record_a_staff_event_per_account_touched(admin_client, accounts
 
 # --- Who may do what: permissions, privileges, and acting on a superuser -----------------------
 # Staff who are not superusers: one holding only view_user, one holding view_user and change_user
-# (and one also holding delete_user). Targets: a superuser, another staff member, an ordinary user.
+# (and one also holding delete_user). Targets: a superuser, another staff member, an ordinary user,
+# a member of a privileged group.
 
-FORBIDDEN = "only a superuser may act on a superuser or another staff account"
+FORBIDDEN = "only a superuser may act on a superuser, another staff account, or an account with a group or permission you lack"
 PERMISSION_DENIED = {"status": 403, "message": "Permission denied"}
 ACTIONS = ["confirm", "disable", "enable", "send_confirmation", "send_recovery", "sign_out_everywhere"]
 
@@ -807,6 +808,45 @@ def test_view_only_staff_cannot_set_a_password(viewer, user):
     assert user.check_password(PASSWORD)
 
 
+@pytest.fixture
+def billing_admin(user_factory) -> User:
+    """A member, not staff, of a privileged group: the group is in their tokens, and other services
+    authorize on it."""
+    member = user_factory(email="bill@example.com", name="Bill Payer")
+    group = Group.objects.create(name="billing-admins")
+    group.permissions.set(Permission.objects.filter(content_type__app_label="accounts", codename="view_session"))
+    member.groups.add(group)
+    return member
+
+
+def test_editor_cannot_take_over_a_member_of_a_group_they_are_not_in(editor, billing_admin, token_for, api_client):
+    """Insider: staff with change_user set the password or the email of a billing-admins member,
+    then sign in and hold tokens carrying that group."""
+    token = token_for(billing_admin)
+    form = {"usable_password": "true", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
+
+    assert_permission_denied(editor.post(password_url(billing_admin), form))
+    assert_permission_denied(editor.post(change_url(billing_admin), {"email": "evil@example.com", "name": "Bill", **SESSIONS_INLINE}))
+    response = act(editor, "send_recovery", billing_admin)
+
+    assert ("warning", f"1 account skipped: {FORBIDDEN}.") in reported(response)
+    billing_admin.refresh_from_db()
+    assert billing_admin.email == "bill@example.com"
+    untouched(billing_admin, token, api_client)
+    assert mail.outbox == []
+
+
+def test_editor_in_the_group_with_its_permissions_may_act_on_its_members(editor_user, billing_admin):
+    group = Group.objects.get(name="billing-admins")
+    editor_user.groups.add(group)
+    form = {"usable_password": "true", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
+
+    assert logged_in(editor_user).post(password_url(billing_admin), form).status_code == 302
+
+    billing_admin.refresh_from_db()
+    assert billing_admin.check_password(NEW_PASSWORD)
+
+
 def test_staff_with_delete_permission_cannot_delete_a_superuser(deleter, root):
     delete_url = f"{USERS}{root.pk}/delete/"
 
@@ -966,6 +1006,32 @@ def test_a_good_admin_login_opens_a_session_and_is_audited(user_factory):
     browser.post("/admin/logout/")
     session.refresh_from_db()
     assert session.end_reason == "signed_out"
+
+
+def test_a_get_of_the_logout_page_signs_nobody_out(user_factory):
+    """<img src=".../admin/logout/"> on any page: Django refuses the GET (405), and the server
+    session stays open too."""
+    staff = user_factory(email="root@example.com", is_staff=True, is_superuser=True)
+    browser = Client()
+    session = admin_login(browser, staff)
+
+    assert browser.get("/admin/logout/").status_code == 405
+
+    session.refresh_from_db()
+    assert session.is_open()
+    assert browser.get("/admin/").status_code == 200
+
+
+def test_a_logout_post_without_the_csrf_token_signs_nobody_out(user_factory):
+    staff = user_factory(email="root@example.com", is_staff=True, is_superuser=True)
+    browser = Client(enforce_csrf_checks=True)
+    session = admin_login(browser, staff)
+
+    assert browser.post("/admin/logout/").status_code == 403
+
+    session.refresh_from_db()
+    assert session.is_open()
+    assert browser.get("/admin/").status_code == 200
 
 
 # --- 9. Admin sessions end with every revocation ------------------------------------------------
