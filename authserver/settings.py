@@ -170,6 +170,12 @@ if ARGON2_TIME_COST < 1 or ARGON2_PARALLELISM < 1 or ARGON2_MEMORY_COST < 8 * AR
 # The Flask server's SECURITY_PASSWORD_SALT: passwords imported from it (import_flask_users) are
 # checked with it. Unset (or empty): an imported password never verifies.
 FLASK_PASSWORD_SALT = env.str("FLASK_PASSWORD_SALT", default="") or None
+# The Flask app's bcrypt cost (passlib's default, 12): while imported hashes remain, every failed
+# login also checks a bcrypt hash of this cost that the server made (equal timing), so that it
+# costs what checking an imported account's hash costs.
+FLASK_PASSWORD_BCRYPT_ROUNDS = env.int("FLASK_PASSWORD_BCRYPT_ROUNDS", default=12)
+if not 4 <= FLASK_PASSWORD_BCRYPT_ROUNDS <= 16:
+    raise ImproperlyConfigured("FLASK_PASSWORD_BCRYPT_ROUNDS must be between 4 and 16.")
 AUTH_PASSWORD_VALIDATORS = [
     {
         "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
