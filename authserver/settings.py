@@ -265,7 +265,9 @@ LOGIN_RATE = _rate("LOGIN_RATE", "10/min")
 # Failed password or two-factor checks per account, from any address, on every endpoint that makes
 # one (login, change password, delete account, change email, two-factor, the admin login). At the
 # limit every check for the account is refused, the right password included: the trade-off is
-# that anyone can lock an account's password checks for up to an hour by failing 20 times.
+# that anyone can lock an account's password checks for up to an hour by failing 20 times. A
+# password reset by email clears the password failures; the two-factor failures are counted apart
+# too, at this same rate, and a reset leaves that count (it gives no more code guesses).
 LOGIN_ACCOUNT_RATE = _rate("LOGIN_ACCOUNT_RATE", "20/hour")
 # Failed logins per client address, over all emails (one address trying many accounts).
 LOGIN_ADDRESS_RATE = _rate("LOGIN_ADDRESS_RATE", "100/hour")

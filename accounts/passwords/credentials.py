@@ -169,7 +169,8 @@ def password_check(*, user: User, password: str, action: str) -> bool:
 
 
 def account_failures_clear(*, user: User) -> None:
-    """Forget the account's failed checks (after a password reset by email)."""
+    """Forget the account's failed checks (after a password reset by email). Its two-factor
+    failures stay counted apart (accounts.mfa.services.two_factor_limit), at the same limit."""
     account_limit(user=user).reset()
 
 
