@@ -185,6 +185,12 @@ if ARGON2_TIME_COST < 1 or ARGON2_PARALLELISM < 1 or ARGON2_MEMORY_COST < 8 * AR
 # The Flask server's SECURITY_PASSWORD_SALT: passwords imported from it (import_flask_users) are
 # checked with it. Unset (or empty): an imported password never verifies.
 FLASK_PASSWORD_SALT = env.str("FLASK_PASSWORD_SALT", default="") or None
+# The Flask app's bcrypt cost (passlib's default, 12): while imported hashes remain, every failed
+# login also checks a bcrypt hash of this cost that the server made (equal timing), so that it
+# costs what checking an imported account's hash costs.
+FLASK_PASSWORD_BCRYPT_ROUNDS = env.int("FLASK_PASSWORD_BCRYPT_ROUNDS", default=12)
+if not 4 <= FLASK_PASSWORD_BCRYPT_ROUNDS <= 16:
+    raise ImproperlyConfigured("FLASK_PASSWORD_BCRYPT_ROUNDS must be between 4 and 16.")
 AUTH_PASSWORD_VALIDATORS = [
     {
         "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
@@ -274,7 +280,9 @@ LOGIN_RATE = _rate("LOGIN_RATE", "10/min")
 # Failed password or two-factor checks per account, from any address, on every endpoint that makes
 # one (login, change password, delete account, change email, two-factor, the admin login). At the
 # limit every check for the account is refused, the right password included: the trade-off is
-# that anyone can lock an account's password checks for up to an hour by failing 20 times.
+# that anyone can lock an account's password checks for up to an hour by failing 20 times. A
+# password reset by email clears the password failures; the two-factor failures are counted apart
+# too, at this same rate, and a reset leaves that count (it gives no more code guesses).
 LOGIN_ACCOUNT_RATE = _rate("LOGIN_ACCOUNT_RATE", "20/hour")
 # Failed logins per client address, over all emails (one address trying many accounts).
 LOGIN_ADDRESS_RATE = _rate("LOGIN_ADDRESS_RATE", "100/hour")

@@ -75,7 +75,7 @@ for _kind in ("confirmation", "recovery", "email_verification", "email_changed",
               "two_factor_enabled", "two_factor_disabled", "recovery_code_used"):
     for _outcome in ("sent", "failed"):
         EMAILS.labels(_kind, _outcome)
-for _scope in ("login", "login_address", "login_account", "signup", "email", "email_request"):
+for _scope in ("login", "login_address", "login_account", "login_account_two_factor", "signup", "email", "email_request"):
     RATE_LIMITED.labels(_scope)
 for _outcome in ("accepted", "recovery_code", "refused", "required"):
     TWO_FACTOR.labels(_outcome)

@@ -50,11 +50,14 @@ def _now() -> float:
 
 
 class RateLimit:
-    """One scope's limit for one identity (an address, an email and an address, ...)."""
+    """One scope's limit for one identity (an address, an email and an address, ...).
 
-    def __init__(self, scope: str, identity: str):
+    The rate is the setting `<SCOPE>_RATE`, or `rate_setting` for a scope counted apart at the rate
+    of another (the two-factor failures of an account, at LOGIN_ACCOUNT_RATE)."""
+
+    def __init__(self, scope: str, identity: str, *, rate_setting: str | None = None):
         self.scope = scope
-        self.rate = parse_rate(getattr(settings, f"{scope.upper()}_RATE"))
+        self.rate = parse_rate(getattr(settings, rate_setting or f"{scope.upper()}_RATE"))
         digest = hashlib.sha256(identity.encode()).hexdigest()[:40]
         self.slots = [f"ratelimit:{scope}:{digest}:{slot}" for slot in range(self.rate.count)] if self.rate else []
 

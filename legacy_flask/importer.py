@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from accounts.passwords.credentials import timing_hashes_forget
 from accounts.users.models import User, email_normalize
-from legacy_flask.hashers import flask_hash_encode
+from legacy_flask.hashers import FlaskSecurityPasswordHasher, flask_hash_refusal
 
 # What is read of the Flask server's schema (Flask-Security's SQLAlchemy models). `user` is a
 # reserved word in PostgreSQL, so every name is quoted.
@@ -58,7 +58,7 @@ class FlaskImportReport:
     imported: int = 0
     skipped: int = 0
     failed: int = 0
-    # Emails imported without a usable password (their hash is of no scheme checked here).
+    # Emails imported without a usable password (no hash, or one refused: flask_hash_refusal).
     unusable: list[str] = field(default_factory=list)
     groups_created: list[str] = field(default_factory=list)
 
@@ -214,13 +214,29 @@ def _aware(value: datetime | str | None) -> datetime | None:
     return value
 
 
-def _user_from(row: FlaskUser, *, now: datetime) -> User:
-    """Return the unsaved user for a Flask row; raise _Failure if it cannot be one."""
+def _password_from(flask_hash: str | None) -> tuple[str | None, str]:
+    """Return the password field for a Flask hash, or (None, why it is refused).
+
+    Refused: no hash, a hash the server cannot check, or whose costs are out of bounds, or that
+    fails a probe check (legacy_flask.hashers.flask_hash_refusal), or one too long to store.
+    """
+    if not flask_hash:
+        return None, "it has no password hash"
+    refusal = flask_hash_refusal(flask_hash)
+    if refusal is not None:
+        return None, refusal
+    password = f"{FlaskSecurityPasswordHasher.algorithm}${flask_hash}"
+    if len(password) > User._meta.get_field("password").max_length:
+        return None, "its hash is longer than the password column holds"
+    return password, ""
+
+
+def _user_from(row: FlaskUser, *, now: datetime) -> tuple[User, str]:
+    """Return the unsaved user for a Flask row, and why it has no usable password ("" if it has
+    one); raise _Failure if it cannot be one."""
     if row.email is None or not _text(row.email):
         raise _Failure("no email")
-    password = flask_hash_encode(_text(row.password_hash)) if row.password_hash else None
-    if password is not None and len(password) > User._meta.get_field("password").max_length:
-        password = None
+    password, refusal = _password_from(_text(row.password_hash) if row.password_hash else None)
     user = User(
         email=_text(row.email),
         name=_text(row.name) if row.name is not None else "",
@@ -245,7 +261,7 @@ def _user_from(row: FlaskUser, *, now: datetime) -> User:
     too_long = [role for role in row.roles if len(role) > Group._meta.get_field("name").max_length]
     if too_long:
         raise _Failure(f"role name too long for a group: {too_long[0]!r}")
-    return user
+    return user, refusal
 
 
 # --- The import -------------------------------------------------------------------------------
@@ -329,7 +345,7 @@ def _import_batch(
         for row in batch:
             label = f"user {row.id} ({_text(row.email) if row.email is not None else 'no email'})"
             try:
-                user = _user_from(row, now=now)
+                user, refusal = _user_from(row, now=now)
             except _Failure as exc:
                 report.failed += 1
                 report_line(f"failed {label}: {exc}")
@@ -361,7 +377,4 @@ def _import_batch(
             report.imported += 1
             if not user.has_usable_password():
                 report.unusable.append(user.email)
-                report_line(
-                    f"no usable password for {label}: its hash is not one this server can check "
-                    "(a recovery email sets one)"
-                )
+                report_line(f"no usable password for {label}: {refusal} (a recovery email sets one)")

@@ -11,7 +11,9 @@
 - Every failed code check, on any endpoint (login, the admin login, confirm, disable, new
   recovery codes), counts against LOGIN_ACCOUNT_RATE with the failed password checks
   (accounts.passwords.credentials) and is recorded (MFA_FAILED); at the limit, every code check of
-  the account answers Throttled, the right code included.
+  the account answers Throttled, the right code included. It is also counted apart, at the same
+  rate (two_factor_limit), in a count a password reset does not clear: a reset clears password
+  failures only, so whoever holds the mailbox and the password gets no more code guesses by it.
 - What a client may type: `otp` and `code` are trimmed, and spaces inside are ignored ("123 456").
   A value of six digits is a TOTP code; anything else is read as a recovery code, case-insensitive,
   hyphens and spaces ignored, O read as 0 and I or L as 1 (the codes use Crockford's base32
@@ -45,6 +47,7 @@ from accounts.sessions.services import EndReason, sessions_end
 from accounts.users.models import User
 from core import metrics
 from core.errors import InvalidCredentials
+from core.ratelimit import RateLimit
 
 RECOVERY_CODES = 10
 # Crockford's base32: no I, L, O or U, so a code read aloud or copied by hand stays unambiguous.
@@ -133,20 +136,29 @@ def _totp_accept(*, device: TOTPDevice, typed: str) -> bool:
     return True
 
 
+def two_factor_limit(*, user: User) -> RateLimit:
+    """Return the account's two-factor failures, counted at LOGIN_ACCOUNT_RATE apart from the
+    account's limit (which a password reset clears; this count it does not)."""
+    return RateLimit("login_account_two_factor", f"user:{user.pk}", rate_setting="LOGIN_ACCOUNT_RATE")
+
+
 def _code_check(*, user: User, device: TOTPDevice, code: str, action: str, recovery_codes: bool) -> None:
     """Check a code of the user's app (or, if `recovery_codes`, a recovery code), or raise.
 
-    Throttled at LOGIN_ACCOUNT_RATE; InvalidTwoFactorCode for a wrong, replayed or spent code,
-    counted against that limit and recorded.
+    Throttled at LOGIN_ACCOUNT_RATE, counting the account's failed password and code checks
+    (account_limit) or its code failures alone (two_factor_limit); InvalidTwoFactorCode for a
+    wrong, replayed or spent code, counted against both and recorded.
     """
-    limit = account_limit(user=user)
-    limit.check()
+    limits = [account_limit(user=user), two_factor_limit(user=user)]
+    for limit in limits:
+        limit.check()
     if totp.is_code("".join(code.split())):
         accepted, outcome = _totp_accept(device=device, typed=code), "accepted"
     else:
         accepted, outcome = recovery_codes and _recovery_code_spend(user=user, typed=code, action=action), "recovery_code"
     if not accepted:
-        limit.hit()
+        for limit in limits:
+            limit.hit()
         audit.record(audit.Type.MFA_FAILED, user=user, detail=action)
         metrics.two_factor_counted("refused")
         raise InvalidTwoFactorCode

@@ -12,12 +12,26 @@
   worker through the cache; at once after an import). While imported Flask hashes remain, a failed login thus costs one
   bcrypt check more (~250 ms at cost 12): the price of not telling imported accounts apart.
   Successful checks run only the real one, and Django then rehashes a legacy hash.
+  The hash each of the other hashers checks is one the server made (a random password, with the
+  hasher's own encode at its configured cost), never an account's: a stored hash that cannot be
+  checked, or costs minutes, spoils its own account's checks and no other.
+- A hasher's error never escapes a check: it is a failed match, logged, and counted. A failure is
+  counted (the caller's `on_failure`) right after the real check, before anything optional (the
+  timing hashes, the audit record, metrics), so that nothing after can skip the count.
 """
 
+import logging
 import threading
+from collections.abc import Callable
 
 from django.conf import settings
-from django.contrib.auth.hashers import check_password, get_hashers, identify_hasher, is_password_usable, make_password
+from django.contrib.auth.hashers import (
+    check_password,
+    get_hashers,
+    identify_hasher,
+    is_password_usable,
+    verify_password,
+)
 from django.core.cache import cache
 from django.db.models import Value
 from django.db.models.functions import Left, StrIndex
@@ -31,6 +45,8 @@ from core.ratelimit import RateLimit
 # the password column a minute at most, whichever worker makes it).
 ALGORITHMS_CACHE_KEY = "credentials:hash-algorithms"
 ALGORITHMS_CACHE_SECONDS = 60
+
+logger = logging.getLogger(__name__)
 
 _timing_lock = threading.Lock()
 # Per process: the hash to check failures against, per algorithm, for one configuration.
@@ -73,33 +89,64 @@ def _algorithms_in_use(preferred: str) -> list[str]:
 
 
 def _timing_hashes() -> dict[str, str]:
-    """Return one hash per hasher in use, keyed by algorithm, to check failures against."""
+    """Return one hash per hasher in use, keyed by algorithm, to check failures against: each made
+    here, of a random password, by the hasher's own encode (never an account's hash)."""
     preferred, *others = get_hashers()
     in_use = sorted({hasher.algorithm for hasher in others}.intersection(_algorithms_in_use(preferred.algorithm)))
     key = (tuple(settings.PASSWORD_HASHERS), tuple(in_use))
     with _timing_lock:
         if _timing["key"] == key:
             return _timing["hashes"]
-    hashes = {preferred.algorithm: make_password(get_random_string(24))}
-    for algorithm in in_use:
-        # Any account's hash of that algorithm (no ORDER BY: it stops at the first row).
-        stored = list(User.objects.filter(password__startswith=f"{algorithm}$").values_list("password", flat=True)[:1])
-        if stored:
-            hashes[algorithm] = stored[0]
+    hashes = {}
+    for hasher in [preferred, *(hasher for hasher in others if hasher.algorithm in in_use)]:
+        try:
+            hashes[hasher.algorithm] = hasher.encode(get_random_string(24), hasher.salt())
+        except Exception:
+            logger.exception("The %s hasher cannot make a hash for equal timing; failures skip it", hasher.algorithm)
     with _timing_lock:
         _timing.update(key=key, hashes=hashes)
     return hashes
 
 
-def password_matches(user: User | None, password: str) -> bool:
-    """Return whether the password is the user's (None: an unknown email), in equal time."""
-    matched = user.check_password(password) if user is not None else False
-    if not matched:
+def _verified(user: User | None, password: str) -> bool:
+    """The real check (User.check_password's): whether the password is the user's; a legacy hash
+    is rehashed when it is. Any error of a hasher is a failed match, logged."""
+    if user is None:
+        return False
+    try:
+        matched, must_update = verify_password(password, user.password)
+    except Exception:
+        logger.exception("The hasher of user %s failed to check a password: counted as a failed match", user.pk)
+        return False
+    if matched and must_update:
+        user.set_password(password)
+        user._password = None  # a rehash is no password change
+        user.save(update_fields=["password"])
+    return matched
+
+
+def _timing_equalize(user: User | None, password: str) -> None:
+    """After a failure, check the password against the timing hash of each other hasher in use."""
+    try:
         ran = _hasher_that_ran(user)
         for algorithm, encoded in _timing_hashes().items():
             if algorithm != ran:
                 check_password(password, encoded)
-    return matched
+    except Exception:
+        logger.exception("Equal timing failed after a failed password check (the failure was counted)")
+
+
+def password_matches(user: User | None, password: str, *, on_failure: Callable[[], object] = lambda: None) -> bool:
+    """Return whether the password is the user's (None: an unknown email), in equal time.
+
+    On a failure, `on_failure` (counting it against the limits) runs first, then the equal timing;
+    an error of a hasher is a failure.
+    """
+    if _verified(user, password):
+        return True
+    on_failure()
+    _timing_equalize(user, password)
+    return False
 
 
 def account_limit(*, user: User | None, email: str = "") -> RateLimit:
@@ -115,15 +162,15 @@ def password_check(*, user: User, password: str, action: str) -> bool:
     """
     limit = account_limit(user=user)
     limit.check()
-    if password_matches(user, password):
+    if password_matches(user, password, on_failure=limit.hit):
         return True
-    limit.hit()
     audit.record(audit.Type.PASSWORD_CHECK_FAILED, user=user, detail=action)
     return False
 
 
 def account_failures_clear(*, user: User) -> None:
-    """Forget the account's failed checks (after a password reset by email)."""
+    """Forget the account's failed checks (after a password reset by email). Its two-factor
+    failures stay counted apart (accounts.mfa.services.two_factor_limit), at the same limit."""
     account_limit(user=user).reset()
 
 

@@ -44,9 +44,7 @@ def credentials_check(*, email: str, password: str, client_address: str, where: 
         user = User.objects.with_email(email).first()
         limits.append(account_limit(user=user, email=email))
         limits[-1].check()
-        if not password_matches(user, password):
-            for limit in limits:
-                limit.hit()
+        if not password_matches(user, password, on_failure=lambda: [limit.hit() for limit in limits]):
             raise InvalidCredentials
         if not user.is_confirmed:
             raise UserConfirmationRequired

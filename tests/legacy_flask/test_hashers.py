@@ -15,7 +15,7 @@ from django.contrib.auth.hashers import check_password, identify_hasher, make_pa
 import authserver.settings as project_settings
 from legacy_flask import hashers
 from legacy_flask.hashers import FlaskSecurityPasswordHasher, flask_hash_check, flask_hash_encode, flask_hash_scheme, flask_password_sign
-from tests.support.flask_server import FLASK_SALT, LOW_COSTS, flask_hash, flask_signed
+from tests.support.flask_server import FLASK_SALT, LOW_COSTS, flask_hash, flask_signed, unusable_hashes
 
 REFERENCE_SALT = "flask-salt-for-tests"
 LONG = "x" * 100
@@ -140,10 +140,6 @@ class TestHasher:
         encoded = flask_hash_encode(flask_hash("pw", "sha512_crypt"))
         assert FlaskSecurityPasswordHasher().must_update(encoded)
 
-    def test_makes_no_hash(self, salt):
-        with pytest.raises(ValueError, match="only checks imported hashes"):
-            make_password("pw", hasher=FlaskSecurityPasswordHasher())
-
     def test_safe_summary_masks_the_hash(self, salt):
         hashed = flask_hash("pw", "bcrypt")
         encoded = flask_hash_encode(hashed)
@@ -167,3 +163,57 @@ class TestHasher:
         assert len(messages) == 1
         assert "FLASK_PASSWORD_SALT is not set" in messages[0]
         assert "SECURITY_PASSWORD_SALT" in messages[0]
+
+
+# --- Hashes that cannot be checked, or cost too much to ----------------------------------------
+
+
+@pytest.mark.parametrize("name", list(unusable_hashes()))
+def test_a_hash_of_costs_out_of_bounds_or_failing_a_probe_is_refused(salt, name):
+    unusable = unusable_hashes()[name]
+
+    assert hashers.flask_hash_refusal(unusable)
+    assert flask_hash_encode(unusable) is None
+
+
+@pytest.mark.parametrize("name", [name for name in unusable_hashes() if name != "bcrypt salt padding"])
+def test_a_stored_hash_of_costs_out_of_bounds_is_not_checked(salt, name):
+    """One imported before the bounds: refused at once, never run."""
+    assert flask_hash_scheme(unusable_hashes()[name]) is None
+    assert not check_password("correct horse battery", f"flask_security${unusable_hashes()[name]}")
+
+
+@pytest.mark.parametrize(
+    "scheme, low, default",
+    [
+        # passlib's and Flask-Security's defaults pass the bounds.
+        ("bcrypt", "$04$", "$12$"),
+        ("bcrypt", "$04$", "$16$"),
+        ("bcrypt_sha256", ",r=4$", ",r=12$"),
+        ("pbkdf2_sha512", "$1000$", "$25000$"),
+        ("pbkdf2_sha256", "$1000$", "$29000$"),
+        ("pbkdf2_sha1", "$1000$", "$131000$"),
+        ("sha512_crypt", "rounds=1000$", "rounds=656000$"),
+        ("sha256_crypt", "rounds=1000$", "rounds=535000$"),
+        ("sha1_crypt", "$1000$", "$480000$"),
+        ("scrypt", "ln=4,", "ln=16,"),
+        ("argon2", "m=1024,t=1,p=1", "m=65536,t=3,p=4"),
+        ("argon2", "m=1024,t=1,p=1", "m=65536,t=10,p=4"),
+    ],
+)
+def test_the_bounds_cover_the_default_costs(scheme, low, default):
+    hashed = flask_hash("pw", scheme)
+    assert low in hashed
+    assert flask_hash_scheme(hashed.replace(low, default, 1)) == scheme
+
+
+def test_the_hasher_makes_bcrypt_hashes_at_the_configured_cost_for_equal_timing(salt, settings):
+    settings.FLASK_PASSWORD_BCRYPT_ROUNDS = 5
+    encoded = make_password("a random password", hasher="flask_security")
+
+    assert encoded.startswith("flask_security$$2b$05$")
+    assert check_password("a random password", encoded)
+    assert not check_password("another password", encoded)
+    # No account keeps one: a login rehashes it with the preferred hasher.
+    assert FlaskSecurityPasswordHasher().must_update(encoded)
+

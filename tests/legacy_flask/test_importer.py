@@ -16,8 +16,10 @@ from django.contrib.auth.models import Group
 from django.core import mail
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError
+from rest_framework.test import APIClient
 
 import authserver.settings as project_settings
+from accounts.passwords import credentials
 from accounts.users.models import User
 from tests.conftest import admin_login, postgresql_database_of_its_own, run
 from tests.support.contract import AUTHENTICATE_PATH
@@ -27,6 +29,7 @@ from tests.support.flask_server import (
     FlaskServerDatabase,
     flask_hash,
     flask_signed,
+    unusable_hashes,
 )
 from tests.support.servers import free_port
 from tests.support.api import login
@@ -45,6 +48,7 @@ def hashers(settings):
     settings.ARGON2_TIME_COST = 1
     settings.ARGON2_PARALLELISM = 1
     settings.FLASK_PASSWORD_SALT = FLASK_SALT
+    settings.FLASK_PASSWORD_BCRYPT_ROUNDS = 4
     return settings
 
 
@@ -179,6 +183,73 @@ def test_a_hash_of_no_known_scheme_leaves_no_usable_password_and_is_listed(sqlit
     response = api_client.patch(AUTHENTICATE_PATH, {"email": "plain@example.com"}, format="json")
     assert response.status_code == 200
     assert mail.outbox[-1].to == ["plain@example.com"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", list(unusable_hashes()))
+def test_a_hash_that_cannot_be_checked_or_costs_too_much_is_refused_and_listed(sqlite_db, api_client, name):
+    sqlite_db.add_user("bad@example.com", password_hash=unusable_hashes()[name])
+    sqlite_db.add_user("ok@example.com", PASSWORD)
+
+    lines, _ = run_import(sqlite_db.url)
+
+    assert lines[-1] == "imported 2, skipped 0, failed 0"
+    [listed] = [line for line in lines if line.startswith("no usable password for")]
+    assert "(bad@example.com)" in listed and listed.endswith("(a recovery email sets one)")
+    assert not User.objects.get(email="bad@example.com").has_usable_password()
+    assert User.objects.get(email="ok@example.com").password.startswith("flask_security$")
+    assert login(api_client, "bad@example.com").status_code == 401
+    assert login(api_client, "ok@example.com", "wrong").status_code == 401
+    assert login(api_client, "ok@example.com").status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_reasons_of_a_refusal_are_listed(sqlite_db):
+    hashes = unusable_hashes()
+    sqlite_db.add_user("cost@example.com", password_hash=hashes["bcrypt cost 31"])
+    sqlite_db.add_user("padding@example.com", password_hash=hashes["bcrypt salt padding"])
+    sqlite_db.add_user("argon2@example.com", password_hash=hashes["argon2 m=1 GiB"])
+
+    lines, _ = run_import(sqlite_db.url, "--dry-run")
+
+    listed = "\n".join(line for line in lines if line.startswith("no usable password for"))
+    assert "(cost@example.com): its hash costs too much to check: bcrypt cost 31 is above 16" in listed
+    assert "(padding@example.com): its hash fails a check (ValueError: Invalid salt)" in listed
+    assert "(argon2@example.com): its hash costs too much to check: argon2 m=1048576,t=1,p=1" in listed
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", list(unusable_hashes()))
+def test_a_stored_hash_that_cannot_be_checked_spoils_no_other_login(sqlite_db, api_client, settings, name):
+    """A hash imported before the import refused it: every failed login of another account still
+    answers 401 and counts against the limits; its own account's logins answer 401."""
+    settings.LOGIN_ACCOUNT_RATE = "3/hour"
+    sqlite_db.add_user("ok@example.com", PASSWORD)
+    sqlite_db.add_user("old@example.com", PASSWORD)
+    run_import(sqlite_db.url)
+    User.objects.filter(email="old@example.com").update(password=f"flask_security${unusable_hashes()[name]}")
+    credentials.timing_hashes_forget()
+
+    assert login(api_client, "old@example.com").status_code == 401
+    assert login(api_client, "old@example.com", "wrong").status_code == 401
+    assert login(api_client, "ghost@example.com", "wrong").status_code == 401
+    for guess in range(3):
+        assert login(APIClient(REMOTE_ADDR=f"198.51.100.{guess}"), "ok@example.com", f"guess {guess}").status_code == 401
+    # Counted: at the limit the right password is refused too.
+    assert login(api_client, "ok@example.com").status_code == 429
+
+
+@pytest.mark.django_db
+def test_the_equal_timing_hash_is_made_by_the_server_never_an_accounts(sqlite_db, api_client):
+    sqlite_db.add_user("ann@example.com", PASSWORD)
+    run_import(sqlite_db.url)
+    stored = User.objects.get().password
+
+    assert login(api_client, "ghost@example.com", "wrong").status_code == 401
+
+    timing = credentials._timing_hashes()["flask_security"]
+    assert timing != stored
+    assert timing.startswith("flask_security$$2b$04$")  # FLASK_PASSWORD_BCRYPT_ROUNDS
 
 
 @pytest.mark.django_db

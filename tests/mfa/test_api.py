@@ -790,9 +790,44 @@ def test_wrong_codes_at_login_count_as_failed_logins(on, clock, settings):
     assert_error(login(APIClient(), on.user.email, otp=code(on.secret, clock.now)), THROTTLED)
 
 
-def test_a_password_reset_clears_the_code_failures_too(on, clock, settings):
-    settings.LOGIN_ACCOUNT_RATE = "1/hour"
+def test_a_password_reset_clears_the_password_failures_but_not_the_code_failures(on, clock, settings):
+    """Whoever holds the mailbox and the password gets no more code guesses by a recovery email:
+    the reset clears the password failures; the code failures stay counted, at LOGIN_ACCOUNT_RATE."""
+    settings.LOGIN_ACCOUNT_RATE = "2/hour"
+    for _ in range(2):
+        assert_error(login(APIClient(), on.user.email, otp=wrong_code(on.secret, clock.now)), INVALID_TWO_FACTOR_CODE)
+    assert_error(login(APIClient(), on.user.email, otp=code(on.secret, clock.now)), THROTTLED)
+    token = validation_token_make(user=on.user, purpose=Purpose.RECOVERY)
+    reset = APIClient().post("/api/validate/recovery", {"token": token, "new_password": "a brand new phrase", "confirm": "a brand new phrase"})
+    assert reset.status_code == 200
+
+    # The password is checked again (a wrong one is wrong, not refused) ...
+    assert_error(login(APIClient(), on.user.email, "a wrong phrase"), INVALID_CREDENTIALS)
+    # ... but every code check is still refused, a guess and the right code alike.
+    assert_error(login(APIClient(), on.user.email, "a brand new phrase", otp=wrong_code(on.secret, clock.now)), THROTTLED)
+    assert_error(login(APIClient(), on.user.email, "a brand new phrase", otp=code(on.secret, clock.now)), THROTTLED)
+    assert_error(login(APIClient(), on.user.email, "a brand new phrase", otp=on.recovery_codes[0]), THROTTLED)
+    assert [event.detail for event in events(AuthEvent.Type.MFA_FAILED)] == ["login", "login"]
+
+
+def test_after_a_reset_the_code_guesses_left_are_those_left_before(on, clock, settings):
+    settings.LOGIN_ACCOUNT_RATE = "2/hour"
+    assert_error(login(APIClient(), on.user.email, "wrong"), INVALID_CREDENTIALS)
     assert_error(login(APIClient(), on.user.email, otp=wrong_code(on.secret, clock.now)), INVALID_TWO_FACTOR_CODE)
+    assert_error(login(APIClient(), on.user.email, otp=code(on.secret, clock.now)), THROTTLED)  # shared: 2 failures
+    token = validation_token_make(user=on.user, purpose=Purpose.RECOVERY)
+    reset = APIClient().post("/api/validate/recovery", {"token": token, "new_password": "a brand new phrase", "confirm": "a brand new phrase"})
+    assert reset.status_code == 200
+
+    # One code failure was counted before the reset: one guess is left, then the limit.
+    assert_error(login(APIClient(), on.user.email, "a brand new phrase", otp=wrong_code(on.secret, clock.now)), INVALID_TWO_FACTOR_CODE)
+    assert_error(login(APIClient(), on.user.email, "a brand new phrase", otp=code(on.secret, clock.now)), THROTTLED)
+
+
+def test_with_a_code_guess_left_the_right_code_signs_in_after_a_reset(on, clock, settings):
+    settings.LOGIN_ACCOUNT_RATE = "2/hour"
+    assert_error(login(APIClient(), on.user.email, otp=wrong_code(on.secret, clock.now)), INVALID_TWO_FACTOR_CODE)
+    assert_error(login(APIClient(), on.user.email, "wrong"), INVALID_CREDENTIALS)
     assert_error(login(APIClient(), on.user.email, otp=code(on.secret, clock.now)), THROTTLED)
     token = validation_token_make(user=on.user, purpose=Purpose.RECOVERY)
     reset = APIClient().post("/api/validate/recovery", {"token": token, "new_password": "a brand new phrase", "confirm": "a brand new phrase"})

@@ -144,3 +144,58 @@ def test_a_legacy_hash_is_upgraded_at_the_first_good_login(accounts_with_every_k
     assert login(APIClient(), "legacy@example.com").status_code == 200
 
     assert User.objects.get(email="legacy@example.com").password.startswith("counting_md5$")
+
+
+# --- A hasher's error is a failed check, counted --------------------------------------------------
+
+
+class BrokenHasher(MD5PasswordHasher):
+    """A legacy hasher whose check raises, as bcrypt does for a salt with bad padding."""
+
+    algorithm = "broken"
+
+    def verify(self, password, encoded):
+        raise ValueError("Invalid salt")
+
+
+@pytest.fixture
+def broken_account(user_factory, settings):
+    settings.PASSWORD_HASHERS = [f"{__name__}.CountingMD5", f"{__name__}.BrokenHasher"]
+    settings.LOGIN_ACCOUNT_RATE = "3/hour"
+    broken = user_factory(email="broken@example.com")
+    User.objects.filter(pk=broken.pk).update(password="broken$salt$0123456789abcdef")
+    credentials.timing_hashes_forget()
+    return broken
+
+
+def test_a_hasher_error_is_a_failed_login_counted_against_the_limit(broken_account, user_factory):
+    user_factory(email="modern@example.com")
+    for guess in range(3):
+        response = login(APIClient(REMOTE_ADDR=f"198.51.100.{guess}"), "broken@example.com", PASSWORD)
+        assert_error(response, INVALID_CREDENTIALS)
+    assert_error(login(APIClient(REMOTE_ADDR="198.51.100.9"), "broken@example.com", PASSWORD), THROTTLED)
+    # Other accounts' failures neither fail nor run the broken hasher (their timing hash is the server's).
+    assert_error(login(APIClient(), "modern@example.com", "wrong"), INVALID_CREDENTIALS)
+    assert_error(login(APIClient(), "ghost@example.com", "wrong"), INVALID_CREDENTIALS)
+
+
+def test_a_hasher_error_is_a_failed_password_check_counted(broken_account, token_for):
+    stolen = client_with(token_for(broken_account))
+    for guess in range(3):
+        assert_error(stolen.delete("/api/authenticate", {"password": f"guess {guess}"}, format="json"), INVALID_CREDENTIALS)
+    assert_error(stolen.delete("/api/authenticate", {"password": PASSWORD}, format="json"), THROTTLED)
+    assert AuthEvent.objects.filter(type=AuthEvent.Type.PASSWORD_CHECK_FAILED, user=broken_account).count() == 3
+
+
+def test_a_failure_is_counted_before_the_equal_timing(user, settings, monkeypatch):
+    """The timing hashes (and anything after the count) failing cannot skip the count."""
+    settings.LOGIN_ACCOUNT_RATE = "2/hour"
+
+    def broken():
+        raise RuntimeError("the password column cannot be read")
+
+    monkeypatch.setattr(credentials, "_timing_hashes", broken)
+    for guess in range(2):
+        assert_error(login(APIClient(REMOTE_ADDR=f"198.51.100.{guess}"), password=f"guess {guess}"), INVALID_CREDENTIALS)
+
+    assert_error(login(APIClient(REMOTE_ADDR="198.51.100.9")), THROTTLED)

@@ -48,6 +48,27 @@ def flask_hash(password: str, scheme: str = "bcrypt", *, salt: str = FLASK_SALT)
     return handler.hash(signed)
 
 
+def unusable_hashes() -> dict[str, str]:
+    """Hashes that parse as Flask-Security's but that no login may check: each name says why."""
+    bcrypt_hash = flask_hash("correct horse battery", "bcrypt")
+    return {
+        # Well formed: 2**31 rounds, a worker busy for days at each check.
+        "bcrypt cost 31": bcrypt_hash.replace("$04$", "$31$", 1),
+        # The salt's last character leaves padding bits set: bcrypt raises "Invalid salt".
+        "bcrypt salt padding": bcrypt_hash[:28] + "/" + bcrypt_hash[29:],
+        "bcrypt_sha256 cost 31": flask_hash("pw", "bcrypt_sha256").replace(",r=4$", ",r=31$", 1),
+        # hashlib raises OverflowError.
+        "pbkdf2_sha512 4e9 rounds": flask_hash("pw", "pbkdf2_sha512").replace("$1000$", "$4000000000$", 1),
+        "pbkdf2_sha256 1e8 rounds": flask_hash("pw", "pbkdf2_sha256").replace("$1000$", "$100000000$", 1),
+        # hashlib.scrypt raises ValueError (maxmem).
+        "scrypt ln=30": flask_hash("pw", "scrypt").replace("ln=4,", "ln=30,", 1),
+        "scrypt 512 MiB": flask_hash("pw", "scrypt").replace("ln=4,r=8,", "ln=19,r=8,", 1),
+        # 6.4 s and 1 GiB a check.
+        "argon2 m=1 GiB": flask_hash("pw", "argon2").replace("m=1024,", "m=1048576,", 1),
+        "argon2 t=1000": flask_hash("pw", "argon2").replace(",t=1,", ",t=1000,", 1),
+        "sha512_crypt 999999999 rounds": flask_hash("pw", "sha512_crypt").replace("rounds=1000$", "rounds=999999999$", 1),
+    }
+
 SCHEMA = {
     "sqlite": """
         CREATE TABLE role (id INTEGER PRIMARY KEY, name VARCHAR(80) UNIQUE, description VARCHAR(255));
