@@ -406,3 +406,42 @@ def test_a_zero_rate_throttles_instead_of_failing(db, settings):
     response = APIClient().post("/api/user", {"email": "zero@example.com", **GOOD_SIGNUP}, format="json")
 
     assert response.status_code == 429
+
+
+# --- IPv6: a /48 is counted too, with IPV6_48_RATE_FACTOR times the allowance ------------------
+
+
+def test_the_64s_of_one_48_share_a_wider_signup_limit(api_client, db, settings, mailoutbox):
+    """A /48 holds 65,536 /64s: stepping through them buys IPV6_48_RATE_FACTOR /64s' worth, no more."""
+    settings.SIGNUP_RATE = "2/hour"
+    assert settings.IPV6_48_RATE_FACTOR == 4
+    for index in range(8):
+        network = f"2001:db8:7:{index:x}"
+        assert register(api_client, f"new{index}@example.com", address=f"{network}::1").status_code == 200
+    assert_throttled(register(api_client, "new9@example.com", address="2001:db8:7:ff::1"))
+    assert register(api_client, "other@example.com", address="2001:db8:8:ff::1").status_code == 200  # another /48
+
+
+def test_the_64s_of_one_48_share_a_wider_address_limit(db, settings):
+    settings.LOGIN_ADDRESS_RATE = "1/hour"
+    settings.IPV6_48_RATE_FACTOR = 3
+    for n in range(3):
+        assert login(APIClient(REMOTE_ADDR=f"2001:db8:1:{n}::1"), f"user{n}@example.com", "guess").status_code == 401
+    assert_error(login(APIClient(REMOTE_ADDR="2001:db8:1:9::1"), "user9@example.com", "guess"), THROTTLED)
+    assert login(APIClient(REMOTE_ADDR="2001:db8:2:9::1"), "user9@example.com", "guess").status_code == 401
+
+
+def test_the_64s_of_one_48_share_a_wider_email_request_limit(api_client, user_factory, settings):
+    settings.EMAIL_REQUEST_RATE = "1/hour"
+    settings.IPV6_48_RATE_FACTOR = 2
+    user_factory(email="one@example.com")
+    for n in range(2):
+        assert api_client.patch(LOGIN, {"email": "one@example.com"}, REMOTE_ADDR=f"2001:db8:3:{n}::1").status_code == 200
+    assert_throttled(api_client.patch(LOGIN, {"email": "one@example.com"}, REMOTE_ADDR="2001:db8:3:9::1"))
+
+
+def test_a_48_factor_of_zero_counts_per_64_only(api_client, db, settings, mailoutbox):
+    settings.SIGNUP_RATE = "1/hour"
+    settings.IPV6_48_RATE_FACTOR = 0
+    for index in range(12):
+        assert register(api_client, f"new{index}@example.com", address=f"2001:db8:7:{index:x}::1").status_code == 200
