@@ -445,3 +445,58 @@ def test_a_48_factor_of_zero_counts_per_64_only(api_client, db, settings, mailou
     settings.IPV6_48_RATE_FACTOR = 0
     for index in range(12):
         assert register(api_client, f"new{index}@example.com", address=f"2001:db8:7:{index:x}::1").status_code == 200
+
+
+# --- concurrency: a slot is taken once, every window, on every backend -------------------------
+
+
+def _at_once(count, work):
+    """Run work(index) in `count` threads released together; return the results."""
+    import threading
+
+    from django.db import connections
+
+    barrier = threading.Barrier(count)
+    results = [None] * count
+
+    def run(index):
+        try:
+            barrier.wait(timeout=30)
+            results[index] = work(index)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
+
+
+def test_concurrent_adds_take_an_expired_entry_once(transactional_db):
+    """Django's database cache reads a row, then writes it: two adds over an expired entry both
+    succeeded (PostgreSQL), so each slot freed by the window could be taken twice."""
+    cache = caches["default"]
+    for round_ in range(15):
+        key = f"ratelimit:concurrency-test:{round_}"
+        cache.set(key, "expired", timeout=-5)  # expired 5 seconds ago (Redis: no entry)
+        taken = _at_once(6, lambda index: cache.add(key, index, 60))
+        assert taken.count(True) == 1, (round_, taken)
+        assert cache.get(key) == taken.index(True)
+
+
+def test_a_limit_holds_under_concurrent_hits_window_after_window(transactional_db, settings):
+    settings.SIGNUP_RATE = "4/second"
+    for window in range(3):
+        limit_hits = _at_once(12, lambda index: _hit_or_throttled(RateLimit("signup", "203.0.113.77")))
+        assert limit_hits.count(True) == 4, (window, limit_hits)
+        time.sleep(1.1)
+
+
+def _hit_or_throttled(limit):
+    try:
+        limit.check_and_hit()
+    except Throttled:
+        return False
+    return True
