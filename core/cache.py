@@ -50,10 +50,11 @@ class DatabaseCache(DjangoDatabaseCache):
         now = tz_now() if settings.USE_TZ else datetime.now()
         encoded = self._encoded(value)
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT COUNT(*) FROM {table}")
-            if cursor.fetchone()[0] > self._max_entries:
-                self._cull(db, cursor, now, None)
             try:
+                with transaction.atomic(using=db):
+                    cursor.execute(f"SELECT COUNT(*) FROM {table}")
+                    if cursor.fetchone()[0] > self._max_entries:
+                        self._cull(db, cursor, now, None)
                 with transaction.atomic(using=db):
                     cursor.execute(
                         f"UPDATE {table} SET {quote('value')} = %s, {expires} = %s WHERE {cache_key} = %s AND {expires} < %s",
@@ -67,7 +68,8 @@ class DatabaseCache(DjangoDatabaseCache):
                         [key, encoded, exp],
                     )
             except DatabaseError:
-                # The key is taken (the primary key refused the INSERT), or the database is busy.
+                # The key is taken (the primary key refused the INSERT), or the database is busy:
+                # not stored (a rate limit then refuses, rather than count nothing).
                 return False
         return True
 
