@@ -70,7 +70,9 @@ preload_app = True
 _JSON_LOGS = env.str("LOG_FORMAT", default="text").strip().lower() == "json"
 accesslog = None if _JSON_LOGS else "-"
 errorlog = "-"
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+# The path without its query string (%(U)s, not the request line %(r)s): a query string may hold
+# anything a client sends, secrets included.
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'
 if _JSON_LOGS:
     logconfig_dict = {
         "version": 1,

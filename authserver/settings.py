@@ -293,6 +293,13 @@ EMAIL_RATE = _rate("EMAIL_RATE", "5/hour")
 # Unauthenticated requests that send email (recovery, confirmation resend) per client address,
 # answered or refused.
 EMAIL_REQUEST_RATE = _rate("EMAIL_REQUEST_RATE", "20/hour")
+# The per-address limits (LOGIN_ADDRESS_RATE, SIGNUP_RATE, EMAIL_REQUEST_RATE) count an IPv6
+# client per /64 and also per /48, whose allowance is this many times the /64's: a site given a
+# /48 holds 65,536 /64s. The trade-off: the /64s of one /48 (an office, a small ISP's customers)
+# share that allowance. 0 counts no /48.
+IPV6_48_RATE_FACTOR = env.int("IPV6_48_RATE_FACTOR", default=4)
+if IPV6_48_RATE_FACTOR < 0:
+    raise ImproperlyConfigured(f"IPV6_48_RATE_FACTOR={IPV6_48_RATE_FACTOR}: use a whole number, 0 or more.")
 # Reverse proxies in front of the server: a comma list of their addresses or CIDR networks (IPv4,
 # IPv6). Only on a connection from one of them are X-Forwarded-For and X-Forwarded-Proto believed
 # (core.middleware removes both from every other request); the client is then the rightmost

@@ -120,3 +120,16 @@ def address_group(address: str) -> str:
     if parsed.version == 4:
         return str(parsed)
     return str(ipaddress.IPv6Network((int(parsed), 64), strict=False))
+
+
+def address_wide_group(address: str) -> str | None:
+    """Return the wider block around an IPv6 client's /64, its /48 ("2001:db8:1::/48"), or None.
+
+    A /48 is what a site is usually given: 65,536 /64s, each of which address_group() counts as
+    another client. core.ratelimit counts the /48 too, with a larger allowance
+    (IPV6_48_RATE_FACTOR times the /64's). An IPv4 address, or what is not an address, has none.
+    """
+    parsed = _address(address)
+    if parsed is None or parsed.version == 4:
+        return None
+    return str(ipaddress.IPv6Network((int(parsed), 48), strict=False))

@@ -22,18 +22,35 @@ from datetime import UTC, datetime
 # core.middleware.requests_observed for the logs and the audit trail; empty outside a request.
 request_context: contextvars.ContextVar[dict | None] = contextvars.ContextVar("log_request_context", default=None)
 
-# Three base64url parts separated by dots, the first a JSON object ("eyJ" is `{"` encoded): a JWT.
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]*")
-# A path or link ending in a confirmation or recovery token (validate/<token>, recover/<token>).
-_LINK_TOKEN = re.compile(r"(/(?:validate|recover|confirm)[A-Za-z/_-]*/)[A-Za-z0-9:_.-]{16,}")
-# "Bearer <credentials>", "Basic <credentials>".
-_SCHEME_CREDENTIALS = re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=-]{8,}")
-# "password=...", "secret: ...", '"token": "..."' written by anything.
-_NAMED_SECRET = re.compile(
-    r"(?i)\b(password|passwd|secret|client_secret|token|otp|authorization)(\"?\s*[=:]\s*\"?)[^\s,;&\"']{4,}"
-)
+# Every pattern below is linear in the length of the text, whatever the text (an attacker chooses
+# the paths and headers that reach a log line): each repetition is possessive (`*+`, `++`: never
+# given back, so nothing backtracks), and each pattern either always matches once it has started
+# (the match then consumes what it read) or can fail only after reading a bounded stretch, or a
+# stretch (whitespace, one word) that no other attempt starts in. What a match holds is then
+# judged in Python, in one pass. tests/core/test_logs.py checks the first half on the compiled
+# patterns and counts the second.
 
-_SECRET_WORDS = ("passw", "secret", "token", "otp", "authorization")
+# A maximal run of base64url characters and dots: a JWT is three base64url parts separated by
+# dots, the first a JSON object ("eyJ" is `{"` encoded), somewhere in such a run.
+_JWT_RUN = re.compile(r"[A-Za-z0-9_.-]++")
+# A path or link after /validate, /recover or /confirm: its segments of 16 characters or more
+# (validate/<token>, recover/<token>) are tokens.
+_LINK_PATH = re.compile(r"/(?:validate|recover|confirm)[A-Za-z0-9:_./-]*+")
+# "Bearer <credentials>", "Basic <credentials>".
+_SCHEME_CREDENTIALS = re.compile(r"(?i)(?<![A-Za-z0-9_])(bearer|basic)(\s++)[A-Za-z0-9._~+/=-]{8,}+")
+# "name=value", "name: value", '"name": "value"', "'name': ['...']": every word followed by = or
+# :, then, where the word names a secret (_secret_name), its value. The value is read only there,
+# and the words inside it are not looked at again: "a=b=c=..." costs one pass, not one per "=".
+_NAME_SEPARATOR = re.compile(r"""(?<![A-Za-z0-9_])([A-Za-z0-9_]++)(["']?+\s*+[=:]\s*+)""")
+_SECRET_VALUE = re.compile(r"""("[^"\n]*+|'[^'\n]*+|\[[^\]\n]*+|[^\s,;&"'\]]++)?+""")
+
+# A word names a secret if it holds one of these (password, new_password, old_password, secret,
+# client_secret, token, otp, otpauth_uri, authorization, recovery_codes, ...) or is one of
+# _SECRET_NAMES: every field the API takes or gives that is a secret, and the usual others.
+_SECRET_WORDS = ("passw", "secret", "token", "otp", "authorization", "recovery", "credential", "cookie", "sessionid", "csrf")
+_SECRET_NAMES = frozenset({"code", "codes", "confirm", "confirmation", "key", "signature", "sig", "pin"})
+# The substrings that let redact() skip a pattern when a line holds none of them.
+_SECRET_HINTS = (*_SECRET_WORDS, *_SECRET_NAMES)
 
 REDACTED = "[redacted]"
 
@@ -41,8 +58,58 @@ REDACTED = "[redacted]"
 _UNICODE_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 
 
+def _secret_name(word: str) -> bool:
+    word = word.lower()
+    return word in _SECRET_NAMES or any(part in word for part in _SECRET_WORDS)
+
+
+def _jwts_redacted(match: re.Match) -> str:
+    """Return a run of base64url and dots with each JWT in it (eyJ..., 6+ characters, 6+, any) redacted."""
+    run = match.group()
+    if "eyJ" not in run:
+        return run
+    parts = run.split(".")
+    out = []
+    i = 0
+    while i < len(parts):
+        part = parts[i]
+        # The first "eyJ" of a part leaves the longest first part: if it is too short, so is any later one.
+        at = part.find("eyJ")
+        if at >= 0 and len(part) - at >= 9 and i + 2 < len(parts) and len(parts[i + 1]) >= 6:
+            out.append(part[:at] + REDACTED)
+            i += 3
+        else:
+            out.append(part)
+            i += 1
+    return ".".join(out)
+
+
+def _link_tokens_redacted(match: re.Match) -> str:
+    head, *segments = match.group().split("/")[1:]
+    return "/" + "/".join([head, *(REDACTED if len(segment) >= 16 else segment for segment in segments)])
+
+
+def _named_values_redacted(text: str) -> str:
+    """Return `text` with the value after each secret's name redacted."""
+    out = []
+    done = 0  # text[:done] is in `out`
+    for match in _NAME_SEPARATOR.finditer(text):
+        if match.start() < done or not _secret_name(match.group(1)):
+            continue  # inside a value already redacted, or not a secret
+        value = _SECRET_VALUE.match(text, match.end())
+        if value.end() == match.end():
+            continue  # nothing after the separator
+        out.append(text[done : match.end()])
+        opening = text[match.end()]
+        out.append((opening if opening in "\"'[" else "") + REDACTED)
+        done = value.end()
+    out.append(text[done:])
+    return "".join(out)
+
+
 def redact(text: str) -> str:
-    """Return `text` with every JWT, link token and `name=value` secret replaced by [redacted].
+    """Return `text` with every JWT, link token, scheme credentials and `name=value` secret replaced
+    by [redacted], in time linear in its length.
 
     Each pattern runs only where a plain substring test finds what it starts with: most lines
     hold none of those words, and then cost a few substring tests, not four regular expressions.
@@ -51,13 +118,13 @@ def redact(text: str) -> str:
         return text
     lower = text.lower()
     if "eyj" in lower:
-        text = _JWT.sub(REDACTED, text)
+        text = _JWT_RUN.sub(_jwts_redacted, text)
     if "/validate" in lower or "/recover" in lower or "/confirm" in lower:
-        text = _LINK_TOKEN.sub(rf"\1{REDACTED}", text)
+        text = _LINK_PATH.sub(_link_tokens_redacted, text)
     if "bearer" in lower or "basic" in lower:
         text = _SCHEME_CREDENTIALS.sub(rf"\1\2{REDACTED}", text)
-    if any(word in lower for word in _SECRET_WORDS):
-        text = _NAMED_SECRET.sub(rf"\1\2{REDACTED}", text)
+    if any(word in lower for word in _SECRET_HINTS):
+        text = _named_values_redacted(text)
     return text
 
 

@@ -4,7 +4,10 @@ The scopes, each read from the setting `<SCOPE>_RATE`: LOGIN (failed logins per 
 address), LOGIN_ADDRESS (failed logins per client address), LOGIN_ACCOUNT (failed password or
 two-factor checks per account, from anywhere), SIGNUP (registrations per client address), EMAIL
 (emails sent to one address), EMAIL_REQUEST (unauthenticated requests that send email, per client
-address). Client addresses are counted per address_group(): an IPv6 client per /64.
+address). Client addresses are counted per address_group(): an IPv6 client per /64. An IPv6
+client is also counted per /48 (address_wide_group()), with IPV6_48_RATE_FACTOR times the /64's
+allowance: `address_limit()` returns both as one limit, checked and counted together, so that a
+client holding a /48 gets that many /64s' worth, not 65,536.
 
 A limit of N hits per period is N slots in the cache, each a key that lives one period. A hit
 takes a free slot with `cache.add`, which is atomic on every backend (Redis SET NX, a primary
@@ -23,6 +26,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from core import metrics
+from core.addresses import address_group, address_wide_group
 from core.errors import Throttled
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -53,13 +57,17 @@ class RateLimit:
     """One scope's limit for one identity (an address, an email and an address, ...).
 
     The rate is the setting `<SCOPE>_RATE`, or `rate_setting` for a scope counted apart at the rate
-    of another (the two-factor failures of an account, at LOGIN_ACCOUNT_RATE)."""
+    of another (the two-factor failures of an account, at LOGIN_ACCOUNT_RATE). `factor` multiplies
+    the count (the wider IPv6 block of address_limit()); its slots are kept apart from the scope's
+    own by `bucket`."""
 
-    def __init__(self, scope: str, identity: str, *, rate_setting: str | None = None):
+    def __init__(self, scope: str, identity: str, *, rate_setting: str | None = None, factor: int = 1, bucket: str = ""):
         self.scope = scope
-        self.rate = parse_rate(getattr(settings, rate_setting or f"{scope.upper()}_RATE"))
+        rate = parse_rate(getattr(settings, rate_setting or f"{scope.upper()}_RATE"))
+        self.rate = Rate(rate.count * factor, rate.seconds) if rate is not None else None
         digest = hashlib.sha256(identity.encode()).hexdigest()[:40]
-        self.slots = [f"ratelimit:{scope}:{digest}:{slot}" for slot in range(self.rate.count)] if self.rate else []
+        prefix = f"ratelimit:{scope}{bucket}:{digest}"
+        self.slots = [f"{prefix}:{slot}" for slot in range(self.rate.count)] if self.rate else []
 
     def _taken(self, now: float) -> dict[str, float]:
         """Return the slots in use and when each was taken."""
@@ -102,3 +110,39 @@ class RateLimit:
         """Forget every hit (a completed password reset clears the account's failures)."""
         if self.rate is not None:
             cache.delete_many(self.slots)
+
+
+class Limits:
+    """Several limits acting as one: checked together, each hit counted in every one."""
+
+    def __init__(self, limits: list[RateLimit]):
+        self.limits = limits
+
+    def check(self) -> None:
+        for limit in self.limits:
+            limit.check()
+
+    def hit(self) -> bool:
+        # Every limit counts the hit, even past one that is full.
+        return all([limit.hit() for limit in self.limits])
+
+    def check_and_hit(self) -> None:
+        self.check()
+        if not self.hit():
+            self.check()
+            raise self.limits[0]._refusal(wait=1)
+
+    def reset(self) -> None:
+        for limit in self.limits:
+            limit.reset()
+
+
+def address_limit(scope: str, client_address: str) -> Limits:
+    """Return the scope's limit for a client address: its address_group() (an IPv6 /64), and for
+    an IPv6 client its /48 too, with IPV6_48_RATE_FACTOR times the allowance (0: not counted)."""
+    limits = [RateLimit(scope, address_group(client_address))]
+    wide = address_wide_group(client_address)
+    factor = settings.IPV6_48_RATE_FACTOR
+    if wide is not None and factor > 0:
+        limits.append(RateLimit(scope, wide, factor=factor, bucket="/48"))
+    return Limits(limits)

@@ -10,9 +10,8 @@ from accounts.passwords.services import password_validate
 from accounts.users.links import Purpose, validation_token_make, validation_token_user
 from accounts.users.models import User
 from accounts.users.selectors import user_by_email
-from core.addresses import address_group
 from core.errors import PasswordConfirmationInvalid
-from core.ratelimit import RateLimit
+from core.ratelimit import address_limit
 
 
 def user_register(*, email: str, name: str, password: str, confirm: str, client_address: str) -> User:
@@ -20,7 +19,7 @@ def user_register(*, email: str, name: str, password: str, confirm: str, client_
 
     Every attempt counts against SIGNUP_RATE for the client address (an IPv6 client's /64).
     """
-    RateLimit("signup", address_group(client_address)).check_and_hit()
+    address_limit("signup", client_address).check_and_hit()
     if User.objects.with_email(email).exists():
         raise UserAlreadyExist
     if password != confirm:
@@ -59,7 +58,7 @@ def account_confirm(*, token: str) -> User:
 
 def confirmation_resend(*, email: str, client_address: str) -> None:
     """PUT /api/validate/confirmation: every request counts against EMAIL_REQUEST_RATE for the address."""
-    RateLimit("email_request", address_group(client_address)).check_and_hit()
+    address_limit("email_request", client_address).check_and_hit()
     confirmation_send(user=user_by_email(email))
 
 

@@ -4,9 +4,17 @@ Everything cryptographic about auth tokens is done by those libraries: key gener
 (`cryptography`), signing and verification, JWK export and import (PyJWT). This module only
 fixes the choices: ES256 (ECDSA on P-256) or RS256 (RSA 3072 bits), the algorithm always taken
 from our key, never from the token.
+
+One token has one string: PyJWT accepts `=` padding (and decodes leniently), and an ECDSA
+signature (r, s) has a twin (r, n - s) that verifies as well. So every segment must be unpadded
+base64url in its one canonical spelling, and an ES256 signature must have the low s (s <= n/2),
+which is the one `encode()` writes (it turns a high s from `cryptography` into n - s).
 """
 
+import base64
+import binascii
 import json
+import re
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -18,6 +26,59 @@ _JWK = {"ES256": ECAlgorithm, "RS256": RSAAlgorithm}
 
 # What a bad token raises here, whatever is wrong with it.
 InvalidToken = jwt.InvalidTokenError
+
+# The order of P-256's group: an ES256 signature is r || s, 32 bytes each.
+_P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
+def _segment_bytes(segment: str) -> bytes:
+    """Return what a segment encodes, or raise InvalidToken unless it is canonical base64url
+    (its alphabet only, no padding, no stray bits in its last character)."""
+    if not _BASE64URL.fullmatch(segment) or len(segment) % 4 == 1:
+        raise InvalidToken("a token segment is not unpadded base64url")
+    try:
+        data = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    except (binascii.Error, ValueError):
+        raise InvalidToken("a token segment is not base64url") from None
+    if base64.urlsafe_b64encode(data).rstrip(b"=").decode() != segment:
+        raise InvalidToken("a token segment is not in its canonical base64url form")
+    return data
+
+
+def _segment(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _canonical(token: str) -> None:
+    """Raise InvalidToken unless the token is three canonical segments and, for ES256, a low-s
+    signature. (Called with our key's algorithm; the header's must match it, which PyJWT checks.)"""
+    if not isinstance(token, str):
+        raise InvalidToken("a token is a string")
+    segments = token.split(".")
+    if len(segments) != 3:
+        raise InvalidToken("a token has three segments")
+    for segment in segments:
+        _segment_bytes(segment)
+
+
+def _low_s(token: str) -> str:
+    """Return an ES256 token with its signature's s made low (n - s for s > n/2): the same
+    signature's canonical twin."""
+    head, _, signature = token.rpartition(".")
+    raw = _segment_bytes(signature)
+    r, s = raw[:32], int.from_bytes(raw[32:], "big")
+    if s > _P256_ORDER // 2:
+        s = _P256_ORDER - s
+    return f"{head}.{_segment(r + s.to_bytes(32, 'big'))}"
+
+
+def _refuse_high_s(token: str) -> None:
+    raw = _segment_bytes(token.rpartition(".")[2])
+    if len(raw) != 64:
+        raise InvalidToken("an ES256 signature is 64 bytes")
+    if int.from_bytes(raw[32:], "big") > _P256_ORDER // 2:
+        raise InvalidToken("an ES256 signature must have the low s")
 
 
 def private_key_generate(algorithm: str):
@@ -54,12 +115,14 @@ def public_key_from_jwk(jwk: dict, *, algorithm: str):
 
 
 def encode(payload: dict, *, private_key, algorithm: str, kid: str) -> str:
-    """Return the signed compact JWS of the payload, with `kid` in its header."""
-    return jwt.encode(payload, private_key, algorithm=algorithm, headers={"kid": kid})
+    """Return the signed compact JWS of the payload, with `kid` in its header (ES256: low s)."""
+    token = jwt.encode(payload, private_key, algorithm=algorithm, headers={"kid": kid})
+    return _low_s(token) if algorithm == "ES256" else token
 
 
 def unverified_kid(token: str) -> str | None:
     """Return the `kid` of the token's header (not yet verified), or raise InvalidToken."""
+    _canonical(token)
     kid = jwt.get_unverified_header(token).get("kid")
     return kid if isinstance(kid, str) else None
 
@@ -68,8 +131,12 @@ def decode(token: str, *, public_key, algorithm: str, issuer: str, audience: lis
     """Return the verified claims, or raise InvalidToken.
 
     The signature is checked with our key's own algorithm (the header's `alg` must name it),
-    then `exp`, `iat`, `iss` and `aud`, and the presence of the `required` claims.
+    then `exp`, `iat`, `iss` and `aud`, and the presence of the `required` claims. A token that
+    is not in its one canonical form (module docs) is refused before.
     """
+    _canonical(token)
+    if algorithm == "ES256":
+        _refuse_high_s(token)
     return jwt.decode(
         token,
         public_key,

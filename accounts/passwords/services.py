@@ -18,7 +18,6 @@ from accounts.sessions.tokens import auth_token_issue
 from accounts.users.links import Purpose, validation_token_make, validation_token_user
 from accounts.users.models import User
 from accounts.users.selectors import user_by_email
-from core.addresses import address_group
 from core.errors import (
     AccountDisabled,
     InvalidCredentials,
@@ -26,7 +25,7 @@ from core.errors import (
     PasswordConfirmationInvalid,
     UserConfirmationRequired,
 )
-from core.ratelimit import RateLimit
+from core.ratelimit import address_limit
 
 
 def password_validate(password: str, *, user: User, field: str) -> None:
@@ -91,7 +90,7 @@ def recovery_send(*, user: User) -> None:
 
 def recovery_request(*, email: str, client_address: str) -> None:
     """PATCH /api/authenticate: every request counts against EMAIL_REQUEST_RATE for the address."""
-    RateLimit("email_request", address_group(client_address)).check_and_hit()
+    address_limit("email_request", client_address).check_and_hit()
     recovery_send(user=user_by_email(email))
 
 

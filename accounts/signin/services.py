@@ -21,13 +21,14 @@ from accounts.users.models import User, email_normalize
 from core import metrics
 from core.addresses import address_group
 from core.errors import AccountDisabled, AuthError, InvalidCredentials, Throttled, UserConfirmationRequired
-from core.ratelimit import RateLimit
+from core.ratelimit import RateLimit, address_limit
 
 
-def _login_limits(*, email: str, client_address: str) -> list[RateLimit]:
-    """Return LOGIN_RATE (this email from this address) and LOGIN_ADDRESS_RATE (the address)."""
+def _login_limits(*, email: str, client_address: str) -> list:
+    """Return LOGIN_RATE (this email from this address) and LOGIN_ADDRESS_RATE (the address, and
+    an IPv6 client's /48: core.ratelimit.address_limit)."""
     group = address_group(client_address)
-    return [RateLimit("login", f"{email_normalize(email)}|{group}"), RateLimit("login_address", group)]
+    return [RateLimit("login", f"{email_normalize(email)}|{group}"), address_limit("login_address", client_address)]
 
 
 def credentials_check(*, email: str, password: str, client_address: str, where: str = "") -> User:

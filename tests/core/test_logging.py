@@ -291,6 +291,18 @@ def test_the_json_formatter_keeps_the_traceback_redacted():
         ('{"client_secret": "s3cr3t-value"}', '{"client_secret": ""}'),
         ("password=hunter22&next=1", "password=&next=1"),
         ("Basic dXNlcjpwYXNzd29yZA==", "Basic "),
+        # Every secret field the API takes, in a form body, a query string, JSON or a repr.
+        ("new_password=hunter22&confirm=hunter22&next=1", "new_password=&confirm=&next=1"),
+        ("GET /x?code=123456&otp=654321&token=abcd HTTP/1.1", "GET /x?code=&otp=&token= HTTP/1.1"),
+        ('{"old_password": "a b c", "confirm": "x"}', '{"old_password": "", "confirm": ""}'),
+        ("{'password': 'hunter22', 'code': '1234'}", "{'password': '', 'code': ''}"),
+        ('{"recovery_codes": ["abcd-efgh", "ijkl-mnop"]}', '{"recovery_codes": []}'),
+        ("recovery_code=abcd-efgh", "recovery_code="),
+        ("secret: JBSWY3DPEHPK3PXP", "secret: "),
+        ("otpauth_uri=otpauth://totp/x?secret=JBSWY3DPEHPK3PXP", "otpauth_uri="),
+        ("client_id=c1&client_secret=s3", "client_id=c1&client_secret="),
+        ("glued xyeyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4eXoifQ.c2lnbmF0dXJl.", "glued xy."),
+        ("/api/validate/email/abcdefghijklmnopq/x", "/api/validate/email//x"),
     ],
 )
 def test_secrets_are_redacted(text, kept):
@@ -305,6 +317,97 @@ def test_secrets_are_redacted(text, kept):
 )
 def test_ordinary_messages_are_left_alone(text):
     assert redact(text) == text
+
+
+def _repeats(pattern):
+    """Yield (opcode, min, max) of every repetition in a compiled pattern, nested ones included."""
+    from re import _constants, _parser
+
+    def walk(items):
+        for op, av in items:
+            if op in (_constants.MAX_REPEAT, _constants.MIN_REPEAT, _constants.POSSESSIVE_REPEAT):
+                yield op, av[0], av[1]
+                yield from walk(av[2])
+            elif op in (_constants.SUBPATTERN, _constants.ATOMIC_GROUP):
+                yield from walk(av[-1])
+            elif op == _constants.BRANCH:
+                for branch in av[1]:
+                    yield from walk(branch)
+            elif op in (_constants.ASSERT, _constants.ASSERT_NOT):
+                yield from walk(av[1])
+
+    yield from walk(_parser.parse(pattern.pattern, pattern.flags))
+
+
+def test_redaction_cannot_backtrack():
+    """Attacker-chosen text (a 404 path, a header) is redacted in linear time: no repetition in
+    the redaction patterns gives characters back (each is possessive, or takes one character at
+    most), so an attempt never reads a character twice."""
+    from re import _constants
+
+    from core import logs
+
+    patterns = [value for value in vars(logs).values() if isinstance(value, re.Pattern)]
+    assert len(patterns) >= 4
+    for pattern in patterns:
+        repeats = list(_repeats(pattern))
+        assert repeats, pattern.pattern
+        for op, _low, high in repeats:
+            assert op == _constants.POSSESSIVE_REPEAT or high <= 1, pattern.pattern
+
+
+@pytest.mark.parametrize(
+    "adversarial",
+    [
+        "/" + "validate/" * 2000,
+        "/validate" * 2000,
+        "eyJ" * 4000,
+        "eyJaaaaaa." * 2000,
+        "bearer " * 2000,
+        "password " * 2000,
+        "password=" * 2000,
+        "a=" * 6000,
+        "ValueError: " * 2000,
+        "-a" * 6000,
+        "x" * 12000,
+    ],
+)
+def test_redaction_reads_attacker_text_in_one_pass(adversarial):
+    """What is judged in Python (runs that may hold a JWT, link paths, secret values) holds each
+    character of the text once at most: nothing is read again."""
+    from core import logs
+
+    seen = []
+
+    class Counted:
+        """A pattern that records the length of each match it returns (values are read by match())."""
+
+        def __init__(self, pattern):
+            self.pattern = pattern
+
+        def match(self, text, pos):
+            found = self.pattern.match(text, pos)
+            seen.append(found.end() - found.start())
+            return found
+
+    originals = {name: getattr(logs, name) for name in ("_jwts_redacted", "_link_tokens_redacted", "_SECRET_VALUE")}
+
+    def counting(original):
+        def call(match):
+            seen.append(len(match.group()))
+            return original(match)
+
+        return call
+
+    logs._jwts_redacted = counting(originals["_jwts_redacted"])
+    logs._link_tokens_redacted = counting(originals["_link_tokens_redacted"])
+    logs._SECRET_VALUE = Counted(originals["_SECRET_VALUE"])
+    try:
+        logs.redact(adversarial)
+    finally:
+        for name, original in originals.items():
+            setattr(logs, name, original)
+    assert sum(seen) <= len(adversarial)
 
 
 # --- gunicorn's text logs (gunicorn.conf.py without LOG_FORMAT=json) ----------------------------
@@ -405,3 +508,15 @@ def test_gunicorn_conf_uses_the_redacting_logger_with_text_logs():
     text = (BASE_DIR / "gunicorn.conf.py").read_text()
     assert "from core.gunicorn_logging import RedactingLogger" in text and "logger_class = RedactingLogger" in text
     assert "_set_handler" not in text
+
+
+def test_gunicorns_access_log_leaves_query_strings_out():
+    """A query string may hold anything a client sends: the access log writes the path only."""
+    namespace = {}
+    text = (BASE_DIR / "gunicorn.conf.py").read_text()
+    [line] = [line for line in text.splitlines() if line.startswith("access_log_format")]
+    exec(line, namespace)
+    log_format = namespace["access_log_format"]
+    assert "%(U)s" in log_format
+    for atom in ("%(r)s", "%(q)s", "%({raw_uri}e)s", "%(f)s"):
+        assert atom not in log_format

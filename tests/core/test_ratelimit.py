@@ -406,3 +406,102 @@ def test_a_zero_rate_throttles_instead_of_failing(db, settings):
     response = APIClient().post("/api/user", {"email": "zero@example.com", **GOOD_SIGNUP}, format="json")
 
     assert response.status_code == 429
+
+
+# --- IPv6: a /48 is counted too, with IPV6_48_RATE_FACTOR times the allowance ------------------
+
+
+def test_the_64s_of_one_48_share_a_wider_signup_limit(api_client, db, settings, mailoutbox):
+    """A /48 holds 65,536 /64s: stepping through them buys IPV6_48_RATE_FACTOR /64s' worth, no more."""
+    settings.SIGNUP_RATE = "2/hour"
+    assert settings.IPV6_48_RATE_FACTOR == 4
+    for index in range(8):
+        network = f"2001:db8:7:{index:x}"
+        assert register(api_client, f"new{index}@example.com", address=f"{network}::1").status_code == 200
+    assert_throttled(register(api_client, "new9@example.com", address="2001:db8:7:ff::1"))
+    assert register(api_client, "other@example.com", address="2001:db8:8:ff::1").status_code == 200  # another /48
+
+
+def test_the_64s_of_one_48_share_a_wider_address_limit(db, settings):
+    settings.LOGIN_ADDRESS_RATE = "1/hour"
+    settings.IPV6_48_RATE_FACTOR = 3
+    for n in range(3):
+        assert login(APIClient(REMOTE_ADDR=f"2001:db8:1:{n}::1"), f"user{n}@example.com", "guess").status_code == 401
+    assert_error(login(APIClient(REMOTE_ADDR="2001:db8:1:9::1"), "user9@example.com", "guess"), THROTTLED)
+    assert login(APIClient(REMOTE_ADDR="2001:db8:2:9::1"), "user9@example.com", "guess").status_code == 401
+
+
+def test_the_64s_of_one_48_share_a_wider_email_request_limit(api_client, user_factory, settings):
+    settings.EMAIL_REQUEST_RATE = "1/hour"
+    settings.IPV6_48_RATE_FACTOR = 2
+    user_factory(email="one@example.com")
+    for n in range(2):
+        assert api_client.patch(LOGIN, {"email": "one@example.com"}, REMOTE_ADDR=f"2001:db8:3:{n}::1").status_code == 200
+    assert_throttled(api_client.patch(LOGIN, {"email": "one@example.com"}, REMOTE_ADDR="2001:db8:3:9::1"))
+
+
+def test_a_48_factor_of_zero_counts_per_64_only(api_client, db, settings, mailoutbox):
+    settings.SIGNUP_RATE = "1/hour"
+    settings.IPV6_48_RATE_FACTOR = 0
+    for index in range(12):
+        assert register(api_client, f"new{index}@example.com", address=f"2001:db8:7:{index:x}::1").status_code == 200
+
+
+# --- concurrency: a slot is taken once, every window, on every backend -------------------------
+
+
+def _at_once(count, work):
+    """Run work(index) in `count` threads released together; return the results."""
+    import threading
+
+    from django.db import connections
+
+    barrier = threading.Barrier(count)
+    results = [None] * count
+
+    def run(index):
+        try:
+            barrier.wait(timeout=30)
+            results[index] = work(index)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
+
+
+def test_concurrent_adds_take_an_expired_entry_once(transactional_db):
+    """Django's database cache reads a row, then writes it: two adds over an expired entry both
+    succeeded (PostgreSQL), so each slot freed by the window could be taken twice."""
+    cache = caches["default"]
+    for round_ in range(15):
+        key = f"ratelimit:concurrency-test:{round_}"
+        cache.set(key, "expired", timeout=-5)  # expired 5 seconds ago (Redis: no entry)
+        taken = _at_once(6, lambda index: cache.add(key, index, 60))
+        # Exactly one on PostgreSQL and Redis; at most one on the tests' in-memory SQLite, whose
+        # shared-cache locking may fail a concurrent statement instead of waiting.
+        assert taken.count(True) <= 1, (round_, taken)
+        if True in taken:
+            assert cache.get(key) == taken.index(True)
+
+
+def test_a_limit_holds_under_concurrent_hits_window_after_window(transactional_db, settings):
+    settings.SIGNUP_RATE = "4/second"
+    for window in range(3):
+        limit_hits = _at_once(12, lambda index: _hit_or_throttled(RateLimit("signup", "203.0.113.77")))
+        # At most the limit, each window. (Fewer may pass on the tests' in-memory SQLite, whose
+        # shared-cache locking makes some concurrent reads fail instead of waiting.)
+        assert 1 <= limit_hits.count(True) <= 4, (window, limit_hits)
+        time.sleep(1.1)
+
+
+def _hit_or_throttled(limit):
+    try:
+        limit.check_and_hit()
+    except Throttled:
+        return False
+    return True

@@ -294,3 +294,77 @@ def test_auth_token_decode_refuses_an_expired_token(user):
 
     with pytest.raises(TokenInvalid):
         auth_token_decode(auth_token_issue(session=session, user=user, now=long_ago))
+
+
+# --- one token, one string: no padded, loosely spelled or twin signature passes ------------------
+
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def _b64decode(segment: str) -> bytes:
+    import base64
+
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def _b64encode(data: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _s(token: str) -> int:
+    return int.from_bytes(_b64decode(token.rpartition(".")[2])[32:], "big")
+
+
+def test_es256_tokens_are_issued_with_the_low_s(user, settings):
+    assert settings.TOKEN_ALGORITHM == "ES256"
+    session = sign_in(user)
+    # cryptography's ECDSA leaves s high half the time: 24 tokens all low by chance is 2**-24.
+    for _ in range(24):
+        token = auth_token_issue(session=session, user=user)
+        assert _s(token) <= P256_ORDER // 2
+        auth_token_decode(token)
+
+
+def test_auth_token_decode_refuses_the_twin_signature(user):
+    session = sign_in(user)
+    for _ in range(4):
+        token = auth_token_issue(session=session, user=user)
+        head, _, signature = token.rpartition(".")
+        raw = _b64decode(signature)
+        twin = f"{head}.{_b64encode(raw[:32] + (P256_ORDER - int.from_bytes(raw[32:], 'big')).to_bytes(32, 'big'))}"
+        outcomes = []
+        for candidate in (token, twin):
+            try:
+                auth_token_decode(candidate)
+                outcomes.append(True)
+            except TokenInvalid:
+                outcomes.append(False)
+        assert outcomes == [True, False]
+
+
+@pytest.mark.parametrize("index", [0, 1, 2])
+@pytest.mark.parametrize("padding", ["=", "==", "%3D"])
+def test_auth_token_decode_refuses_padding(user, index, padding):
+    session = sign_in(user)
+    token = auth_token_issue(session=session, user=user)
+    segments = token.split(".")
+    segments[index] += padding
+    with pytest.raises(TokenInvalid):
+        auth_token_decode(".".join(segments))
+
+
+def test_auth_token_decode_refuses_stray_bits_and_characters(user):
+    session = sign_in(user)
+    token = auth_token_issue(session=session, user=user)
+    head, _, signature = token.rpartition(".")
+    # 64 bytes are 86 characters, whose last 4 bits are not part of the signature: another last
+    # character with the same first 2 bits decodes to the same bytes.
+    last = B64.index(signature[-1])
+    stray = B64[(last & 0b110000) | ((last + 1) & 0b001111)]
+    assert _b64decode(signature[:-1] + stray) == _b64decode(signature)
+    for variant in (f"{head}.{signature[:-1]}{stray}", f"{head}.{signature[:10]}!{signature[10:]}", f"{head}.{signature[:10]}\n{signature[10:]}"):
+        with pytest.raises(TokenInvalid):
+            auth_token_decode(variant)
