@@ -132,6 +132,8 @@ def auth(project, database_url, tmp_path_factory):
     log = workdir / "gunicorn.log"
     with gunicorn(
         "-c", "gunicorn.conf.py", "authserver.wsgi:application", "--workers", "2", "--max-requests", "1",
+        # One request per process: sync workers (gunicorn runs gthread while threads > 1).
+        "--worker-class", "sync", "--threads", "1",
         cwd=project,
         env=environment(**env),
         log=log,

@@ -72,6 +72,11 @@ def serve(workdir: Path, *, max_requests: int = 1, **variables: str):
     with gunicorn(
         "authserver.wsgi:application",
         "--workers", "2",
+        # One request per process takes sync workers: a threaded one (gunicorn.conf.py's gthread,
+        # read from the project's directory) may accept another connection before it exits; and
+        # gunicorn runs gthread for any worker class while threads > 1.
+        "--worker-class", "sync",
+        "--threads", "1",
         "--max-requests", str(max_requests),
         "--access-logfile", str(access_log),
         "--access-logformat", "%(p)s %(m)s %(U)s %(s)s",
