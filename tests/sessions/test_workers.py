@@ -8,7 +8,6 @@ guess comes from. The server trusts 127.0.0.1 as its proxy, so X-Forwarded-For n
 """
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ import jwt
 import pytest
 
 from tests.support.api import live_login
-from tests.support.servers import start_gunicorn
+from tests.support.servers import production_environment, start_gunicorn
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery"
@@ -106,14 +105,11 @@ class Server:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("gunicorn-sessions")
-    env = {key: value for key, value in os.environ.items() if key not in {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "EMAIL_HOST"}}
-    env.update(
-        DEBUG="false",
+    env = production_environment(
+        workdir,
+        keep=["CACHE_URL"],  # Redis when CI sets it
         SECRET_KEY="gunicorn-sessions-test-" + "s" * 50,
         EMAIL_BACKEND="console",
-        DATABASE_URL=f"sqlite:///{workdir / 'db.sqlite3'}",
-        ALLOWED_HOSTS="127.0.0.1",
-        DJANGO_SETTINGS_MODULE="authserver.settings",
         TRUSTED_PROXIES="127.0.0.1",
         LOGIN_RATE="none",
         LOGIN_ACCOUNT_RATE="20/hour",
