@@ -342,6 +342,15 @@ def postgresql_database_of_its_own(prefix: str):
             connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+@pytest.fixture(scope="module")
+def module_database_url(request):
+    """A fresh PostgreSQL database next to DATABASE_URL's for the test module (named after it),
+    dropped after the module."""
+    module = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    with postgresql_database_of_its_own(f"authserver_{module}") as url:
+        yield url
+
+
 def wait_for_server(process: subprocess.Popen, base: str, log: Path, timeout: float = 60) -> None:
     """Wait until a server started as `process` answers GET /status with 200, or fail the test
     with the end of its log (`timeout` is a safety net, not a measure). Servers started with
