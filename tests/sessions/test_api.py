@@ -5,14 +5,12 @@ revocations that end sessions (password change, recovery, deactivation, staff); 
 races a revocation (forced interleaving); the prune command and the admin pages.
 """
 
-from contextlib import contextmanager
 from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core import mail
 from django.core.management import call_command
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -26,6 +24,7 @@ from accounts.users.links import Purpose, validation_token_make
 from tests.conftest import PASSWORD, admin_login, claims, session_of
 from tests.support.api import client_with, login_token
 from tests.support.contract import LOGIN_REQUIRED, TOKEN_INVALID, assert_error
+from tests.support.database import sql_parameters
 
 SESSIONS = "/api/sessions"
 NEW_PASSWORD = "a fresh staple battery"
@@ -356,21 +355,6 @@ def api(token: str | None = None, **extra) -> APIClient:
     if token is not None:
         client.credentials(HTTP_AUTHORIZATION=token)
     return client
-
-
-@contextmanager
-def sql_parameters():
-    """Collect every parameter the request sends to the database (raw, before any quoting)."""
-    seen: list = []
-
-    def wrapper(execute, sql, params, many, context):
-        rows = params if many else [params]
-        for row in rows or []:
-            seen.extend(row.values() if isinstance(row, dict) else (row or []))
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(wrapper):
-        yield seen
 
 
 # --- 9. NUL bytes from the URL and the Basic header reach the database -------------------------

@@ -20,7 +20,7 @@ from pathlib import Path
 import jwt
 import pytest
 
-from tests.support.api import live_login
+from tests.support.api import live_call, live_login
 from tests.support.servers import production_environment, start_gunicorn
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -29,20 +29,14 @@ PASSWORD = "correct horse battery"
 
 def call(base: str, method: str, path: str, *, token: str | None = None, data: dict | None = None, client: str | None = None):
     """Return status and JSON body of one request (a new connection each time)."""
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json"}  # with a body or not, as before
     if token:
         headers["Authorization"] = f"Bearer {token}"
         # Which token was sent, for the access log: gunicorn's log redacts an Authorization header.
         headers["X-Token-End"] = token[-16:]
     if client:
         headers["X-Forwarded-For"] = client
-    body = json.dumps(data).encode() if data is not None else None
-    request = urllib.request.Request(base + path, data=body, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+    return live_call(base, method, path, data, headers)
 
 
 class Server:

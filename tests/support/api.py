@@ -44,18 +44,23 @@ def client_with(token: str, **extra) -> APIClient:
     return client
 
 
-def live_login(base: str, email: str, password: str = PASSWORD) -> str:
-    """Log in to a live server at `base` (http://host:port) over HTTP; require a 200 and return the token."""
-    request = urllib.request.Request(
-        f"{base}{AUTHENTICATE_PATH}",
-        data=json.dumps({"email": email, "password": password}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
+def live_call(base: str, method: str, path: str, data: dict | None = None, headers: dict | None = None) -> tuple[int, dict]:
+    """Return status and JSON body of one request to a live server at `base` (a new connection
+    each time); `data` goes as a JSON body."""
+    headers = dict(headers or {})
+    if data is not None:
+        headers.setdefault("Content-Type", "application/json")
+    body = json.dumps(data).encode() if data is not None else None
+    request = urllib.request.Request(base + path, data=body, headers=headers, method=method)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            status, body = response.status, json.loads(response.read())
+            return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
-        status, body = error.code, json.loads(error.read())
+        return error.code, json.loads(error.read())
+
+
+def live_login(base: str, email: str, password: str = PASSWORD) -> str:
+    """Log in to a live server at `base` (http://host:port) over HTTP; require a 200 and return the token."""
+    status, body = live_call(base, "POST", AUTHENTICATE_PATH, {"email": email, "password": password})
     assert status == 200, body
     return body["token"]
