@@ -8,10 +8,11 @@ from urllib.parse import urlencode
 
 from rest_framework.test import APIClient
 
-from tests.support.contract import AUTHENTICATE_PATH
+from tests.support.contract import AUTHENTICATE_PATH, RECOVERY_PATH
 
 PASSWORD = "correct horse battery"  # conftest's PASSWORD: the password of every user it makes
 ANN = "ann@example.com"  # conftest's `user`
+NEW_PASSWORD = "new secret phrase 42"
 
 
 def send(client: APIClient, method: str, path: str, data: dict | None = None, *, body: str | None = "json"):
@@ -28,6 +29,18 @@ def login(client: APIClient, email: str = ANN, password: str = PASSWORD, *, body
     """POST /api/authenticate with the email, the password and any other field (`otp`,
     `remember`, ...) as `extra`; return the response."""
     return send(client, "post", AUTHENTICATE_PATH, {"email": email, "password": password, **extra}, body=body)
+
+
+def assert_password_reset(client: APIClient, user, token: str, path: str = RECOVERY_PATH) -> None:
+    """Reset `user`'s password to NEW_PASSWORD with the recovery `token`; require the answer, the
+    stored password and a login with the new one to show it."""
+    response = client.post(path, {"token": token, "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD}, format="json")
+
+    assert response.status_code == 200
+    assert response.json() == {"message": "Password reset"}
+    user.refresh_from_db()
+    assert user.check_password(NEW_PASSWORD)
+    assert login(client, user.email, NEW_PASSWORD).status_code == 200
 
 
 def login_token(email: str = ANN, password: str = PASSWORD, *, client: APIClient | None = None, **extra) -> str:
