@@ -53,6 +53,7 @@ def serve(workdir: Path, *, max_requests: int = 1, **variables: str):
     env = production_environment(
         workdir,
         keep=["CACHE_URL"],  # Redis when CI sets it
+        DJANGO_SETTINGS_MODULE="authserver.settings",  # for `python -c` with this environment too
         SECRET_KEY="gunicorn-test-" + "k" * 50,
         EMAIL_BACKEND="console",
         **variables,

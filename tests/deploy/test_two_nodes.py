@@ -324,6 +324,7 @@ def cluster(tmp_path_factory, module_database_url):
     workdir = tmp_path_factory.mktemp("two-nodes")
     project = copy_project(workdir / "project")
     env = production_environment(
+        DJANGO_SETTINGS_MODULE="authserver.settings",
         SECRET_KEY=secrets.token_urlsafe(50),
         EMAIL_BACKEND="console",
         DATABASE_URL=module_database_url,

@@ -102,6 +102,7 @@ def server(tmp_path_factory):
     env = production_environment(
         workdir,
         keep=["CACHE_URL"],  # Redis when CI sets it
+        DJANGO_SETTINGS_MODULE="authserver.settings",
         SECRET_KEY="gunicorn-sessions-test-" + "s" * 50,
         EMAIL_BACKEND="console",
         TRUSTED_PROXIES="127.0.0.1",
