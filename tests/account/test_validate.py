@@ -33,14 +33,7 @@ from tests.support.contract import (
     USER_PATH,
     assert_error,
 )
-from tests.support.api import NEW_PASSWORD, assert_password_reset, login
-
-WRONG_JSON_TYPES = [
-    pytest.param(12345, id="number"),
-    pytest.param(["x"], id="list"),
-    pytest.param({"x": "y"}, id="object"),
-    pytest.param(None, id="null"),
-]
+from tests.support.api import NEW_PASSWORD, WRONG_JSON_TYPES, assert_password_reset, login
 
 
 def assert_field_error(response, *fields: str) -> dict[str, list[str]]:

@@ -6,6 +6,7 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlencode
 
+import pytest
 from rest_framework.test import APIClient
 
 from tests.support.contract import AUTHENTICATE_PATH, RECOVERY_PATH
@@ -13,6 +14,14 @@ from tests.support.contract import AUTHENTICATE_PATH, RECOVERY_PATH
 PASSWORD = "correct horse battery"  # conftest's PASSWORD: the password of every user it makes
 ANN = "ann@example.com"  # conftest's `user`
 NEW_PASSWORD = "new secret phrase 42"
+
+# Malformed values for a string field, as a JSON body can carry them.
+WRONG_JSON_TYPES = [
+    pytest.param(12345678, id="number"),
+    pytest.param(["bob@example.com"], id="list"),
+    pytest.param({"value": "bob@example.com"}, id="object"),
+    pytest.param(None, id="null"),
+]
 
 
 def send(client: APIClient, method: str, path: str, data: dict | None = None, *, body: str | None = "json"):
