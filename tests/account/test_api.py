@@ -646,13 +646,6 @@ ANN = "ann@example.com"
 GOOD_SIGNUP = {"name": "Eve", "password": "a long enough pw 1", "confirm": "a long enough pw 1"}
 
 
-def api(token: str | None = None, **extra) -> APIClient:
-    client = APIClient(**extra)
-    if token is not None:
-        client.credentials(HTTP_AUTHORIZATION=token)
-    return client
-
-
 # --- 4. The token's `email` claim is whatever address the holder typed -------------------------
 
 
@@ -663,7 +656,7 @@ def test_a_changed_email_is_asserted_in_tokens_without_proof_of_ownership(user, 
     that maps or authorizes users by email (allow-lists, domain-based roles, account linking)
     takes the attacker for the victim.
     """
-    client = api(token_for(user))
+    client = client_with(token_for(user))
     assert client.patch("/api/user", {"new_email": "ceo@victim.example", "password": PASSWORD}, format="json").status_code == 200
 
     refreshed = claims(client.get("/api/authenticate").json()["token"])
@@ -685,7 +678,7 @@ def test_email_change_notices_let_anyone_mail_any_address_without_limit(user, to
     settings.EMAIL_RATE = "5/hour"
     user.name = "URGENT call +1-555-0100 to keep your bank account"
     user.save(update_fields=["name"])
-    client = api(token_for(user))
+    client = client_with(token_for(user))
     for _ in range(8):
         client.patch("/api/user", {"new_email": "target@victim.example", "password": PASSWORD}, format="json")
         client.patch("/api/user", {"new_email": ANN, "password": PASSWORD}, format="json")

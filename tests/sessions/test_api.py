@@ -350,13 +350,6 @@ def test_admin_sessions_end_with_sign_out_everywhere(user_factory):
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
 
 
-def api(token: str | None = None, **extra) -> APIClient:
-    client = APIClient(**extra)
-    if token is not None:
-        client.credentials(HTTP_AUTHORIZATION=token)
-    return client
-
-
 # --- 9. NUL bytes from the URL and the Basic header reach the database -------------------------
 
 
@@ -366,7 +359,7 @@ def test_a_nul_in_a_session_id_never_reaches_the_database(user, token_for):
     <id> of /api/sessions/<id> goes from the URL straight into a query. On SQLite it is a 404;
     shown here on every database by the value handed to the database.
     """
-    client = api(token_for(user))
+    client = client_with(token_for(user))
     with sql_parameters() as parameters:
         response = client.delete("/api/sessions/%00")
 
