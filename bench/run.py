@@ -61,7 +61,7 @@ from pathlib import Path
 
 from bench.seed import secret_key
 from bench.verify import describe as describe_verification
-from tests.support.servers import ServerDidNotStart, answers, free_port, start_gunicorn
+from tests.support.servers import ServerDidNotStart, answers, free_port, production_environment, start_gunicorn
 
 BENCH_DIR = Path(__file__).resolve().parent
 BASE_DIR = BENCH_DIR.parent
@@ -587,10 +587,10 @@ def main(argv: list[str] | None = None) -> None:
 
     started = time.monotonic()
     RESULTS_DIR.mkdir(exist_ok=True)
-    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
-    env.update(
+    # CONN_MAX_AGE stays a knob of the benchmark (its description reports it); each server gets its DATABASE_URL.
+    env = production_environment(
+        keep=["CONN_MAX_AGE", "CACHE_URL"],
         DJANGO_SETTINGS_MODULE="bench.settings",
-        DEBUG="false",
         SECRET_KEY=secret_key(),
         ALLOWED_HOSTS="127.0.0.1,localhost",
         LOGIN_RATE="none",

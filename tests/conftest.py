@@ -342,18 +342,13 @@ def postgresql_database_of_its_own(prefix: str):
             connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def production_environment(workdir: Path, **variables: str) -> dict[str, str]:
-    """Return the environment of a server a test starts as production runs it: this process's,
-    without what would point it at the suite's database, cache or metrics directory; DEBUG off;
-    a SQLite database in `workdir`; then `variables`."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "CACHE_URL", "PROMETHEUS_MULTIPROC_DIR"}
-    }
-    env.update(DEBUG="false", DATABASE_URL=f"sqlite:///{workdir / 'db.sqlite3'}", ALLOWED_HOSTS="127.0.0.1", PYTHONUNBUFFERED="1")
-    env.update(variables)
-    return env
+@pytest.fixture(scope="module")
+def module_database_url(request):
+    """A fresh PostgreSQL database next to DATABASE_URL's for the test module (named after it),
+    dropped after the module."""
+    module = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    with postgresql_database_of_its_own(f"authserver_{module}") as url:
+        yield url
 
 
 def wait_for_server(process: subprocess.Popen, base: str, log: Path, timeout: float = 60) -> None:

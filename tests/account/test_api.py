@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 from accounts.users.links import Purpose, validation_token_make
 from accounts.users.models import User
 from tests.conftest import PASSWORD, claims
-from tests.support.api import client_with, login
+from tests.support.api import WRONG_JSON_TYPES as NOT_A_STRING, client_with, login
 from tests.support.contract import (
     ACCOUNT_NOT_ACTIVE,
     CONFIRMATION_PATH,
@@ -40,14 +40,8 @@ ALL_NUMERIC = "This password is entirely numeric."
 SIMILAR_TO_EMAIL = "The password is too similar to the email address."
 SIMILAR_TO_NAME = "The password is too similar to the name."
 
-# Malformed values for a string field, as a JSON body can carry them.
-WRONG_JSON_TYPES = [
-    pytest.param(12345678, id="number"),
-    pytest.param(["bob@example.com"], id="list"),
-    pytest.param({"value": "bob@example.com"}, id="object"),
-    pytest.param(None, id="null"),
-    pytest.param(True, id="bool"),
-]
+# Malformed values for a string field, as a JSON body can carry them; here a boolean too.
+WRONG_JSON_TYPES = [*NOT_A_STRING, pytest.param(True, id="bool")]
 
 
 def send(client, method: str, url: str, data: dict, body_format: str):
@@ -189,23 +183,16 @@ def test_register_trims_email_and_name(api_client, db, body_format):
     assert mail.outbox[0].subject == "Welcome, Bob Builder"
 
 
-@pytest.mark.parametrize(
-    "missing, expected_fields",
-    [
-        ("email", {"email"}),
-        ("name", {"name"}),
-        ("password", {"password"}),
-        ("confirm", {"confirm"}),
-    ],
-)
+@pytest.mark.parametrize("missing", ["email", "name", "password", "confirm"])
 @pytest.mark.parametrize("body_format", ["json", "form", "multipart"])
-def test_register_with_a_missing_field_is_a_400(api_client, db, missing, expected_fields, body_format):
+def test_register_with_a_missing_field_is_a_400(api_client, db, missing, body_format):
+    """The error names the missing field, and it alone."""
     data = registration()
     del data[missing]
 
     response = send(api_client, "post", USER_PATH, data, body_format)
 
-    errors = assert_field_error(response, *expected_fields)
+    errors = assert_field_error(response, missing)
     assert errors[missing] == ["This field is required."]
     assert not User.objects.exists()
     assert mail.outbox == []
@@ -659,13 +646,6 @@ ANN = "ann@example.com"
 GOOD_SIGNUP = {"name": "Eve", "password": "a long enough pw 1", "confirm": "a long enough pw 1"}
 
 
-def api(token: str | None = None, **extra) -> APIClient:
-    client = APIClient(**extra)
-    if token is not None:
-        client.credentials(HTTP_AUTHORIZATION=token)
-    return client
-
-
 # --- 4. The token's `email` claim is whatever address the holder typed -------------------------
 
 
@@ -676,7 +656,7 @@ def test_a_changed_email_is_asserted_in_tokens_without_proof_of_ownership(user, 
     that maps or authorizes users by email (allow-lists, domain-based roles, account linking)
     takes the attacker for the victim.
     """
-    client = api(token_for(user))
+    client = client_with(token_for(user))
     assert client.patch("/api/user", {"new_email": "ceo@victim.example", "password": PASSWORD}, format="json").status_code == 200
 
     refreshed = claims(client.get("/api/authenticate").json()["token"])
@@ -698,7 +678,7 @@ def test_email_change_notices_let_anyone_mail_any_address_without_limit(user, to
     settings.EMAIL_RATE = "5/hour"
     user.name = "URGENT call +1-555-0100 to keep your bank account"
     user.save(update_fields=["name"])
-    client = api(token_for(user))
+    client = client_with(token_for(user))
     for _ in range(8):
         client.patch("/api/user", {"new_email": "target@victim.example", "password": PASSWORD}, format="json")
         client.patch("/api/user", {"new_email": ANN, "password": PASSWORD}, format="json")

@@ -33,16 +33,7 @@ from tests.support.contract import (
     USER_PATH,
     assert_error,
 )
-from tests.support.api import login
-
-NEW_PASSWORD = "new secret phrase 42"
-
-WRONG_JSON_TYPES = [
-    pytest.param(12345, id="number"),
-    pytest.param(["x"], id="list"),
-    pytest.param({"x": "y"}, id="object"),
-    pytest.param(None, id="null"),
-]
+from tests.support.api import NEW_PASSWORD, WRONG_JSON_TYPES, assert_password_reset, login
 
 
 def assert_field_error(response, *fields: str) -> dict[str, list[str]]:
@@ -215,11 +206,12 @@ def test_confirm_with_a_token_of_a_deleted_user_is_invalid_token(api_client, unc
     assert not User.objects.exists()
 
 
-def test_confirm_without_a_token_is_a_400(api_client, db):
-    response = api_client.post(CONFIRMATION_PATH, {}, format="json")
+@pytest.mark.parametrize(("method", "field"), [("post", "token"), ("put", "email")], ids=["confirm", "resend"])
+def test_confirm_or_resend_without_its_field_is_a_400(api_client, db, method, field):
+    response = getattr(api_client, method)(CONFIRMATION_PATH, {}, format="json")
 
-    errors = assert_field_error(response, "token")
-    assert errors["token"] == ["This field is required."]
+    errors = assert_field_error(response, field)
+    assert errors[field] == ["This field is required."]
 
 
 @pytest.mark.parametrize("value", [*WRONG_JSON_TYPES, pytest.param("abc\x00def", id="nul")])
@@ -304,13 +296,6 @@ def test_resend_when_mail_fails_is_could_not_send_email(api_client, unconfirmed,
     assert unconfirmed.confirmed_at is None
 
 
-def test_resend_without_an_email_is_a_400(api_client, db):
-    response = api_client.put(CONFIRMATION_PATH, {}, format="json")
-
-    errors = assert_field_error(response, "email")
-    assert errors["email"] == ["This field is required."]
-
-
 @pytest.mark.parametrize("value", [*WRONG_JSON_TYPES, pytest.param("una\x00@example.com", id="nul")])
 def test_resend_with_a_malformed_email_is_a_400(api_client, unconfirmed, value):
     response = api_client.put(CONFIRMATION_PATH, {"email": value}, format="json")
@@ -329,15 +314,7 @@ def recovery_token(user) -> str:
 
 @pytest.mark.parametrize("path", [RECOVERY_PATH, RECOVERY_PATH + "/"])
 def test_reset_sets_the_password(api_client, user, recovery_token, path):
-    response = api_client.post(
-        path, {"token": recovery_token, "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD}, format="json"
-    )
-
-    assert response.status_code == 200
-    assert response.json() == {"message": "Password reset"}
-    user.refresh_from_db()
-    assert user.check_password(NEW_PASSWORD)
-    assert login(api_client, "ann@example.com", NEW_PASSWORD).status_code == 200
+    assert_password_reset(api_client, user, recovery_token, path)
     assert_error(login(api_client, "ann@example.com", PASSWORD), INVALID_CREDENTIALS)
 
 

@@ -3,11 +3,9 @@ checked first, no 500, nothing unchecked reaches the database). The endpoint's o
 tests/clients/test_api.py."""
 
 import base64
-from contextlib import contextmanager
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -15,21 +13,7 @@ from accounts.clients import services as clients
 from accounts.clients.models import ResourceServer
 from accounts.clients.services import resource_server_create
 from tests.clients.test_api import INTROSPECT, INVALID_CLIENT, basic
-
-
-@contextmanager
-def sql_parameters():
-    """Collect every parameter the request sends to the database (raw, before any quoting)."""
-    seen: list = []
-
-    def wrapper(execute, sql, params, many, context):
-        rows = params if many else [params]
-        for row in rows or []:
-            seen.extend(row.values() if isinstance(row, dict) else (row or []))
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(wrapper):
-        yield seen
+from tests.support.database import sql_parameters
 
 
 # --- 8. Hostile Basic credentials: a 500 -------------------------------------------------------

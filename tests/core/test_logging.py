@@ -29,9 +29,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from core.logs import REDACTED, JSONFormatter, RequestContextFilter, redact, request_context
-from tests.conftest import production_environment
 from tests.support.smtp import Collector, body_text, smtp_sink
-from tests.support.servers import gunicorn
+from tests.support.servers import gunicorn, production_environment
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 SECRET_KEY = "logging-test-" + "k7Qz" * 15
@@ -87,6 +86,7 @@ def walk(tmp_path_factory):
     with smtp_sink() as collector:
         env = production_environment(
             workdir,
+            PYTHONUNBUFFERED="1",
             SECRET_KEY=SECRET_KEY,
             EMAIL_BACKEND="smtp",
             EMAIL_HOST="127.0.0.1",

@@ -11,9 +11,9 @@ import pytest
 from rest_framework.test import APIClient
 
 from core.logs import JSONFormatter, RequestContextFilter, redact
-from tests.conftest import copy_project, production_environment
+from tests.conftest import copy_project
 from tests.deploy.test_settings import KEY
-from tests.support.servers import gunicorn
+from tests.support.servers import gunicorn, production_environment
 
 
 METRICS_TOKEN = "metrics-token-for-the-review-0123456789"
@@ -67,6 +67,7 @@ def test_gunicorn_text_logs_are_redacted(tmp_path):
     project = copy_project(tmp_path / "project")
     env = production_environment(
         tmp_path,
+        PYTHONUNBUFFERED="1",
         SECRET_KEY=KEY,
         EMAIL_BACKEND="console",
         LOG_FORMAT="text",

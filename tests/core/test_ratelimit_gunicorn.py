@@ -7,7 +7,6 @@ saw an earlier one: whatever counted the failures lives in the shared cache, now
 """
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.servers import gunicorn
+from tests.support.servers import gunicorn, production_environment
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -51,20 +50,14 @@ def serve(workdir: Path, *, max_requests: int = 1, **variables: str):
 
     `variables` add to (or override) the environment, e.g. a rate.
     """
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "EMAIL_HOST", "LOGIN_RATE", "TRUSTED_PROXIES"}
-    }
-    env.update(
-        DEBUG="false",
+    env = production_environment(
+        workdir,
+        keep=["CACHE_URL"],  # Redis when CI sets it
+        DJANGO_SETTINGS_MODULE="authserver.settings",  # for `python -c` with this environment too
         SECRET_KEY="gunicorn-test-" + "k" * 50,
         EMAIL_BACKEND="console",
-        DATABASE_URL=f"sqlite:///{workdir / 'db.sqlite3'}",
-        ALLOWED_HOSTS="127.0.0.1",
-        DJANGO_SETTINGS_MODULE="authserver.settings",
+        **variables,
     )
-    env.update(variables)
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--verbosity", "0"], cwd=BASE_DIR, env=env, check=True, timeout=120
     )

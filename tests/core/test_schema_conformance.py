@@ -19,11 +19,8 @@ no example database.
 """
 
 import base64
-import json
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 
 import pytest
 import schemathesis
@@ -39,6 +36,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.core.test_ratelimit_gunicorn import BASE_DIR, serve
+from tests.support.api import live_call
 
 pytestmark = pytest.mark.slow
 
@@ -58,16 +56,7 @@ CONFIG = schemathesis.Config.from_dict({"generation": {"deterministic": True, "d
 
 
 def call(base: str, method: str, path: str, data: dict | None = None, token: str | None = None) -> tuple[int, dict]:
-    body = json.dumps(data).encode() if data is not None else None
-    headers = {"Content-Type": "application/json"} if data is not None else {}
-    if token:
-        headers["Authorization"] = token
-    request = urllib.request.Request(base + path, data=body, headers=headers, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+    return live_call(base, method, path, data, {"Authorization": token} if token else None)
 
 
 def manage(env: dict, *args: str) -> str:

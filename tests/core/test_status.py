@@ -23,6 +23,16 @@ def summary(response) -> dict:
     return body
 
 
+def status_message(client, expected: int) -> str:
+    """GET /status; require `expected` as its status, in the answer and in the body; return the
+    body's message, lowercase."""
+    response = client.get("/status")
+    assert response.status_code == expected
+    body = summary(response)
+    assert body["status"] == expected
+    return body["message"].lower()
+
+
 def use_redis(settings, url: str) -> None:
     """Configure a shared cache as CACHE_URL would: the setting and a Redis cache at that URL."""
     settings.CACHE_URL = url
@@ -104,14 +114,10 @@ def test_status_is_503_naming_the_database_when_the_cursor_raises(db, client, mo
 def test_status_is_503_naming_the_cache_when_redis_is_unreachable(db, client, settings):
     use_redis(settings, UNREACHABLE_REDIS)
 
-    response = client.get("/status")
-
-    assert response.status_code == 503
-    body = summary(response)
-    assert body["status"] == 503
-    assert "cache" in body["message"].lower()
+    message = status_message(client, 503)
+    assert "cache" in message
     # The database answers, so it is not named as failed.
-    assert "database" not in body["message"].lower()
+    assert "database" not in message
 
 
 def test_status_names_both_when_both_fail(db, client, settings, monkeypatch):
@@ -130,13 +136,9 @@ def test_status_is_200_mentioning_the_cache_when_redis_answers(db, client, setti
         pytest.skip("no Redis answering at 127.0.0.1:6379")
     use_redis(settings, LOCAL_REDIS)
 
-    response = client.get("/status")
-
-    assert response.status_code == 200
-    body = summary(response)
-    assert body["status"] == 200
-    assert "cache" in body["message"].lower()
-    assert "database" in body["message"].lower()
+    message = status_message(client, 200)
+    assert "cache" in message
+    assert "database" in message
 
 
 def test_status_with_a_cache_that_answers_wrongly_is_503(db, client, settings):

@@ -276,31 +276,7 @@ def test_defaults(project):
 
 
 def test_email_variables_are_mapped(project):
-    values = read_settings(
-        project,
-        [
-            "EMAIL_BACKEND",
-            "EMAIL_HOST",
-            "EMAIL_PORT",
-            "EMAIL_HOST_USER",
-            "EMAIL_HOST_PASSWORD",
-            "EMAIL_TIMEOUT",
-            "EMAIL_USE_TLS",
-            "EMAIL_USE_SSL",
-            "MAIL_SENDER",
-            "DEFAULT_FROM_EMAIL",
-        ],
-        SECRET_KEY=KEY,
-        EMAIL_HOST="smtp.example.com",
-        EMAIL_PORT="2525",
-        EMAIL_USERNAME="mailer",
-        EMAIL_PASSWORD="mail-secret",
-        EMAIL_TIMEOUT="7",
-        EMAIL_USE_TLS="false",
-        MAIL_SENDER="Example <no-reply@example.com>",
-    )
-
-    assert values == {
+    expected = {
         "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
         "EMAIL_HOST": "smtp.example.com",
         "EMAIL_PORT": 2525,
@@ -312,6 +288,21 @@ def test_email_variables_are_mapped(project):
         "MAIL_SENDER": "Example <no-reply@example.com>",
         "DEFAULT_FROM_EMAIL": "Example <no-reply@example.com>",
     }
+
+    values = read_settings(
+        project,
+        list(expected),  # the settings to read: those expected
+        SECRET_KEY=KEY,
+        EMAIL_HOST="smtp.example.com",
+        EMAIL_PORT="2525",
+        EMAIL_USERNAME="mailer",
+        EMAIL_PASSWORD="mail-secret",
+        EMAIL_TIMEOUT="7",
+        EMAIL_USE_TLS="false",
+        MAIL_SENDER="Example <no-reply@example.com>",
+    )
+
+    assert values == expected
 
 
 def test_email_host_alone_selects_smtp_with_starttls(project):
@@ -410,18 +401,20 @@ def test_email_backend_choice(project, variables, expected):
 
 
 def test_link_and_token_variables_are_mapped(project):
+    expected = {
+        "CLIENT_ORIGIN": "https://app.example",
+        "CONFIRMATION_URL": "/account/confirm",
+        "RECOVER_URL": "/account/recover",
+        "TOKEN_LIFETIME": 600,
+        "TOKEN_REFRESH_LIFETIME": 7200,
+        "TOKEN_REMEMBER_LIFETIME": 86400,
+        "CONFIRMATION_MAX_AGE": 172800,
+        "RECOVERY_MAX_AGE": 900,
+    }
+
     values = read_settings(
         project,
-        [
-            "CLIENT_ORIGIN",
-            "CONFIRMATION_URL",
-            "RECOVER_URL",
-            "TOKEN_LIFETIME",
-            "TOKEN_REFRESH_LIFETIME",
-            "TOKEN_REMEMBER_LIFETIME",
-            "CONFIRMATION_MAX_AGE",
-            "RECOVERY_MAX_AGE",
-        ],
+        list(expected),  # the settings to read: those expected
         **PRODUCTION,
         CLIENT_ORIGIN="https://app.example",
         CONFIRMATION_URL="/account/confirm",
@@ -433,16 +426,7 @@ def test_link_and_token_variables_are_mapped(project):
         RECOVERY_MAX_AGE="900",
     )
 
-    assert values == {
-        "CLIENT_ORIGIN": "https://app.example",
-        "CONFIRMATION_URL": "/account/confirm",
-        "RECOVER_URL": "/account/recover",
-        "TOKEN_LIFETIME": 600,
-        "TOKEN_REFRESH_LIFETIME": 7200,
-        "TOKEN_REMEMBER_LIFETIME": 86400,
-        "CONFIRMATION_MAX_AGE": 172800,
-        "RECOVERY_MAX_AGE": 900,
-    }
+    assert values == expected
 
 
 def test_allowed_hosts_is_a_comma_list(project):

@@ -28,9 +28,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import copy_project, postgresql_database_of_its_own
-from tests.deploy.test_configuration import dockerfile, environment, procfile_commands
-from tests.support.servers import free_port, gunicorn
+from tests.conftest import copy_project
+from tests.deploy.test_configuration import dockerfile, procfile_commands
+from tests.support.servers import free_port, gunicorn, production_environment
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 CACHE_URL = os.environ.get("CACHE_URL", "")
@@ -63,24 +63,16 @@ def api(url: str, data: dict | None = None, **headers: str) -> tuple[int, dict]:
 
 
 @pytest.fixture(scope="module")
-def smoke_database_url():
-    """Create a fresh database next to DATABASE_URL's, and drop it afterwards."""
-    with postgresql_database_of_its_own("authserver_smoke") as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def deployment(tmp_path_factory, smoke_database_url):
+def deployment(tmp_path_factory, module_database_url):
     """Build, release and start the server; yield its URL, environment, project copy, process and logs."""
     workdir = tmp_path_factory.mktemp("smoke")
     project = copy_project(workdir / "project")
     port = free_port()
-    env = environment(
-        DEBUG="false",
+    env = production_environment(
         SECRET_KEY=secrets.token_urlsafe(50),
         # No EMAIL_HOST: the emails are printed, which production allows only when asked by name.
         EMAIL_BACKEND="console",
-        DATABASE_URL=smoke_database_url,
+        DATABASE_URL=module_database_url,
         CACHE_URL=CACHE_URL,
         ALLOWED_HOSTS="127.0.0.1,localhost",
         PORT=str(port),
@@ -96,7 +88,7 @@ def deployment(tmp_path_factory, smoke_database_url):
 
     run("python manage.py collectstatic --noinput --verbosity 0")  # as the Dockerfile does
     run(procfile_commands()["release"])
-    with psycopg.connect(smoke_database_url) as connection:  # the migrations went to this database
+    with psycopg.connect(module_database_url) as connection:  # the migrations went to this database
         assert connection.execute("SELECT count(*) FROM django_migrations WHERE app = 'accounts'").fetchone()[0] > 0
 
     stdout, stderr = workdir / "stdout.log", workdir / "stderr.log"

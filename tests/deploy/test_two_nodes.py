@@ -44,8 +44,8 @@ from pathlib import Path
 import jwt
 import pytest
 
-from tests.conftest import PROJECT, clean_env, copy_project, postgresql_database_of_its_own, wait_for_server
-from tests.support.servers import free_port, start_gunicorn
+from tests.conftest import PROJECT, copy_project, wait_for_server
+from tests.support.servers import free_port, production_environment, start_gunicorn
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 CACHE_URL = os.environ.get("CACHE_URL", "")
@@ -320,22 +320,14 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def nodes_database_url():
-    """Create a fresh database next to DATABASE_URL's, and drop it afterwards."""
-    with postgresql_database_of_its_own("authserver_nodes") as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory, nodes_database_url):
+def cluster(tmp_path_factory, module_database_url):
     workdir = tmp_path_factory.mktemp("two-nodes")
     project = copy_project(workdir / "project")
-    env = clean_env(
+    env = production_environment(
         DJANGO_SETTINGS_MODULE="authserver.settings",
-        DEBUG="false",
         SECRET_KEY=secrets.token_urlsafe(50),
         EMAIL_BACKEND="console",
-        DATABASE_URL=nodes_database_url,
+        DATABASE_URL=module_database_url,
         CACHE_URL=CACHE_URL,
         ALLOWED_HOSTS="127.0.0.1,localhost",
         TRUSTED_PROXIES=PROXY,

@@ -225,21 +225,17 @@ def test_a_bad_token_is_token_invalid(db, method, path, data, header):
 
 
 @pytest.mark.parametrize(("method", "path", "data"), ENDPOINTS)
-def test_a_disabled_account_is_account_disabled(user_factory, token_for, method, path, data):
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [({"is_active": False}, ACCOUNT_DISABLED), ({"deactivated_at": START}, ACCOUNT_NOT_ACTIVE)],
+    ids=["disabled", "deactivated"],
+)
+def test_a_disabled_or_deactivated_account_is_refused(user_factory, token_for, method, path, data, change, error):
     member = user_factory()
     token = token_for(member)
-    User.objects.filter(pk=member.pk).update(is_active=False)
+    User.objects.filter(pk=member.pk).update(**change)
 
-    assert_error(send(client_with(token), method, path, data), ACCOUNT_DISABLED)
-
-
-@pytest.mark.parametrize(("method", "path", "data"), ENDPOINTS)
-def test_a_deactivated_account_is_account_not_active(user_factory, token_for, method, path, data):
-    member = user_factory()
-    token = token_for(member)
-    User.objects.filter(pk=member.pk).update(deactivated_at=START)
-
-    assert_error(send(client_with(token), method, path, data), ACCOUNT_NOT_ACTIVE)
+    assert_error(send(client_with(token), method, path, data), error)
 
 
 @pytest.mark.parametrize(("method", "path", "data"), ENDPOINTS)

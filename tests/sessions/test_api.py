@@ -5,14 +5,12 @@ revocations that end sessions (password change, recovery, deactivation, staff); 
 races a revocation (forced interleaving); the prune command and the admin pages.
 """
 
-from contextlib import contextmanager
 from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core import mail
 from django.core.management import call_command
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -26,6 +24,7 @@ from accounts.users.links import Purpose, validation_token_make
 from tests.conftest import PASSWORD, admin_login, claims, session_of
 from tests.support.api import client_with, login_token
 from tests.support.contract import LOGIN_REQUIRED, TOKEN_INVALID, assert_error
+from tests.support.database import sql_parameters
 
 SESSIONS = "/api/sessions"
 NEW_PASSWORD = "a fresh staple battery"
@@ -351,28 +350,6 @@ def test_admin_sessions_end_with_sign_out_everywhere(user_factory):
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
 
 
-def api(token: str | None = None, **extra) -> APIClient:
-    client = APIClient(**extra)
-    if token is not None:
-        client.credentials(HTTP_AUTHORIZATION=token)
-    return client
-
-
-@contextmanager
-def sql_parameters():
-    """Collect every parameter the request sends to the database (raw, before any quoting)."""
-    seen: list = []
-
-    def wrapper(execute, sql, params, many, context):
-        rows = params if many else [params]
-        for row in rows or []:
-            seen.extend(row.values() if isinstance(row, dict) else (row or []))
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(wrapper):
-        yield seen
-
-
 # --- 9. NUL bytes from the URL and the Basic header reach the database -------------------------
 
 
@@ -382,7 +359,7 @@ def test_a_nul_in_a_session_id_never_reaches_the_database(user, token_for):
     <id> of /api/sessions/<id> goes from the URL straight into a query. On SQLite it is a 404;
     shown here on every database by the value handed to the database.
     """
-    client = api(token_for(user))
+    client = client_with(token_for(user))
     with sql_parameters() as parameters:
         response = client.delete("/api/sessions/%00")
 

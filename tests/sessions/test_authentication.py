@@ -90,6 +90,14 @@ def assert_untouched(user: User) -> None:
     assert fresh.deactivated_at == user.deactivated_at
 
 
+def assert_token_invalid(response, member) -> None:
+    """401 TOKEN_INVALID with a Bearer challenge, and the account untouched."""
+    assert response.status_code == 401
+    assert response.json() == TOKEN_INVALID
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert_untouched(member)
+
+
 @pytest.fixture
 def member(user_factory) -> User:
     return user_factory(email="ann@example.com")
@@ -321,10 +329,7 @@ BAD_HEADERS = {
 def test_bad_token_is_token_invalid(member, user_factory, method, path, body, build):
     response = call(method, path, body, build(member, user_factory))
 
-    assert response.status_code == 401
-    assert response.json() == TOKEN_INVALID
-    assert response.headers["WWW-Authenticate"].startswith("Bearer")
-    assert_untouched(member)
+    assert_token_invalid(response, member)
 
 
 # Account state and revocation
@@ -363,10 +368,7 @@ def test_token_of_an_ended_session_is_token_invalid(member, token_for, method, p
 
     response = call(method, path, body, token)
 
-    assert response.status_code == 401
-    assert response.json() == TOKEN_INVALID
-    assert response.headers["WWW-Authenticate"].startswith("Bearer")
-    assert_untouched(member)
+    assert_token_invalid(response, member)
 
 
 @pytest.mark.parametrize(("method", "path", "body"), ENDPOINTS)
@@ -377,9 +379,7 @@ def test_token_of_an_expired_session_is_token_invalid(member, token_for, method,
 
     response = call(method, path, body, token)
 
-    assert response.status_code == 401
-    assert response.json() == TOKEN_INVALID
-    assert_untouched(member)
+    assert_token_invalid(response, member)
 
 
 def test_ending_one_session_leaves_the_others_working(member, token_for):

@@ -8,7 +8,6 @@ guess comes from. The server trusts 127.0.0.1 as its proxy, so X-Forwarded-For n
 """
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -21,8 +20,8 @@ from pathlib import Path
 import jwt
 import pytest
 
-from tests.support.api import live_login
-from tests.support.servers import start_gunicorn
+from tests.support.api import live_call, live_login
+from tests.support.servers import production_environment, start_gunicorn
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery"
@@ -30,20 +29,14 @@ PASSWORD = "correct horse battery"
 
 def call(base: str, method: str, path: str, *, token: str | None = None, data: dict | None = None, client: str | None = None):
     """Return status and JSON body of one request (a new connection each time)."""
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json"}  # with a body or not, as before
     if token:
         headers["Authorization"] = f"Bearer {token}"
         # Which token was sent, for the access log: gunicorn's log redacts an Authorization header.
         headers["X-Token-End"] = token[-16:]
     if client:
         headers["X-Forwarded-For"] = client
-    body = json.dumps(data).encode() if data is not None else None
-    request = urllib.request.Request(base + path, data=body, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+    return live_call(base, method, path, data, headers)
 
 
 class Server:
@@ -106,14 +99,12 @@ class Server:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("gunicorn-sessions")
-    env = {key: value for key, value in os.environ.items() if key not in {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "EMAIL_HOST"}}
-    env.update(
-        DEBUG="false",
+    env = production_environment(
+        workdir,
+        keep=["CACHE_URL"],  # Redis when CI sets it
+        DJANGO_SETTINGS_MODULE="authserver.settings",
         SECRET_KEY="gunicorn-sessions-test-" + "s" * 50,
         EMAIL_BACKEND="console",
-        DATABASE_URL=f"sqlite:///{workdir / 'db.sqlite3'}",
-        ALLOWED_HOSTS="127.0.0.1",
-        DJANGO_SETTINGS_MODULE="authserver.settings",
         TRUSTED_PROXIES="127.0.0.1",
         LOGIN_RATE="none",
         LOGIN_ACCOUNT_RATE="20/hour",

@@ -20,12 +20,11 @@ from accounts.sessions.models import Session
 from accounts.users.links import Purpose, validation_token_make
 from accounts.users.models import User
 from tests.conftest import PASSWORD, SESSIONS_INLINE, admin_login, claims
-from tests.support.api import client_with, login
+from tests.support.api import assert_password_reset, client_with, login
 from tests.support.contract import (
     ACCOUNT_DISABLED,
     AUTHENTICATE_PATH,
     CONFIRMATION_PATH,
-    RECOVERY_PATH,
     THROTTLED,
     TOKEN_INVALID,
     USER_CONFIRMATION_REQUIRED,
@@ -103,6 +102,14 @@ def link_token(body: str, settings, path: str) -> str:
     match = re.search(re.escape(f"{settings.CLIENT_ORIGIN}{path}/") + r"(\S+)", body)
     assert match, body
     return match.group(1)
+
+
+def sent_link(settings, to: str, subject: str, path: str) -> str:
+    """Require one email sent, to `to` with `subject`; return the token of its link to `path`."""
+    (email,) = mail.outbox
+    assert email.to == [to]
+    assert email.subject == subject
+    return link_token(email.body, settings, path)
 
 
 # --- Login and access --------------------------------------------------------------------------
@@ -324,12 +331,8 @@ def test_user_added_in_the_admin_logs_in_only_after_confirmation(admin_client, a
 
     sent = act(admin_client, "send_confirmation", created)
     assert ("info", "1 account sent a confirmation email.") in reported(sent)
-    (email,) = mail.outbox
-    assert email.to == ["new@example.com"]
-    assert email.subject == "Welcome, Nia New"
-    confirmed = api_client.post(
-        CONFIRMATION_PATH, {"token": link_token(email.body, settings, settings.CONFIRMATION_URL)}, format="json"
-    )
+    token = sent_link(settings, "new@example.com", "Welcome, Nia New", settings.CONFIRMATION_URL)
+    confirmed = api_client.post(CONFIRMATION_PATH, {"token": token}, format="json")
     assert confirmed.status_code == 200
 
     login = api_login(api_client, "new@example.com", NEW_PASSWORD)
@@ -512,10 +515,7 @@ def test_send_confirmation_action(admin_client, accounts, api_client, settings):
     messages = reported(response)
     assert ("info", "1 account sent a confirmation email.") in messages
     assert ("warning", "1 account skipped: Account already confirmed.") in messages
-    (email,) = mail.outbox
-    assert email.to == ["una@example.com"]
-    assert email.subject == "Welcome, Una Unconfirmed"
-    token = link_token(email.body, settings, settings.CONFIRMATION_URL)
+    token = sent_link(settings, "una@example.com", "Welcome, Una Unconfirmed", settings.CONFIRMATION_URL)
     assert api_client.post(CONFIRMATION_PATH, {"token": token}, format="json").status_code == 200
     assert User.objects.get(email="una@example.com").state == "active"
 
@@ -529,15 +529,8 @@ def test_send_recovery_action(admin_client, accounts, api_client, settings, toke
     assert ("info", "1 account sent a recovery email.") in messages
     assert ("warning", "1 account skipped: Please confirm your account.") in messages
     assert ("warning", "1 account skipped: Account disabled.") in messages
-    (email,) = mail.outbox
-    assert email.to == ["ann@example.com"]
-    assert email.subject == "Recover Your Account"
-    token = link_token(email.body, settings, settings.RECOVER_URL)
-    reset = api_client.post(
-        RECOVERY_PATH, {"token": token, "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD}, format="json"
-    )
-    assert reset.status_code == 200
-    assert api_login(api_client, "ann@example.com", NEW_PASSWORD).status_code == 200
+    token = sent_link(settings, "ann@example.com", "Recover Your Account", settings.RECOVER_URL)
+    assert_password_reset(api_client, accounts["active"], token)
     assert_error(api_profile(api_client, old_token), TOKEN_INVALID)
 
 

@@ -17,10 +17,10 @@ from django.core.management import CommandError, call_command
 
 from accounts.users.models import User
 from tests.conftest import PASSWORD, PROJECT
+from tests.support.api import NEW_PASSWORD, assert_password_reset
 from tests.support.contract import AUTHENTICATE_PATH, CONFIRMATION_PATH, INVALID_TOKEN, RECOVERY_PATH
 
 PYTHON = "/work/venv/bin/python" if Path("/work/venv/bin/python").exists() else sys.executable
-NEW_PASSWORD = "new secret phrase 42"
 
 
 def generate(*args: str) -> str:
@@ -62,18 +62,7 @@ def test_generate_with_purpose_confirmation_is_the_default(api_client, unconfirm
 def test_generate_recovery_token_resets_the_password(api_client, user):
     token = generate("ann@example.com", "--purpose", "recovery")
 
-    response = api_client.post(
-        RECOVERY_PATH, {"token": token, "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD}, format="json"
-    )
-
-    assert response.status_code == 200
-    assert response.json() == {"message": "Password reset"}
-    user.refresh_from_db()
-    assert user.check_password(NEW_PASSWORD)
-    login = api_client.post(
-        AUTHENTICATE_PATH, {"email": "ann@example.com", "password": NEW_PASSWORD}, format="json"
-    )
-    assert login.status_code == 200
+    assert_password_reset(api_client, user, token)
 
 
 def test_generate_recovery_token_does_not_confirm(api_client, unconfirmed):

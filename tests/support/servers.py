@@ -6,6 +6,8 @@ otherwise), yields a `Server` (its process, port and base URL) and stops it (SIG
 stop does; SIGKILL after 30 s). `start_gunicorn(...)` is the same without the `with`, for the few
 that stop a server in the middle of a test (`Server.stop()`).
 
+`production_environment(...)` is the one way to build a server's environment.
+
 No pytest here: bench/ imports this module too. A server that does not start raises
 ServerDidNotStart (an AssertionError, so a test fails on it) with the end of its log.
 """
@@ -13,18 +15,44 @@ ServerDidNotStart (an AssertionError, so a test fails on it) with the end of its
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 PROJECT = Path(__file__).resolve().parents[2]
+
+
+def server_variables() -> set[str]:
+    """Every variable the server reads: the `NAME=` and `# NAME=` lines of .env.example (as .ci/run
+    reads them), and what steers Django or Python itself."""
+    documented = re.findall(r"^#? *([A-Z][A-Z0-9_]*)=", (PROJECT / ".env.example").read_text(), re.MULTILINE)
+    return {*documented, "DJANGO_SETTINGS_MODULE", "PYTHONPATH", "PYTHONSTARTUP"}
+
+
+def production_environment(workdir: Path | None = None, *, keep: Iterable[str] = (), **variables: str) -> dict[str, str]:
+    """Return the environment of a server started as production runs it.
+
+    This process's environment without any variable the server reads (server_variables()), so that
+    a developer's shell changes no test's server, except those named in `keep` (e.g. CACHE_URL, for
+    a test that uses Redis when CI sets it); DEBUG off; ALLOWED_HOSTS=127.0.0.1; a SQLite database
+    in `workdir` when one is given; then `variables`.
+    """
+    stripped = server_variables() - set(keep)
+    env = {key: value for key, value in os.environ.items() if key not in stripped}
+    env.update(DEBUG="false", ALLOWED_HOSTS="127.0.0.1")
+    if workdir is not None:
+        env.update(DATABASE_URL=f"sqlite:///{workdir / 'db.sqlite3'}")
+    env.update(variables)
+    return env
 
 
 class ServerDidNotStart(AssertionError):
