@@ -57,7 +57,7 @@ def test_every_input_serializer_is_covered():
     assert {serializer.__name__ for serializer in SERIALIZERS} == {
         "LoginSerializer", "PasswordChangeSerializer", "PasswordSerializer", "EmailSerializer", "RegisterSerializer",
         "ProfileSerializer", "EmailChangeSerializer", "ValidationTokenSerializer", "PasswordResetSerializer",
-        "IntrospectionSerializer", "TwoFactorCodeSerializer", "TwoFactorDisableSerializer",
+        "IntrospectionSerializer", "TwoFactorCodeSerializer", "TwoFactorDisableSerializer", "TOTPEnrollSerializer",
     }
 
 
