@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT, production_environment
+from tests.conftest import PROJECT
 from tests.deploy.test_configuration import procfile_commands
-from tests.support.servers import free_port, gunicorn
+from tests.support.servers import free_port, gunicorn, production_environment
 
 pytestmark = pytest.mark.slow
 
