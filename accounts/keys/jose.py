@@ -8,7 +8,7 @@ from our key, never from the token.
 One token has one string: PyJWT accepts `=` padding (and decodes leniently), and an ECDSA
 signature (r, s) has a twin (r, n - s) that verifies as well. So every segment must be unpadded
 base64url in its one canonical spelling, and an ES256 signature must have the low s (s <= n/2),
-which is the one `encode()` writes (it turns a high s from `cryptography` into n - s).
+which is the one `encode()` writes (it signs again, with a fresh nonce, until the s is low).
 """
 
 import base64
@@ -46,10 +46,6 @@ def _segment_bytes(segment: str) -> bytes:
     return data
 
 
-def _segment(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def _canonical(token: str) -> None:
     """Raise InvalidToken unless the token is three canonical segments and, for ES256, a low-s
     signature. (Called with our key's algorithm; the header's must match it, which PyJWT checks.)"""
@@ -62,15 +58,8 @@ def _canonical(token: str) -> None:
         _segment_bytes(segment)
 
 
-def _low_s(token: str) -> str:
-    """Return an ES256 token with its signature's s made low (n - s for s > n/2): the same
-    signature's canonical twin."""
-    head, _, signature = token.rpartition(".")
-    raw = _segment_bytes(signature)
-    r, s = raw[:32], int.from_bytes(raw[32:], "big")
-    if s > _P256_ORDER // 2:
-        s = _P256_ORDER - s
-    return f"{head}.{_segment(r + s.to_bytes(32, 'big'))}"
+def _has_low_s(token: str) -> bool:
+    return int.from_bytes(_segment_bytes(token.rpartition(".")[2])[32:], "big") <= _P256_ORDER // 2
 
 
 def _refuse_high_s(token: str) -> None:
@@ -116,8 +105,13 @@ def public_key_from_jwk(jwk: dict, *, algorithm: str):
 
 def encode(payload: dict, *, private_key, algorithm: str, kid: str) -> str:
     """Return the signed compact JWS of the payload, with `kid` in its header (ES256: low s)."""
-    token = jwt.encode(payload, private_key, algorithm=algorithm, headers={"kid": kid})
-    return _low_s(token) if algorithm == "ES256" else token
+    # ECDSA signs with a fresh random nonce, so half the signatures have the low s: sign again until
+    # one has (the signature is never altered here). 64 draws all high: odds of 2^-64.
+    for _ in range(64):
+        token = jwt.encode(payload, private_key, algorithm=algorithm, headers={"kid": kid})
+        if algorithm != "ES256" or _has_low_s(token):
+            return token
+    raise RuntimeError("no low-s ES256 signature in 64 draws")
 
 
 def unverified_kid(token: str) -> str | None:
