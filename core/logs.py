@@ -41,16 +41,22 @@ _SCHEME_CREDENTIALS = re.compile(r"(?i)(?<![A-Za-z0-9_])(bearer|basic)(\s++)[A-Z
 # "name=value", "name: value", '"name": "value"', "'name': ['...']": every word followed by = or
 # :, then, where the word names a secret (_secret_name), its value. The value is read only there,
 # and the words inside it are not looked at again: "a=b=c=..." costs one pass, not one per "=".
-_NAME_SEPARATOR = re.compile(r"""(?<![A-Za-z0-9_])([A-Za-z0-9_]++)(["']?+\s*+[=:]\s*+)""")
-_SECRET_VALUE = re.compile(r"""("[^"\n]*+|'[^'\n]*+|\[[^\]\n]*+|[^\s,;&"'\]]++)?+""")
+# A name may be written with escapes (`pass\u0077ord` in JSON, `pass%77ord` in a form), which the
+# API decodes: such a name counts as a secret's. A value is redacted whole: a quoted one to its
+# closing quote (escaped quotes inside it included), a list to its closing bracket (brackets in
+# its quoted items skipped), a bare one to the end of its form field or word.
+_NAME_SEPARATOR = re.compile(r"""(?<![A-Za-z0-9_\\%])([A-Za-z0-9_\\%]++)(["']?+\s*+[=:]\s*+)""")
+_QUOTED = r""""(?:[^"\\\n]|\\.)*+"?+|'(?:[^'\\\n]|\\.)*+'?+"""
+_SECRET_VALUE = re.compile(rf"""("(?:[^"\\\n]|\\.)*+|'(?:[^'\\\n]|\\.)*+|\[(?:{_QUOTED}|[^\]\n"'])*+|[^&\s]++)?+""")
 
 # A word names a secret if it holds one of these (password, new_password, old_password, secret,
 # client_secret, token, otp, otpauth_uri, authorization, recovery_codes, ...) or is one of
 # _SECRET_NAMES: every field the API takes or gives that is a secret, and the usual others.
 _SECRET_WORDS = ("passw", "secret", "token", "otp", "authorization", "recovery", "credential", "cookie", "sessionid", "csrf")
 _SECRET_NAMES = frozenset({"code", "codes", "confirm", "confirmation", "key", "signature", "sig", "pin"})
-# The substrings that let redact() skip a pattern when a line holds none of them.
-_SECRET_HINTS = (*_SECRET_WORDS, *_SECRET_NAMES)
+# The substrings that let redact() skip a pattern when a line holds none of them (a name written
+# with escapes holds a backslash or a percent sign).
+_SECRET_HINTS = (*_SECRET_WORDS, *_SECRET_NAMES, "\\", "%")
 
 REDACTED = "[redacted]"
 
@@ -60,7 +66,7 @@ _UNICODE_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\
 
 def _secret_name(word: str) -> bool:
     word = word.lower()
-    return word in _SECRET_NAMES or any(part in word for part in _SECRET_WORDS)
+    return "\\" in word or "%" in word or word in _SECRET_NAMES or any(part in word for part in _SECRET_WORDS)
 
 
 def _jwts_redacted(match: re.Match) -> str:

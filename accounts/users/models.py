@@ -36,12 +36,21 @@ def email_canonical(email: str) -> bool:
     """Whether the address is its own canonical form: the one spelling under which it is both
     an account (email_normalize) and a mailbox (email_delivery), so that what is stored is what
     mail is sent to. Not: a default-ignorable character anywhere, a quoted local part, a domain
-    literal ([10.0.0.5]), a domain ending in a dot, or a non-ASCII domain that NFKC changes, that
+    literal ([10.0.0.5]), a domain ending in a dot, a local part beyond ASCII, a domain label in its
+    ASCII form (xn--...), or a non-ASCII domain that NFKC changes, that
     IDNA 2008 (UTS 46 mapping, STD3 rules, non-transitional) refuses, or whose UTS 46 mapping
     differs from its case folding (the account's form): e.g. "straße" (folded to "strasse", a
     domain of its own under IDNA 2008). A domain differing only in case is the same mailbox."""
     local, _, domain = email.rpartition("@")
     if _DEFAULT_IGNORABLE.search(email) or local.startswith('"') or domain.startswith("[") or domain.endswith("."):
+        return False
+    # A local part beyond ASCII: NFKC and case folding make look-alikes one account ("\u212aim" is
+    # "kim"), while mail, without SMTPUTF8 end to end, would go to an RFC 2047 jumble.
+    if not local.isascii():
+        return False
+    # An A-label (xn--...) is the ASCII spelling of a Unicode domain, which is then the same
+    # mailbox under two account spellings: only the Unicode form is taken.
+    if any(label.lower().startswith("xn--") for label in domain.split(".")):
         return False
     if domain.isascii():
         return True

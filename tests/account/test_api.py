@@ -739,6 +739,14 @@ REFUSED_ADDRESSES = {
     "ipv6-literal": "x@[IPv6:::1]",
     # A trailing dot: the same mailbox as without it.
     "trailing-dot": "x@example.com.",
+    # Beyond ASCII in the local part: U+212A (Kelvin) folds to "k", so this was kim@'s account,
+    # and mail went to an RFC 2047 jumble (review finding); U+017F folds to "s", U+0131 stays.
+    "kelvin-sign-local-part": "\u212aim@example.com",
+    "long-s-local-part": "\u017fam@example.com",
+    "dotless-i-local-part": "\u0131van@example.com",
+    # The ASCII spelling of a Unicode domain: bob@münchen.de's mailbox, as a second account.
+    "a-label-domain": "bob@xn--mnchen-3ya.de",
+    "a-label-domain-upper": "bob@XN--MNCHEN-3YA.DE",
 }
 
 
@@ -768,7 +776,6 @@ def test_change_to_an_address_that_is_not_its_own_canonical_form_is_a_400(user, 
         ("bob@m\u00fcnchen.de", "bob@xn--mnchen-3ya.de"),
         ("Bob@M\u00fcnchen.DE", "Bob@xn--mnchen-3ya.de"),
         ("bob@\u00c9bc.com", "bob@xn--bc-9ia.com"),
-        ("bob@xn--mnchen-3ya.de", "bob@xn--mnchen-3ya.de"),
         ("Bob@Example.COM", "Bob@Example.COM"),
     ],
 )

@@ -303,6 +303,14 @@ def test_the_json_formatter_keeps_the_traceback_redacted():
         ("client_id=c1&client_secret=s3", "client_id=c1&client_secret="),
         ("glued xyeyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4eXoifQ.c2lnbmF0dXJl.", "glued xy."),
         ("/api/validate/email/abcdefghijklmnopq/x", "/api/validate/email//x"),
+        # Names written with escapes, values with escaped quotes or stray punctuation (review finding).
+        ('{"pass\\u0077ord": "hunter2"}', '{"pass\\u0077ord": ""}'),
+        ("pass%77ord=hunter2&next=1", "pass%77ord=&next=1"),
+        ('{"password": "ab\\"cd rest-of-secret"}', '{"password": ""}'),
+        ("{'password': 'it\\'s secret'}", "{'password': ''}"),
+        ("password=a,b2secret", "password="),
+        ('password=ab"cdsecret', "password="),
+        ('{"codes": ["ab]cd", "efgh"]}', '{"codes": []}'),
     ],
 )
 def test_secrets_are_redacted(text, kept):
