@@ -9,8 +9,6 @@ import shutil
 import smtplib
 import subprocess
 import sys
-import time
-import urllib.request
 from datetime import datetime, timedelta, timezone as dt_timezone
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -30,7 +28,6 @@ from accounts.passwords.credentials import timing_hashes_forget
 from accounts.sessions.services import session_open
 from accounts.sessions.tokens import auth_token_issue, token_backend
 from accounts.keys.keyring import keyring
-from tests.support.servers import answers, wait_until_ready
 
 from tests.support.api import PASSWORD  # noqa: E402 (one definition, re-exported here)
 PROJECT = Path(__file__).resolve().parent.parent
@@ -349,10 +346,3 @@ def module_database_url(request):
     module = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
     with postgresql_database_of_its_own(f"authserver_{module}") as url:
         yield url
-
-
-def wait_for_server(process: subprocess.Popen, base: str, log: Path, timeout: float = 60) -> None:
-    """Wait until a server started as `process` answers GET /status with 200, or fail the test
-    with the end of its log (`timeout` is a safety net, not a measure). Servers started with
-    tests.support.servers wait by themselves; this stays for the few started otherwise."""
-    wait_until_ready(process, lambda: answers(f"{base}/status"), log, timeout=timeout)
