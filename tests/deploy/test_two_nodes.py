@@ -44,8 +44,8 @@ from pathlib import Path
 import jwt
 import pytest
 
-from tests.conftest import PROJECT, copy_project, wait_for_server
-from tests.support.servers import free_port, production_environment, start_gunicorn
+from tests.conftest import PROJECT, copy_project
+from tests.support.servers import answers, free_port, production_environment, start_gunicorn, wait_until_ready
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 CACHE_URL = os.environ.get("CACHE_URL", "")
@@ -349,9 +349,9 @@ def cluster(tmp_path_factory, module_database_url):
     nginx = None
     try:
         for node in nodes:
-            wait_for_server(node.process, node.base, node.error_log, timeout=60)
+            wait_until_ready(node.process, lambda: answers(f"{node.base}/status"), node.error_log, timeout=60)
         nginx = Nginx(workdir, nodes)
-        wait_for_server(nginx.process, f"http://127.0.0.1:{nginx.port}", nginx.error_log, timeout=30)
+        wait_until_ready(nginx.process, lambda: answers(f"http://127.0.0.1:{nginx.port}/status"), nginx.error_log, timeout=30)
         yield Cluster(project, env, nodes, nginx)
     finally:
         if nginx:
