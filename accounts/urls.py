@@ -4,7 +4,8 @@ from django.urls import re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from accounts.account.api import ConfirmationViewSet, UserViewSet
-from accounts.clients.api import IntrospectionViewSet
+from accounts.oidc.api import AuthorizationsViewSet, AuthorizationViewSet
+from accounts.oidc.introspection_api import IntrospectionViewSet
 from accounts.mfa.api import RecoveryCodesViewSet, TOTPViewSet, TwoFactorViewSet
 from accounts.passwords.api import RecoveryViewSet
 from accounts.sessions.api import SessionsViewSet, SessionViewSet
@@ -28,6 +29,13 @@ urlpatterns = [
     # and never reaches the database (PostgreSQL refuses a NUL in text, for one).
     route("sessions/(?P<session_id>[A-Za-z0-9_-]{1,64})", SessionViewSet, "session"),
     route("introspect", IntrospectionViewSet, "introspect"),
+    # The apps the user allowed (OpenID Connect consents).
+    route("authorizations", AuthorizationsViewSet, "authorizations"),
+    route(
+        "authorizations/(?P<authorization_id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})",
+        AuthorizationViewSet,
+        "authorization",
+    ),
     # Two-factor sign-in of the signed-in user.
     route("mfa", TwoFactorViewSet, "mfa"),
     route("mfa/totp", TOTPViewSet, "mfa-totp"),

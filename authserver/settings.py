@@ -63,6 +63,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     # Swagger UI for /api/docs, served from the static files (no CDN needed).
     "drf_spectacular_sidecar",
+    # The OpenID provider's engine (django-oauth-toolkit); its models are swapped for accounts.oidc's.
+    "oauth2_provider",
     "accounts",
     # The Flask server's password hashes and the command that imports its users.
     "legacy_flask",
@@ -204,7 +206,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+# The hosted pages speak these (chosen by `ui_locales`, else Accept-Language); the API's messages
+# are the contract's, in English.
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]
+LOCALE_PATHS = [BASE_DIR / "accounts" / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -339,6 +345,73 @@ SIMPLE_JWT = {
     "LEEWAY": 0,
     "TOKEN_TYPE_CLAIM": "token_type",
     "JTI_CLAIM": "jti",
+}
+
+# The OpenID provider (accounts.oidc, on django-oauth-toolkit and oauthlib). Its tokens are signed
+# by the keyring above; its tables are the app's own (the toolkit's models are swapped).
+OIDC_ACCESS_TOKEN_LIFETIME = env.int("OIDC_ACCESS_TOKEN_LIFETIME", default=300)
+OIDC_ID_TOKEN_LIFETIME = env.int("OIDC_ID_TOKEN_LIFETIME", default=300)
+OIDC_CODE_LIFETIME = env.int("OIDC_CODE_LIFETIME", default=60)
+# A refresh token lives while its session does, and at most this long unused (seconds).
+OIDC_REFRESH_TOKEN_LIFETIME = env.int("OIDC_REFRESH_TOKEN_LIFETIME", default=2592000)
+# Seconds in which a client may retry the refresh it just made (the answer lost on the way) and
+# get the same tokens again; any other use of a spent refresh token revokes its family. 0: never.
+OIDC_REFRESH_REUSE_GRACE = env.int("OIDC_REFRESH_REUSE_GRACE", default=10)
+for _name in ("OIDC_ACCESS_TOKEN_LIFETIME", "OIDC_ID_TOKEN_LIFETIME", "OIDC_CODE_LIFETIME", "OIDC_REFRESH_TOKEN_LIFETIME"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name}={globals()[_name]}: give a number of seconds, 1 or more.")
+if OIDC_REFRESH_REUSE_GRACE < 0:
+    raise ImproperlyConfigured(f"OIDC_REFRESH_REUSE_GRACE={OIDC_REFRESH_REUSE_GRACE}: give seconds, 0 or more.")
+# The hosted pages (sign-in, consent, sign-out): the product's name and logo (a URL), as users see them.
+PRODUCT_NAME = env.str("PRODUCT_NAME", default="Auth server").strip() or "Auth server"
+PRODUCT_LOGO_URL = env.str("PRODUCT_LOGO_URL", default="").strip()
+LOGIN_URL = "/signin"
+OAUTH2_PROVIDER_APPLICATION_MODEL = "accounts.Client"
+OAUTH2_PROVIDER_GRANT_MODEL = "accounts.Grant"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "accounts.AccessToken"
+OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "accounts.RefreshToken"
+OAUTH2_PROVIDER_ID_TOKEN_MODEL = "accounts.IDToken"
+OAUTH2_PROVIDER = {
+    "OIDC_ENABLED": True,
+    "OIDC_ISS_ENDPOINT": TOKEN_ISSUER,
+    "OAUTH2_VALIDATOR_CLASS": "accounts.oidc.validator.Validator",
+    "OAUTH2_BACKEND_CLASS": "oauth2_provider.oauth2_backends.OAuthLibCore",
+    "ACCESS_TOKEN_GENERATOR": "accounts.oidc.tokens.access_token_generate",
+    "SCOPES": {
+        "openid": "Sign you in",
+        "profile": "Your name",
+        "email": "Your email address",
+        "groups": "The groups you belong to",
+        "offline_access": "Stay signed in when you are away",
+    },
+    "DEFAULT_SCOPES": ["openid"],
+    "ACCESS_TOKEN_EXPIRE_SECONDS": OIDC_ACCESS_TOKEN_LIFETIME,
+    "ID_TOKEN_EXPIRE_SECONDS": OIDC_ID_TOKEN_LIFETIME,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": OIDC_CODE_LIFETIME,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": OIDC_REFRESH_TOKEN_LIFETIME,
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    # The grace is accounts.oidc's own (the same tokens again, not new ones).
+    "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
+    "PKCE_REQUIRED": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"],
+    "ALLOW_URI_WILDCARDS": False,
+    "REQUEST_APPROVAL_PROMPT": "auto",
+    "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,
+    "OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT": True,
+    "OIDC_RP_INITIATED_LOGOUT_STRICT_REDIRECT_URIS": True,
+    "OIDC_RP_INITIATED_LOGOUT_ACCEPT_EXPIRED_TOKENS": True,
+    "OIDC_RP_INITIATED_LOGOUT_DELETE_TOKENS": False,
+    "OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["client_secret_basic", "client_secret_post", "none"],
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
 }
 
 # Two-factor sign-in (accounts.mfa.totp): the issuer that authenticator apps show next to the account

@@ -43,6 +43,13 @@ TWO_FACTOR = Counter(
     "recovery_code (accepted), refused, or required (a sign-in without a code)",
     ["outcome"],
 )
+OIDC = Counter(
+    "authserver_oidc_events",
+    "The OpenID provider's events: tokens issued per grant type (token_authorization_code, "
+    "token_refresh_token, token_client_credentials), authorization, consent_given, consent_refused, "
+    "code_reused, refresh_reused, logout (RP-initiated), backchannel_sent, backchannel_failed",
+    ["event"],
+)
 REQUESTS = Histogram(
     "authserver_request_duration_seconds",
     "Time to answer a request, by endpoint (the route's name), method and status",
@@ -79,6 +86,13 @@ for _scope in ("login", "login_address", "login_account", "login_account_two_fac
     RATE_LIMITED.labels(_scope)
 for _outcome in ("accepted", "recovery_code", "refused", "required"):
     TWO_FACTOR.labels(_outcome)
+OIDC_EVENTS = (
+    "token_authorization_code", "token_refresh_token", "token_client_credentials", "authorization",
+    "consent_given", "consent_refused", "code_reused", "refresh_reused", "logout", "backchannel_sent",
+    "backchannel_failed",
+)
+for _event in OIDC_EVENTS:
+    OIDC.labels(_event)
 
 
 def outcome_of(exc: Exception) -> str:
@@ -110,6 +124,13 @@ def rate_limited(scope: str) -> None:
 
 def two_factor_counted(outcome: str) -> None:
     TWO_FACTOR.labels(outcome).inc()
+
+
+def oidc_counted(event: str) -> None:
+    """Count one of the OpenID provider's events (OIDC_EVENTS; anything else is a bug)."""
+    if event not in OIDC_EVENTS:
+        raise ValueError(f"unknown OpenID provider event {event!r}")
+    OIDC.labels(event).inc()
 
 
 def request_observed(*, endpoint: str, method: str, status: int, seconds: float) -> None:

@@ -68,5 +68,8 @@ def user_delete(*, user: User, password: str) -> None:
     if not password_check(user=user, password=password, action="account deletion"):
         raise InvalidCredentials
     email = user.email
-    user.delete()
+    with transaction.atomic():
+        # Ended first, so that the apps it signed in to hear of it (back-channel logout).
+        sessions_end(user=user, reason=EndReason.DELETED)
+        user.delete()
     audit.record(audit.Type.DELETE, email=email)

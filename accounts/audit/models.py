@@ -34,6 +34,18 @@ class AuthEvent(models.Model):
         MFA_RECOVERY_CODE_USED = "mfa_recovery_code_used", "Recovery code used"
         MFA_RECOVERY_CODES_REGENERATED = "mfa_recovery_codes_regenerated", "Recovery codes regenerated"
         MFA_RESET = "mfa_reset", "Two-factor reset by staff"
+        CLIENT_CREATED = "client_created", "Client registered"
+        CLIENT_SECRET_RESET = "client_secret_reset", "Client secret replaced"
+        AUTHORIZED = "authorized", "App authorized (a code issued)"
+        AUTHORIZATION_REFUSED = "authorization_refused", "Authorization refused"
+        CONSENT_GIVEN = "consent_given", "Consent given"
+        CONSENT_REFUSED = "consent_refused", "Consent refused"
+        CONSENT_WITHDRAWN = "consent_withdrawn", "Consent withdrawn"
+        CODE_REUSED = "code_reused", "Authorization code used twice"
+        REFRESH_REUSED = "refresh_reused", "Refresh token reused"
+        OIDC_LOGOUT = "oidc_logout", "Signed out by an app (RP-initiated)"
+        BACKCHANNEL_LOGOUT = "backchannel_logout", "Back-channel logout sent"
+        BACKCHANNEL_LOGOUT_FAILED = "backchannel_logout_failed", "Back-channel logout not delivered"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     type = models.CharField(max_length=32, choices=Type.choices, db_index=True)

@@ -1,44 +1,97 @@
-"""Resource servers in the admin: register one (its secret is shown once), reset a secret, turn off.
+"""Clients in the admin, one registry: apps that sign users in and services (resource servers).
 
-A new secret is shown on the page that answers the request, never through Django's messages
-(whose default storage is a cookie that the browser would send back).
+Registering one shows its secret once, on the page that answers the request (never through
+Django's messages, whose default storage is a cookie the browser would send back); "new secret"
+does the same. The secret's digest is never shown.
 """
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
 from accounts.clients import services as clients
-from accounts.clients.models import ResourceServer
+from accounts.clients.models import SCOPES, Client
 
-CREDENTIALS_TEMPLATE = "admin/accounts/resourceserver/credentials.html"
+CREDENTIALS_TEMPLATE = "admin/accounts/client/credentials.html"
 
 
-@admin.register(ResourceServer)
-class ResourceServerAdmin(admin.ModelAdmin):
-    list_display = ("name", "client_id", "is_active", "created_at")
-    list_filter = ("is_active",)
+class ClientAddForm(forms.ModelForm):
+    class Meta:
+        model = Client
+        fields = (
+            "name", "authorization_grant_type", "client_type", "skip_authorization", "redirect_uris",
+            "post_logout_redirect_uris", "backchannel_logout_uri", "allowed_scopes", "algorithm",
+        )
+        help_texts = {
+            "redirect_uris": "Space- or newline-separated; matched exactly. None for a service.",
+            "post_logout_redirect_uris": "Space- or newline-separated; matched exactly.",
+        }
+
+
+@admin.register(Client)
+class ClientAdmin(admin.ModelAdmin):
+    list_display = ("name", "client_id", "authorization_grant_type", "client_type", "skip_authorization", "is_active", "created")
+    list_filter = ("is_active", "authorization_grant_type", "client_type", "skip_authorization")
     search_fields = ("name", "client_id")
-    readonly_fields = ("client_id", "created_at")
+    readonly_fields = ("client_id", "created", "updated")
     actions = ["reset_secret"]
 
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = ClientAddForm
+        return super().get_form(request, obj, **kwargs)
+
     def get_fields(self, request, obj=None):
-        return ("name",) if obj is None else ("name", "client_id", "is_active", "created_at")
+        if obj is None:
+            return ClientAddForm.Meta.fields
+        return (
+            "name", "client_id", "authorization_grant_type", "client_type", "is_active", "skip_authorization",
+            "redirect_uris", "post_logout_redirect_uris", "backchannel_logout_uri", "allowed_scopes",
+            "resources", "algorithm", "created", "updated",
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        return (*self.readonly_fields, "authorization_grant_type", "client_type")
 
     def save_model(self, request, obj, form, change):
         if change:
+            unknown = [scope for scope in obj.allowed_scopes.split() if scope not in SCOPES]
+            if unknown:
+                messages.error(request, f"Unknown scope {unknown[0]!r} not saved: use {', '.join(SCOPES)}.")
+                obj.allowed_scopes = Client.objects.get(pk=obj.pk).allowed_scopes
             super().save_model(request, obj, form, change)
             return
-        server, secret = clients.resource_server_create(name=obj.name, actor=request.user)
-        obj.pk, obj.client_id, obj.created_at = server.pk, server.client_id, server.created_at
-        request.resource_server_credentials = [(server, secret)]
+        client, secret = clients.client_create(
+            name=obj.name,
+            redirect_uris=obj.redirect_uris.split(),
+            public=obj.client_type == Client.CLIENT_PUBLIC,
+            first_party=obj.skip_authorization,
+            scopes=obj.allowed_scopes,
+            post_logout_redirect_uris=obj.post_logout_redirect_uris.split(),
+            backchannel_logout_uri=obj.backchannel_logout_uri,
+            service=obj.authorization_grant_type == Client.GRANT_CLIENT_CREDENTIALS,
+            algorithm=obj.algorithm or "RS256",
+            actor=request.user,
+        )
+        obj.pk, obj.client_id, obj.created = client.pk, client.client_id, client.created
+        request.client_credentials = [(client, secret)]
+
+    def add_view(self, request, form_url="", extra_context=None):
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except clients.ClientError as exc:
+            messages.error(request, str(exc))
+            return TemplateResponse(request, "admin/base_site.html", {**self.admin_site.each_context(request), "title": str(exc)}, status=400)
 
     def response_add(self, request, obj, post_url_continue=None):
-        return self._credentials(request, getattr(request, "resource_server_credentials", []))
+        return self._credentials(request, getattr(request, "client_credentials", []))
 
     def _credentials(self, request, credentials):
         context = {
             **self.admin_site.each_context(request),
-            "title": "Resource server credentials",
+            "title": "Client credentials",
             "opts": self.opts,
             "credentials": credentials,
         }
@@ -46,8 +99,9 @@ class ResourceServerAdmin(admin.ModelAdmin):
         response["Cache-Control"] = "no-store"
         return response
 
-    @admin.action(description="Give the selected resource servers a new secret", permissions=["change"])
+    @admin.action(description="Give the selected clients a new secret", permissions=["change"])
     def reset_secret(self, request, queryset):
+        confidential = queryset.filter(client_type=Client.CLIENT_CONFIDENTIAL)
         return self._credentials(
-            request, [(server, clients.resource_server_secret_reset(server=server)) for server in queryset]
+            request, [(client, clients.client_secret_reset(client=client, actor=request.user)) for client in confidential]
         )

@@ -1,114 +1,140 @@
-"""Resource servers (the introspection endpoint's callers) and token introspection (RFC 7662)."""
+"""The registry of clients: register one, give it a new secret, authenticate its calls.
+
+Secrets are random (256 bits, URL-safe) and kept as `sha256$<hex digest>` (accounts.clients.models).
+Checking one costs a digest and a comparison in equal time; an unknown client id is compared
+against a stand-in, so the answer takes the same time.
+"""
 
 import hashlib
 import hmac
 import secrets
 
+from django.db import IntegrityError, transaction
+
 from accounts.audit import services as audit
 from accounts.clients.errors import InvalidClientCredentials
-from accounts.clients.models import ResourceServer
-from accounts.sessions.tokens import Extra, SessionRead, auth_token_decode, token_session_check
+from accounts.clients.models import SCOPES, SECRET_DIGEST_PREFIX, Client
 from accounts.users.models import User
-from core.errors import AuthError
+
+_NO_DIGEST = SECRET_DIGEST_PREFIX + hashlib.sha256(b"no such client").hexdigest()
 
 
-def _caller_digest_sql(connection) -> str:
-    """The secret digest of the active resource server with this client id (NULL if none); its
-    parameters: the client id, then True (is_active)."""
-    quote, meta = connection.ops.quote_name, ResourceServer._meta
-    table = quote(meta.db_table)
-
-    def column(name: str) -> str:
-        return f"{table}.{quote(meta.get_field(name).column)}"
-
-    return (
-        f"SELECT {column('secret_digest')} FROM {table} WHERE {column('client_id')} = %s "
-        f"AND {column('is_active')} = %s ORDER BY {column(meta.pk.name)} LIMIT 1"
-    )
+class ClientError(ValueError):
+    """A registration that cannot be made as asked (the message says why)."""
 
 
-# What an introspection reads, in one query: the session the token names, with its user, and the
-# secret digest of the active resource server calling (NULL when there is none). Only the columns
-# token_session_check reads (the answer's claims come from the verified token): a third fewer
-# values to convert, each a datetime parse on SQLite. Reading any other field of these instances
-# would cost a query of its own, which tests/clients/test_api.py's query counts would show.
-INTROSPECTION_SESSION_FIELDS = ("ended_at", "expires_at")
-INTROSPECTION_USER_FIELDS = ("public_id", "is_active", "deactivated_at")
-_session_and_caller = SessionRead(
-    session_fields=INTROSPECTION_SESSION_FIELDS,
-    user_fields=INTROSPECTION_USER_FIELDS,
-    extra=Extra("caller_digest", ResourceServer._meta.get_field("secret_digest"), _caller_digest_sql),
-)
-
-# Compared against when the client id is unknown, so that the answer takes the same time.
-_NO_DIGEST = hashlib.sha256(b"no such client").hexdigest()
+def secret_digest(secret: str) -> str:
+    return SECRET_DIGEST_PREFIX + hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+def secret_matches(digest: str | None, secret: str) -> bool:
+    """Whether the secret's digest is `digest`, in equal time (no digest matches nothing)."""
+    matched = hmac.compare_digest((digest or _NO_DIGEST).encode(), secret_digest(secret).encode())
+    return matched and bool(digest) and digest.startswith(SECRET_DIGEST_PREFIX)
 
 
-def resource_server_create(*, name: str, actor: User | None = None) -> tuple[ResourceServer, str]:
-    """Register a resource server; return it and its secret, which is shown this once only."""
+def _by(actor: User | None) -> str:
+    return actor.email if actor is not None else "an operator command"
+
+
+def _uris_check(uris: list[str], what: str) -> None:
+    from oauth2_provider.validators import AllowedURIValidator
+
+    validator = AllowedURIValidator(["https", "http"], name=what, allow_path=True, allow_query=True)
+    for uri in uris:
+        try:
+            validator(uri)
+        except Exception as exc:  # Django's ValidationError, with the validator's words
+            raise ClientError(f"{what} {uri!r} is not valid: {'; '.join(getattr(exc, 'messages', [str(exc)]))}") from None
+        if "#" in uri:
+            raise ClientError(f"{what} {uri!r} must not have a fragment.")
+
+
+def client_create(
+    *,
+    name: str,
+    redirect_uris: list[str] = (),
+    public: bool = False,
+    first_party: bool = False,
+    scopes: str = "openid profile email",
+    post_logout_redirect_uris: list[str] = (),
+    backchannel_logout_uri: str = "",
+    service: bool = False,
+    algorithm: str = "RS256",
+    actor: User | None = None,
+) -> tuple[Client, str]:
+    """Register a client; return it and its secret ("" for a public client), shown this once.
+
+    An app that signs users in (authorization code + PKCE) needs a redirect URI; a service
+    (`service`: client_credentials, such as a resource server that introspects tokens) needs none.
+    """
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise ClientError("The name must be 1 to 100 characters.")
+    scope_list = scopes.split()
+    unknown = [scope for scope in scope_list if scope not in SCOPES]
+    if unknown:
+        raise ClientError(f"Unknown scope {unknown[0]!r}: use {', '.join(SCOPES)}.")
+    if service:
+        if public:
+            raise ClientError("A service authenticates with its secret: it cannot be public.")
+        if redirect_uris:
+            raise ClientError("A service signs nobody in: it takes no redirect URI.")
+    elif not redirect_uris:
+        raise ClientError("An app that signs users in needs at least one redirect URI.")
+    _uris_check(list(redirect_uris), "Redirect URI")
+    _uris_check(list(post_logout_redirect_uris), "Post-logout redirect URI")
+    if backchannel_logout_uri:
+        _uris_check([backchannel_logout_uri], "Back-channel logout URI")
+    if algorithm not in ("RS256", "ES256"):
+        raise ClientError("The ID token algorithm is RS256 or ES256.")
+    secret = "" if public else secrets.token_urlsafe(32)
+    try:
+        with transaction.atomic():
+            client = Client.objects.create(
+                name=name,
+                client_type=Client.CLIENT_PUBLIC if public else Client.CLIENT_CONFIDENTIAL,
+                authorization_grant_type=Client.GRANT_CLIENT_CREDENTIALS if service else Client.GRANT_AUTHORIZATION_CODE,
+                client_secret=secret_digest(secret) if secret else "",
+                redirect_uris=" ".join(redirect_uris),
+                post_logout_redirect_uris=" ".join(post_logout_redirect_uris),
+                backchannel_logout_uri=backchannel_logout_uri,
+                skip_authorization=first_party,
+                allowed_scopes=" ".join(scope_list),
+                algorithm=algorithm,
+            )
+    except IntegrityError:
+        raise ClientError(f"A client named {name!r} exists already.") from None
+    kind = "service" if service else ("public app" if public else "app")
+    audit.record(audit.Type.CLIENT_CREATED, detail=f"{name} ({client.client_id}, {kind}) by {_by(actor)}")
+    return client, secret
+
+
+def resource_server_create(*, name: str, actor: User | None = None) -> tuple[Client, str]:
+    """Register a resource server (a service that introspects tokens); return it and its secret."""
+    return client_create(name=name, service=True, scopes="", actor=actor)
+
+
+def client_secret_reset(*, client: Client, actor: User | None = None) -> str:
+    """Give a confidential client a new secret (the old one stops working); return it, once."""
+    if client.client_type != Client.CLIENT_CONFIDENTIAL:
+        raise ClientError(f"{client.name} is a public client: it has no secret.")
     secret = secrets.token_urlsafe(32)
-    server = ResourceServer.objects.create(name=name, secret_digest=_digest(secret))
-    by = actor.email if actor is not None else "an operator command"
-    audit.record(audit.Type.RESOURCE_SERVER_CREATED, detail=f"{name} ({server.client_id}) by {by}")
-    return server, secret
-
-
-def resource_server_secret_reset(*, server: ResourceServer) -> str:
-    """Give the resource server a new secret (the old one stops working); return it, once."""
-    secret = secrets.token_urlsafe(32)
-    server.secret_digest = _digest(secret)
-    server.save(update_fields=["secret_digest"])
+    client.client_secret = secret_digest(secret)
+    client.save(update_fields=["client_secret", "updated"])
+    audit.record(audit.Type.CLIENT_SECRET_RESET, detail=f"{client.name} ({client.client_id}) by {_by(actor)}")
     return secret
 
 
-def _secret_check(digest: str | None, client_secret: str) -> None:
-    """Raise InvalidClientCredentials unless the secret's digest is `digest`.
-
-    No digest (no such client, or a row whose secret was never set) matches no secret; it is
-    compared all the same, against a stand-in, so that the answer takes the same time.
-    """
-    matched = hmac.compare_digest(digest or _NO_DIGEST, _digest(client_secret))
-    if not matched or not digest:
-        raise InvalidClientCredentials
-
-
-def resource_server_authenticate(*, client_id: str, client_secret: str) -> ResourceServer:
-    """Return the active resource server with these credentials, or raise InvalidClientCredentials."""
-    server = (
-        ResourceServer.objects.filter(client_id=client_id, is_active=True).order_by("pk").first() if client_id else None
+def client_authenticate(*, client_id: str, client_secret: str) -> Client:
+    """Return the active confidential client with these credentials, or raise InvalidClientCredentials."""
+    client = (
+        Client.objects.filter(client_id=client_id, is_active=True, client_type=Client.CLIENT_CONFIDENTIAL)
+        .order_by("pk")
+        .first()
+        if client_id
+        else None
     )
-    _secret_check(server.secret_digest if server is not None else None, client_secret)
-    return server
-
-
-INACTIVE = {"active": False}
-CLAIMS = ("sub", "sid", "exp", "iat", "iss", "aud", "email", "email_verified", "groups", "amr", "jti")
-
-
-def token_introspect(*, client_id: str, client_secret: str, token: str) -> dict:
-    """Authenticate the calling resource server (or raise InvalidClientCredentials), then return
-    RFC 7662's answer for the token: its claims if the API would accept it, else inactive.
-
-    One SQL query when the token names a session: the session, its user and the caller's
-    digest are read together. A token that names none costs a second, for the caller alone.
-    """
-    try:
-        verified = auth_token_decode(token)
-    except AuthError:
-        verified = None
-    session = _session_and_caller(verified.session_id, (client_id, True)) if verified is not None else None
-    if session is None:
-        # Not a token of this server, or its session is gone: the caller is checked on its own.
-        resource_server_authenticate(client_id=client_id, client_secret=client_secret)
-        return dict(INACTIVE)
-    _secret_check(session.caller_digest, client_secret)
-    try:
-        token_session_check(token=verified, session=session)
-    except AuthError:
-        return dict(INACTIVE)
-    claims = verified.payload
-    return {"active": True, **{name: claims[name] for name in CLAIMS if name in claims}, "token_type": "Bearer"}
+    if not secret_matches(client.client_secret if client is not None else None, client_secret):
+        raise InvalidClientCredentials
+    return client

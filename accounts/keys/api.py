@@ -1,4 +1,4 @@
-"""/.well-known/: what resource servers need to verify auth tokens without our secrets."""
+"""/.well-known/jwks.json: the public keys that verify every token this server signs."""
 
 from django.conf import settings
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
@@ -12,14 +12,6 @@ from core.api import PublicView
 @extend_schema_serializer(component_name="JWKS")
 class JWKSOutput(serializers.Serializer):
     keys = serializers.ListField(child=serializers.DictField())
-
-
-@extend_schema_serializer(component_name="AuthorizationServerMetadata")
-class AuthorizationServerMetadataOutput(serializers.Serializer):
-    issuer = serializers.URLField()
-    jwks_uri = serializers.URLField()
-    introspection_endpoint = serializers.URLField()
-    introspection_endpoint_auth_methods_supported = serializers.ListField(child=serializers.CharField())
 
 
 class JWKSView(PublicView):
@@ -36,28 +28,3 @@ class JWKSView(PublicView):
         response = Response(JWKSOutput({"keys": keyring.keyset().jwks}).data)
         response["Cache-Control"] = f"public, max-age={settings.JWKS_MAX_AGE}"
         return response
-
-
-class AuthorizationServerMetadataView(PublicView):
-    """GET /.well-known/openid-configuration: where the keys and the introspection endpoint are
-    (RFC 8414 names). The server issues no ID tokens: it is not an OpenID provider."""
-
-    @extend_schema(
-        summary="Where the keys and the introspection endpoint are (RFC 8414)",
-        operation_id="authorization_server_metadata",
-        tags=["keys"],
-        auth=[],
-        responses={200: AuthorizationServerMetadataOutput},
-    )
-    def get(self, request):
-        issuer = settings.TOKEN_ISSUER
-        return Response(
-            AuthorizationServerMetadataOutput(
-                {
-                    "issuer": issuer,
-                    "jwks_uri": f"{issuer}/.well-known/jwks.json",
-                    "introspection_endpoint": f"{issuer}/api/introspect",
-                    "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
-                }
-            ).data
-        )

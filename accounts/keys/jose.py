@@ -103,12 +103,14 @@ def public_key_from_jwk(jwk: dict, *, algorithm: str):
     return _JWK[algorithm].from_jwk(json.dumps(jwk))
 
 
-def encode(payload: dict, *, private_key, algorithm: str, kid: str) -> str:
-    """Return the signed compact JWS of the payload, with `kid` in its header (ES256: low s)."""
+def encode(payload: dict, *, private_key, algorithm: str, kid: str, typ: str | None = None) -> str:
+    """Return the signed compact JWS of the payload, with `kid` (and `typ`, when given: `at+jwt`
+    for an OAuth access token, RFC 9068; `logout+jwt` for a logout token) in its header (ES256: low s)."""
+    headers = {"kid": kid} if typ is None else {"kid": kid, "typ": typ}
     # ECDSA signs with a fresh random nonce, so half the signatures have the low s: sign again until
     # one has (the signature is never altered here). 64 draws all high: odds of 2^-64.
     for _ in range(64):
-        token = jwt.encode(payload, private_key, algorithm=algorithm, headers={"kid": kid})
+        token = jwt.encode(payload, private_key, algorithm=algorithm, headers=headers)
         if algorithm != "ES256" or _has_low_s(token):
             return token
     raise RuntimeError("no low-s ES256 signature in 64 draws")
@@ -116,17 +118,33 @@ def encode(payload: dict, *, private_key, algorithm: str, kid: str) -> str:
 
 def unverified_kid(token: str) -> str | None:
     """Return the `kid` of the token's header (not yet verified), or raise InvalidToken."""
+    return unverified_header(token)[0]
+
+
+def unverified_header(token: str) -> tuple[str | None, str | None]:
+    """Return the `kid` and `typ` of the token's header (not yet verified), or raise InvalidToken."""
     _canonical(token)
-    kid = jwt.get_unverified_header(token).get("kid")
-    return kid if isinstance(kid, str) else None
+    header = jwt.get_unverified_header(token)
+    kid, typ = header.get("kid"), header.get("typ")
+    return (kid if isinstance(kid, str) else None), (typ if isinstance(typ, str) else None)
 
 
-def decode(token: str, *, public_key, algorithm: str, issuer: str, audience: list[str], required: list[str]) -> dict:
+def decode(
+    token: str,
+    *,
+    public_key,
+    algorithm: str,
+    issuer: str,
+    audience: list[str] | None,
+    required: list[str],
+    verify_exp: bool = True,
+) -> dict:
     """Return the verified claims, or raise InvalidToken.
 
     The signature is checked with our key's own algorithm (the header's `alg` must name it),
-    then `exp`, `iat`, `iss` and `aud`, and the presence of the `required` claims. A token that
-    is not in its one canonical form (module docs) is refused before.
+    then `exp`, `iat`, `iss` and `aud` (audience None: any audience, which the caller checks),
+    and the presence of the `required` claims. A token that is not in its one canonical form
+    (module docs) is refused before.
     """
     _canonical(token)
     if algorithm == "ES256":
@@ -137,5 +155,5 @@ def decode(token: str, *, public_key, algorithm: str, issuer: str, audience: lis
         algorithms=[algorithm],
         issuer=issuer,
         audience=audience,
-        options={"require": required},
+        options={"require": required, "verify_aud": audience is not None, "verify_exp": verify_exp},
     )

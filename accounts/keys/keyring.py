@@ -48,10 +48,24 @@ class KeySet:
     signing_kid: str
     signing_algorithm: str
     signing_row: SigningKey = field(repr=False)
+    # The current key of each algorithm (auth tokens sign with TOKEN_ALGORITHM's, ID tokens with
+    # the one their client registered).
+    current_rows: dict[str, SigningKey] = field(repr=False, default_factory=dict)
+    _private_keys: dict = field(repr=False, default_factory=dict, compare=False)
 
     @functools.cached_property
     def private_key(self):
         return self.signing_row.private_key()
+
+    def signer(self, algorithm: str) -> tuple[str, object]:
+        """Return the key id and private key that sign in this algorithm now."""
+        row = self.current_rows[algorithm]
+        if row.kid == self.signing_kid:
+            return row.kid, self.private_key
+        key = self._private_keys.get(row.kid)
+        if key is None:
+            key = self._private_keys[row.kid] = row.private_key()
+        return row.kid, key
 
 
 class Keyring:
@@ -86,12 +100,14 @@ class Keyring:
     def reload(self) -> KeySet:
         """Read the keys from the database (making the first ones if there are none)."""
         rows = list(SigningKey.objects.filter(state__in=SigningKey.PUBLISHED))
-        if not any(row.state == SigningKey.State.CURRENT for row in rows):
+        if {row.algorithm for row in rows if row.state == SigningKey.State.CURRENT} != set(jose.ALGORITHMS):
             _first_keys_make()
             rows = list(SigningKey.objects.filter(state__in=SigningKey.PUBLISHED))
-        current = next(row for row in rows if row.state == SigningKey.State.CURRENT)
+        current_rows = {row.algorithm: row for row in rows if row.state == SigningKey.State.CURRENT}
+        current = current_rows.get(settings.TOKEN_ALGORITHM) or next(iter(current_rows.values()))
         order = {SigningKey.State.CURRENT: 0, SigningKey.State.NEXT: 1, SigningKey.State.PREVIOUS: 2}
-        rows.sort(key=lambda row: (order[row.state], -row.created_at.timestamp()))
+        # Current keys first (TOKEN_ALGORITHM's before the other), then next, then previous.
+        rows.sort(key=lambda row: (order[row.state], row.algorithm != current.algorithm, -row.created_at.timestamp()))
         keyset = KeySet(
             verifying={
                 row.kid: VerifyingKey(
@@ -105,6 +121,7 @@ class Keyring:
             signing_kid=current.kid,
             signing_algorithm=current.algorithm,
             signing_row=current,
+            current_rows=current_rows,
         )
         _reencrypt(rows)
         with self._lock:
@@ -123,15 +140,17 @@ class Keyring:
 
 
 def _first_keys_make() -> None:
-    """Make a current and a next key; if another process made them first, keep theirs."""
-    try:
-        with transaction.atomic():
-            if not SigningKey.objects.filter(state=SigningKey.State.CURRENT).exists():
-                SigningKey.objects.generate(algorithm=settings.TOKEN_ALGORITHM, state=SigningKey.State.CURRENT)
-                SigningKey.objects.generate(algorithm=settings.TOKEN_ALGORITHM, state=SigningKey.State.NEXT)
-    except IntegrityError:
-        # A concurrent first use won the unique index on the current (or next) state.
-        pass
+    """Make a current and a next key of each algorithm that has none; if another process made
+    them first, keep theirs."""
+    for algorithm in jose.ALGORITHMS:
+        try:
+            with transaction.atomic():
+                if not SigningKey.objects.filter(state=SigningKey.State.CURRENT, algorithm=algorithm).exists():
+                    SigningKey.objects.generate(algorithm=algorithm, state=SigningKey.State.CURRENT)
+                    SigningKey.objects.generate(algorithm=algorithm, state=SigningKey.State.NEXT)
+        except IntegrityError:
+            # A concurrent first use won the unique index on the current (or next) state.
+            pass
 
 
 def _reencrypt(rows: list[SigningKey]) -> None:

@@ -1,8 +1,8 @@
 """Signing keys of the auth tokens, with their states.
 
 next (published, not yet signing) → current (signs) → previous (published, still verifies) →
-retired (unpublished; its tokens are refused). Exactly one key is current and at most one is next,
-which the database enforces. The private part is stored encrypted (core.vault); the public
+retired (unpublished; its tokens are refused). Per algorithm (ES256 and RS256), exactly one key is
+current and at most one is next, which the database enforces. The private part is stored encrypted (core.vault); the public
 part as a JWK, exactly as /.well-known/jwks.json serves it.
 """
 
@@ -62,8 +62,14 @@ class SigningKey(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["state"], condition=Q(state="current"), name="signing_key_one_current"),
-            models.UniqueConstraint(fields=["state"], condition=Q(state="next"), name="signing_key_one_next"),
+            # One current and at most one next key per algorithm: ES256 and RS256 each sign their
+            # tokens (RS256 is OpenID's default for ID tokens).
+            models.UniqueConstraint(
+                fields=["algorithm", "state"], condition=Q(state="current"), name="signing_key_one_current_per_alg"
+            ),
+            models.UniqueConstraint(
+                fields=["algorithm", "state"], condition=Q(state="next"), name="signing_key_one_next_per_alg"
+            ),
         ]
 
     def __str__(self):

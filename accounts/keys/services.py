@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.audit import services as audit
+from accounts.keys import jose
 from accounts.keys.keyring import keyring
 from accounts.keys.models import SigningKey
 from accounts.users.models import User
@@ -35,31 +36,46 @@ def _readable(key: SigningKey) -> bool:
 
 
 def keys_rotate(*, actor: User | None = None) -> SigningKey:
-    """Rotate the keys; return the new current key."""
+    """Rotate the keys of every algorithm; return the new current key of TOKEN_ALGORITHM (the
+    auth tokens')."""
     now = timezone.now()
+    rotated = {}
     with transaction.atomic():
-        keys = {key.state: key for key in SigningKey.objects.select_for_update().filter(state__in=[State.NEXT, State.CURRENT])}
-        # In this order, so that the database never holds two current or two next keys.
-        if State.CURRENT in keys:
-            keys[State.CURRENT].state = State.PREVIOUS
-            keys[State.CURRENT].save(update_fields=["state"])
-        if State.NEXT in keys and _readable(keys[State.NEXT]):
-            current = keys[State.NEXT]
-            current.state, current.activated_at = State.CURRENT, now
-            current.save(update_fields=["state", "activated_at"])
-        else:
-            if State.NEXT in keys:
-                # Encrypted under a SECRET_KEY that is gone: it could never sign. Published until
-                # now, it stays a verifying key.
-                keys[State.NEXT].state = State.PREVIOUS
-                keys[State.NEXT].save(update_fields=["state"])
-            current = SigningKey.objects.generate(algorithm=settings.TOKEN_ALGORITHM, state=State.CURRENT)
-        upcoming = SigningKey.objects.generate(algorithm=settings.TOKEN_ALGORITHM, state=State.NEXT)
+        for algorithm in jose.ALGORITHMS:
+            rotated[algorithm] = _rotate(algorithm, now)
     keyring.forget()
     audit.record(
-        audit.Type.KEYS_ROTATED, detail=f"current {current.kid}, next {upcoming.kid}, by {_by(actor)}"
+        audit.Type.KEYS_ROTATED,
+        detail=", ".join(f"{alg}: current {cur.kid}, next {nxt.kid}" for alg, (cur, nxt) in rotated.items())
+        + f", by {_by(actor)}",
     )
-    return current
+    return rotated[settings.TOKEN_ALGORITHM][0]
+
+
+def _rotate(algorithm: str, now) -> tuple[SigningKey, SigningKey]:
+    keys = {
+        key.state: key
+        for key in SigningKey.objects.select_for_update().filter(
+            algorithm=algorithm, state__in=[State.NEXT, State.CURRENT]
+        )
+    }
+    # In this order, so that the database never holds two current or two next keys.
+    if State.CURRENT in keys:
+        keys[State.CURRENT].state = State.PREVIOUS
+        keys[State.CURRENT].save(update_fields=["state"])
+    if State.NEXT in keys and _readable(keys[State.NEXT]):
+        current = keys[State.NEXT]
+        current.state, current.activated_at = State.CURRENT, now
+        current.save(update_fields=["state", "activated_at"])
+    else:
+        if State.NEXT in keys:
+            # Encrypted under a SECRET_KEY that is gone: it could never sign. Published until
+            # now, it stays a verifying key.
+            keys[State.NEXT].state = State.PREVIOUS
+            keys[State.NEXT].save(update_fields=["state"])
+        current = SigningKey.objects.generate(algorithm=algorithm, state=State.CURRENT)
+    upcoming = SigningKey.objects.generate(algorithm=algorithm, state=State.NEXT)
+    return current, upcoming
 
 
 def key_retire(*, kid: str, actor: User | None = None) -> SigningKey:

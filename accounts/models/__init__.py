@@ -5,20 +5,26 @@ here; callers may import a model from here or from its own module.
 """
 
 from accounts.audit.models import AuthEvent
-from accounts.clients.models import ResourceServer
+from accounts.clients.models import Client
 from accounts.keys.models import SigningKey
 from accounts.mfa.models import RecoveryCode, TOTPDevice
 from accounts.notices.models import QueuedEmail
+from accounts.oidc.models import AccessToken, Consent, Grant, IDToken, RefreshToken
 from accounts.sessions.models import Session
 
 # UserManager is named by migration 0001 as accounts.models.UserManager.
 from accounts.users.models import User, UserManager
 
 __all__ = [
+    "AccessToken",
     "AuthEvent",
+    "Client",
+    "Consent",
+    "Grant",
+    "IDToken",
+    "RefreshToken",
     "QueuedEmail",
     "RecoveryCode",
-    "ResourceServer",
     "Session",
     "SigningKey",
     "TOTPDevice",

@@ -11,6 +11,7 @@ import ipaddress
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -76,13 +77,29 @@ def sessions_of(*, user: User) -> QuerySet:
     return Session.objects.open().filter(user=user).order_by("-created_at", "-pk")
 
 
+# Called with the primary keys of the sessions that just ended, inside the transaction that ended
+# them (rooms above this one register here: accounts.oidc sends back-channel logouts).
+ended_listeners: list = []
+
+
+def _end(queryset, reason: str) -> int:
+    """End the open sessions of the queryset; tell the listeners which; return how many."""
+    now = timezone.now()
+    if not ended_listeners:
+        return queryset.filter(ended_at__isnull=True).update(ended_at=now, end_reason=reason)
+    with transaction.atomic():
+        pks = list(queryset.filter(ended_at__isnull=True).values_list("pk", flat=True))
+        if not pks:
+            return 0
+        ended = Session.objects.filter(pk__in=pks, ended_at__isnull=True).update(ended_at=now, end_reason=reason)
+        for listener in ended_listeners:
+            listener(pks)
+    return ended
+
+
 def session_revoke(*, user: User, session_id: str) -> None:
     """End one open session of the user (its tokens stop working), or raise NotFound."""
-    ended = (
-        Session.objects.open()
-        .filter(user=user, public_id=session_id)
-        .update(ended_at=timezone.now(), end_reason=EndReason.REVOKED)
-    )
+    ended = _end(Session.objects.open().filter(user=user, public_id=session_id), EndReason.REVOKED)
     if not ended:
         raise NotFound
     audit.record(audit.Type.SESSION_REVOKED, user=user, detail="one session, by the user")
@@ -90,28 +107,19 @@ def session_revoke(*, user: User, session_id: str) -> None:
 
 def sessions_revoke_others(*, user: User, current: Session) -> int:
     """End every open session of the user but `current`; return how many."""
-    ended = (
-        Session.objects.open()
-        .filter(user=user)
-        .exclude(pk=current.pk)
-        .update(ended_at=timezone.now(), end_reason=EndReason.REVOKED)
-    )
+    ended = _end(Session.objects.open().filter(user=user).exclude(pk=current.pk), EndReason.REVOKED)
     audit.record(audit.Type.SESSION_REVOKED, user=user, detail=f"{ended} other sessions, by the user")
     return ended
 
 
 def sessions_end(*, user: User, reason: str) -> int:
     """End every session of the user (a revocation); return how many were open."""
-    return Session.objects.filter(user=user, ended_at__isnull=True).update(ended_at=timezone.now(), end_reason=reason)
+    return _end(Session.objects.filter(user=user), reason)
 
 
 def session_end(*, session_id: str, reason: str) -> bool:
     """End one session by its id (sign-out, staff); return False if it had ended already."""
-    return bool(
-        Session.objects.filter(public_id=session_id, ended_at__isnull=True).update(
-            ended_at=timezone.now(), end_reason=reason
-        )
-    )
+    return bool(_end(Session.objects.filter(public_id=session_id), reason))
 
 
 def session_is_open(*, session_id: str | None, user: User) -> bool:

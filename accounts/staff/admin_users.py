@@ -20,6 +20,7 @@ from accounts.mfa.models import two_factor_on
 from accounts.passwords import services as passwords
 from accounts.privileges import rules as privileges
 from accounts.sessions.admin import OpenSessionInline
+from accounts.sessions.services import EndReason, sessions_end
 from accounts.staff import services as staff
 from accounts.staff.site import admin_session_renew
 from accounts.users.models import User
@@ -196,6 +197,8 @@ class UserAdmin(DjangoUserAdmin):
         for user in queryset:
             # Recorded before the row goes; the event keeps the email, its user becomes null.
             audit.record(audit.Type.DELETE, user=user, detail=f"deleted by {request.user.email}")
+            # Ended before the rows go, so that the apps it signed in to hear of it (back-channel logout).
+            sessions_end(user=user, reason=EndReason.DELETED)
 
     @admin.action(description="Confirm the selected accounts", permissions=["change"])
     def confirm(self, request, queryset):

@@ -46,7 +46,7 @@ def introspected_token(data) -> str:
 # --- output ------------------------------------------------------------------------------------
 
 
-# RFC 7662's answer: `active`, and for an active token its claims (accounts.clients.services
+# RFC 7662's answer: `active`, and for an active token its claims (accounts.oidc.introspection
 # CLAIMS) and `token_type`. (No docstring: it would become the schema's description.)
 @extend_schema_serializer(component_name="Introspection")
 class IntrospectionOutput(serializers.Serializer):
@@ -62,4 +62,6 @@ class IntrospectionOutput(serializers.Serializer):
     groups = serializers.ListField(child=serializers.CharField(), required=False)
     amr = serializers.ListField(child=serializers.CharField(), required=False)
     jti = serializers.CharField(required=False)
+    client_id = serializers.CharField(required=False)
+    scope = serializers.CharField(required=False)
     token_type = serializers.CharField(required=False)

@@ -1,4 +1,4 @@
-"""/api/introspect: token introspection (RFC 7662) for registered resource servers."""
+"""/api/introspect: token introspection (RFC 7662) for the registered clients (resource servers)."""
 
 import base64
 import binascii
@@ -7,9 +7,10 @@ from urllib.parse import unquote
 
 from rest_framework.response import Response
 
-from accounts.clients import services as clients
 from accounts.clients.errors import InvalidClientCredentials
-from accounts.clients.serializers import IntrospectionOutput, IntrospectionSerializer, introspected_token
+from accounts.clients.services import client_authenticate
+from accounts.oidc.introspection import token_introspect
+from accounts.oidc.introspection_serializers import IntrospectionOutput, IntrospectionSerializer, introspected_token
 from core import metrics
 from core.api import ContractViewSet
 from core.schema import BODY_ERRORS, action_schema
@@ -62,10 +63,10 @@ class IntrospectionViewSet(ContractViewSet):
             # The caller's credentials come first: only a resource server learns what is wrong
             # with its body (DRF's parse and validation errors, and Django's own refusals, such
             # as too many form fields).
-            clients.resource_server_authenticate(**credentials)
+            client_authenticate(**credentials)
             raise
         # The caller's credentials and the token are checked together (one query).
-        answer = clients.token_introspect(**credentials, token=token)
+        answer = token_introspect(**credentials, token=token)
         metrics.introspection_counted("active" if answer["active"] else "inactive")
         # RFC 7662: the answer is not to be cached (every answer of the API is no-store).
         # A hot path: the services build IntrospectionOutput's shape (a serializer costs some

@@ -1,0 +1,224 @@
+"""The hosted pages: sign-in (email and password, then the two-factor code for those who turned it
+on), sign-out, and the page every refusal ends on. Plain HTML forms that work without JavaScript,
+CSRF-protected, with a Content-Security-Policy that allows no script at all.
+
+Sign-in runs accounts.signin's checks, as the API's login and the admin's do: the same rate
+limits, equal timing, audit trail and messages. Between the password and the code, the browser's
+Django session holds who passed the password (for OTP_STEP_SECONDS), never the password.
+"""
+
+import time
+
+from django import forms
+from django.conf import settings
+from django.http import HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import translation
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.translation import gettext_lazy as _
+from django.views import View
+from django.views.decorators.cache import never_cache
+from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import csrf_protect
+
+from accounts.mfa.errors import InvalidTwoFactorCode, TwoFactorRequired
+from accounts.sessions.browser import browser_session, browser_sign_in, browser_sign_out
+from accounts.signin.services import credentials_check, second_factor_check, sign_in
+from accounts.users.models import User
+from core.addresses import client_address
+from core.errors import AccountDisabled, AuthError, InvalidCredentials, Throttled, UserConfirmationRequired
+
+WHERE = "sign-in page"
+PENDING_KEY = "oidc_pending_signin"
+OTP_STEP_SECONDS = 300
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self' https: data:; base-uri 'none'; "
+    "frame-ancestors 'none'; form-action 'self' https: http:"
+)
+LANGUAGE_CODES = {code for code, _name in settings.LANGUAGES}
+
+
+def page_language(request) -> str:
+    """The page's language: the first of `ui_locales` (OpenID's parameter, here or in the
+    authorization request the page continues) that we speak, else the browser's Accept-Language."""
+    wanted = request.GET.get("ui_locales", "") or request.POST.get("ui_locales", "")
+    for tag in wanted.split():
+        code = tag.lower().split("-")[0]
+        if code in LANGUAGE_CODES:
+            return code
+    return translation.get_language_from_request(request)
+
+
+class Page(View):
+    """A hosted page: its language, its security headers, never cached."""
+
+    @method_decorator(never_cache)
+    @method_decorator(csrf_protect)
+    def dispatch(self, request, *args, **kwargs):
+        language = page_language(request)
+        with translation.override(language):
+            request.LANGUAGE_CODE = language
+            response = super().dispatch(request, *args, **kwargs)
+            if hasattr(response, "render") and not getattr(response, "is_rendered", True):
+                response.render()
+        response["Content-Security-Policy"] = CSP
+        response["Referrer-Policy"] = "no-referrer"
+        response["Content-Language"] = language
+        response.setdefault("Vary", "Accept-Language, Cookie")
+        return response
+
+
+def render_page(request, template: str, context: dict, status: int = 200):
+    context = {
+        "product_name": settings.PRODUCT_NAME,
+        "product_logo_url": settings.PRODUCT_LOGO_URL,
+        "language": getattr(request, "LANGUAGE_CODE", "en"),
+        **context,
+    }
+    return render(request, template, context, status=status)
+
+
+def error_page(request, *, title, detail, status: int = 400):
+    return render_page(request, "oidc/error.html", {"title": title, "detail": detail}, status=status)
+
+
+def _safe_next(request, candidate: str | None) -> str:
+    """Where to go after signing in: a path of this server only (never another site)."""
+    if candidate and url_has_allowed_host_and_scheme(candidate, allowed_hosts=None) and candidate.startswith("/") and not candidate.startswith("//"):
+        return candidate
+    return reverse("oidc-signed-in")
+
+
+class SignInForm(forms.Form):
+    email = forms.CharField(label=_("Email"), max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "username", "autofocus": True}))
+    password = forms.CharField(label=_("Password"), max_length=4096, strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+    next = forms.CharField(required=False, widget=forms.HiddenInput, max_length=4096)
+
+
+class OTPForm(forms.Form):
+    otp = forms.CharField(
+        label=_("Two-factor code"),
+        max_length=64,
+        help_text=_("The code of your authenticator app, or a recovery code."),
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autocapitalize": "none", "spellcheck": "false", "autofocus": True}),
+    )
+    next = forms.CharField(required=False, widget=forms.HiddenInput, max_length=4096)
+
+
+def _message_of(exc: AuthError):
+    """What the page says for a refusal: the API's message, in the page's language."""
+    if isinstance(exc, Throttled):
+        return _("Too many attempts. Try again in %(wait)d seconds.") % {"wait": exc.wait}
+    return {
+        InvalidCredentials: _("Invalid credentials"),
+        UserConfirmationRequired: _("User confirmation required"),
+        AccountDisabled: _("Account disabled"),
+        InvalidTwoFactorCode: _("Invalid two-factor code"),
+    }.get(type(exc), _("The sign-in was refused."))
+
+
+def _open_session(request, *, user: User, amr: list[str], next_url: str):
+    session = sign_in(
+        user=user,
+        remember=False,
+        amr=amr,
+        client_address=client_address(request.META),
+        user_agent=request.META.get("HTTP_USER_AGENT", ""),
+        where=WHERE,
+    )
+    # Signing in anew replaces the browser's former sign-in (prompt=login, or another account).
+    previous = browser_session(request)
+    if previous is not None:
+        browser_sign_out(request)
+    browser_sign_in(request, session=session)
+    return HttpResponseRedirect(next_url)
+
+
+class SignInView(Page):
+    """GET /signin: the form; POST: check the email and password (then ask for the code)."""
+
+    def get(self, request):
+        initial = {"next": request.GET.get("next", ""), "email": request.GET.get("login_hint", "")}
+        return render_page(request, "oidc/signin.html", {"form": SignInForm(initial=initial)})
+
+    def post(self, request):
+        form = SignInForm(request.POST)
+        if not form.is_valid():
+            return render_page(request, "oidc/signin.html", {"form": form}, status=400)
+        email, password = form.cleaned_data["email"], form.cleaned_data["password"]
+        next_url = _safe_next(request, form.cleaned_data["next"])
+        address = client_address(request.META)
+        try:
+            user = credentials_check(email=email, password=password, client_address=address, where=WHERE)
+            amr = second_factor_check(user=user, otp="", email=email, client_address=address, where=WHERE)
+        except TwoFactorRequired:
+            request.session.cycle_key()
+            request.session[PENDING_KEY] = {"user": user.pk, "email": email, "at": time.time()}
+            return HttpResponseRedirect(reverse("oidc-signin-otp") + "?" + urlencode({"next": next_url}))
+        except AuthError as exc:
+            form.add_error(None, _message_of(exc))
+            status = 429 if isinstance(exc, Throttled) else 401
+            return render_page(request, "oidc/signin.html", {"form": form}, status=status)
+        return _open_session(request, user=user, amr=amr, next_url=next_url)
+
+
+class OTPView(Page):
+    """GET /signin/two-factor: the code's form; POST: check it and sign in."""
+
+    def _pending(self, request):
+        pending = request.session.get(PENDING_KEY)
+        if not isinstance(pending, dict) or time.time() - pending.get("at", 0) > OTP_STEP_SECONDS:
+            request.session.pop(PENDING_KEY, None)
+            return None, None
+        user = User.objects.filter(pk=pending.get("user")).first()
+        return (user, pending.get("email", "")) if user is not None else (None, None)
+
+    def _restart(self, request):
+        return HttpResponseRedirect(reverse("oidc-signin") + "?" + urlencode({"next": _safe_next(request, request.GET.get("next") or request.POST.get("next"))}))
+
+    def get(self, request):
+        user, _email = self._pending(request)
+        if user is None:
+            return self._restart(request)
+        return render_page(request, "oidc/two_factor.html", {"form": OTPForm(initial={"next": request.GET.get("next", "")})})
+
+    def post(self, request):
+        user, email = self._pending(request)
+        if user is None:
+            return self._restart(request)
+        form = OTPForm(request.POST)
+        if not form.is_valid():
+            return render_page(request, "oidc/two_factor.html", {"form": form}, status=400)
+        address = client_address(request.META)
+        try:
+            amr = second_factor_check(user=user, otp=form.cleaned_data["otp"], email=email, client_address=address, where=WHERE)
+        except TwoFactorRequired:
+            form.add_error("otp", _("Enter the code of your authenticator app (or a recovery code)."))
+            return render_page(request, "oidc/two_factor.html", {"form": form}, status=401)
+        except AuthError as exc:
+            form.add_error("otp", _message_of(exc))
+            status = 429 if isinstance(exc, Throttled) else 401
+            return render_page(request, "oidc/two_factor.html", {"form": form}, status=status)
+        request.session.pop(PENDING_KEY, None)
+        return _open_session(request, user=user, amr=amr, next_url=_safe_next(request, form.cleaned_data["next"]))
+
+
+class SignedInView(Page):
+    """GET /signin/done: where a sign-in with nowhere to go ends."""
+
+    def get(self, request):
+        session = browser_session(request)
+        return render_page(request, "oidc/signed_in.html", {"signed_in_user": session.user if session else None})
+
+
+class SignOutView(Page):
+    """GET /signout: asks; POST (with the CSRF token): signs the browser out, ending its session."""
+
+    def get(self, request):
+        session = browser_session(request)
+        return render_page(request, "oidc/signout.html", {"signed_in_user": session.user if session else None})
+
+    def post(self, request):
+        browser_sign_out(request)
+        return render_page(request, "oidc/signed_out.html", {})
