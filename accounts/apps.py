@@ -11,7 +11,10 @@ class AccountsConfig(AppConfig):
 
         # Every way a session ends reaches the apps signed in with it (Back-Channel Logout).
         from accounts.oidc.backchannel import sessions_ended
-        from accounts.sessions.services import ended_listeners
+        from accounts.oidc.services import apps_of_sessions
+        from accounts.sessions import services as sessions
 
-        if sessions_ended not in ended_listeners:
-            ended_listeners.append(sessions_ended)
+        if sessions_ended not in sessions.ended_listeners:
+            sessions.ended_listeners.append(sessions_ended)
+        if apps_of_sessions not in sessions.apps_of_sessions:
+            sessions.apps_of_sessions.append(apps_of_sessions)

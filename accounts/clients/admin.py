@@ -7,6 +7,7 @@ does the same. The secret's digest is never shown.
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.template.response import TemplateResponse
 
 from accounts.clients import services as clients
@@ -30,6 +31,7 @@ class ClientAddForm(forms.ModelForm):
 
 @admin.register(Client)
 class ClientAdmin(admin.ModelAdmin):
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ("name", "client_id", "authorization_grant_type", "client_type", "skip_authorization", "is_active", "created")
     list_filter = ("is_active", "authorization_grant_type", "client_type", "skip_authorization")
     search_fields = ("name", "client_id")

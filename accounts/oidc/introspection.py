@@ -10,6 +10,7 @@ session costs a query for the caller alone, and one for the token's row.
 """
 
 import hashlib
+import re
 from datetime import timedelta
 
 from django.conf import settings
@@ -50,6 +51,7 @@ _session_and_caller = SessionRead(
 )
 
 INACTIVE = {"active": False}
+REFRESH_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9]{30}")
 CLAIMS = ("sub", "sid", "exp", "iat", "iss", "aud", "email", "email_verified", "groups", "amr", "jti")
 ACCESS_CLAIMS = ("sub", "sid", "exp", "iat", "iss", "aud", "jti", "client_id", "scope")
 
@@ -106,6 +108,9 @@ def _oauth_token_introspect(token: str) -> dict:
         if row.session is not None and not _open(row.session, row.user):
             return dict(INACTIVE)
         return {"active": True, **{name: claims[name] for name in ACCESS_CLAIMS if name in claims}, "token_type": "Bearer"}
+    if not REFRESH_TOKEN_SHAPE.fullmatch(token):
+        # Not a refresh token of this server (oauthlib's: 30 letters and digits): no query.
+        return dict(INACTIVE)
     row = (
         RefreshToken.objects.select_related("session", "user", "application", "access_token")
         .filter(token_checksum=checksum, revoked__isnull=True)

@@ -5,10 +5,21 @@ from django.utils import timezone
 
 from accounts.audit import services as audit
 from accounts.clients.models import Client
-from accounts.oidc.models import AccessToken, Consent, RefreshToken
+from accounts.oidc.models import AccessToken, Consent, IDToken, RefreshToken
 from accounts.users.models import User
 from core import metrics
 from core.errors import NotFound
+
+
+def apps_of_sessions(session_pks: list[int]) -> dict[int, list[str]]:
+    """The names of the apps each session signed in to (given an ID token), one query."""
+    found: dict[int, list[str]] = {}
+    rows = IDToken.objects.filter(session_id__in=session_pks).values_list("session_id", "application__name").distinct()
+    for session_pk, name in rows:
+        found.setdefault(session_pk, []).append(name)
+    for names in found.values():
+        names.sort()
+    return found
 
 
 def consent_covers(*, user: User, client: Client, scopes) -> bool:

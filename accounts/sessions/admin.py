@@ -33,9 +33,13 @@ class SessionAdmin(admin.ModelAdmin):
     list_filter = (OpenFilter, "end_reason", "created_at")
     search_fields = ("user__email", "ip", "user_agent")
     list_select_related = ("user",)
-    readonly_fields = ("user", *SESSION_FIELDS, "remember")
+    readonly_fields = ("user", *SESSION_FIELDS, "remember", "apps")
     date_hierarchy = "created_at"
     actions = ["revoke"]
+
+    @admin.display(description="apps signed in")
+    def apps(self, session):
+        return ", ".join(sessions.session_apps([session.pk]).get(session.pk, [])) or "-"
 
     @admin.display(description="state")
     def state(self, session):

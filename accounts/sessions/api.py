@@ -20,6 +20,7 @@ class SessionOutput(serializers.Serializer):
     user_agent = serializers.CharField()
     ip = serializers.IPAddressField(allow_null=True)
     current = serializers.BooleanField()
+    apps = serializers.ListField(child=serializers.CharField(), help_text="The apps signed in with this session (OpenID Connect).")
 
 
 @extend_schema_serializer(component_name="Sessions")
@@ -33,7 +34,7 @@ class SessionsRevokedOutput(serializers.Serializer):
     revoked = serializers.IntegerField()
 
 
-def _session_json(session: Session, *, current: Session) -> dict:
+def _session_json(session: Session, *, current: Session, apps: dict) -> dict:
     return {
         "id": session.public_id,
         "created_at": session.created_at,
@@ -42,6 +43,7 @@ def _session_json(session: Session, *, current: Session) -> dict:
         "user_agent": session.user_agent,
         "ip": session.ip,
         "current": session.pk == current.pk,
+        "apps": apps.get(session.pk, []),
     }
 
 
@@ -52,8 +54,11 @@ class SessionsViewSet(ContractViewSet):
 
     @action_schema("sessions", "List the open sessions (one per sign-in), newest first", output=SessionsOutput, errors=TOKEN_ERRORS)
     def list_sessions(self, request):
-        found = sessions.sessions_of(user=request.user)
-        return Response(SessionsOutput({"sessions": [_session_json(session, current=request.auth) for session in found]}).data)
+        found = list(sessions.sessions_of(user=request.user))
+        apps = sessions.session_apps([session.pk for session in found])
+        return Response(
+            SessionsOutput({"sessions": [_session_json(session, current=request.auth, apps=apps) for session in found]}).data
+        )
 
     @action_schema("sessions", "Sign out every other session", output=SessionsRevokedOutput, errors=TOKEN_ERRORS)
     def revoke_others(self, request):

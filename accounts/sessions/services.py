@@ -77,6 +77,20 @@ def sessions_of(*, user: User) -> QuerySet:
     return Session.objects.open().filter(user=user).order_by("-created_at", "-pk")
 
 
+# Given sessions' primary keys, return {pk: [names of the apps signed in with it]}: registered by
+# accounts.oidc (the sessions list and the admin show them), none without it.
+apps_of_sessions: list = []
+
+
+def session_apps(pks: list[int]) -> dict[int, list[str]]:
+    """The apps (OpenID clients) each of these sessions signed in to."""
+    found: dict[int, list[str]] = {}
+    for provider in apps_of_sessions:
+        for pk, names in provider(pks).items():
+            found.setdefault(pk, []).extend(names)
+    return found
+
+
 # Called with the primary keys of the sessions that just ended, inside the transaction that ended
 # them (rooms above this one register here: accounts.oidc sends back-channel logouts).
 ended_listeners: list = []

@@ -1,4 +1,4 @@
-"""accounts/clients/admin.py: resource servers registered through the admin."""
+"""accounts/clients/admin.py: clients (apps and resource servers) registered through the admin."""
 
 from django.contrib.messages.storage.cookie import MessageSerializer
 from django.core import signing
@@ -24,7 +24,16 @@ def test_a_new_resource_servers_secret_is_not_put_in_a_cookie(user_factory):
     does the next request's Cookie header.
     """
     root = user_factory(email="root@example.com", is_staff=True, is_superuser=True)
-    response = staff_browser(root).post("/admin/accounts/resourceserver/add/", {"name": "reports"})
+    response = staff_browser(root).post(
+        "/admin/accounts/client/add/",
+        {
+            "name": "reports", "authorization_grant_type": "client-credentials", "client_type": "confidential",
+            "redirect_uris": "", "post_logout_redirect_uris": "", "backchannel_logout_uri": "", "allowed_scopes": "",
+            "algorithm": "RS256",
+        },
+    )
+    assert response.status_code == 200
+    assert b"client_secret=" in response.content
 
     cookie = response.cookies.get("messages")
     readable = ""

@@ -12,7 +12,7 @@ import pytest
 from django.urls import get_resolver
 
 from accounts.account.api import ProfileOutput, UserOutput
-from accounts.clients.serializers import IntrospectionOutput
+from accounts.oidc.introspection_serializers import IntrospectionOutput
 from accounts.clients.services import resource_server_create
 from accounts.signin.api import TokenOutput
 from core.api import ContractViewSet

@@ -18,7 +18,7 @@ from accounts.clients.services import resource_server_create
 from tests.conftest import PASSWORD
 from tests.mfa.test_api import code, turn_on, wrong_code
 from tests.support.api import client_with, login
-from tests.clients.test_api import basic
+from tests.oidc.test_introspection_api import basic
 
 METRICS_TOKEN = "metrics-token-for-the-tests-0123456789"
 NOT_FOUND = {"status": 404, "message": "Not found"}

@@ -12,8 +12,8 @@ from rest_framework.utils.formatting import lazy_format
 
 import core.serializers as fields
 from accounts.account import api as account_api
-from accounts.clients import serializers as clients_serializers
-from accounts.clients.serializers import IntrospectionSerializer, introspected_token
+from accounts.oidc import introspection_serializers as clients_serializers
+from accounts.oidc.introspection_serializers import IntrospectionSerializer, introspected_token
 from accounts.mfa import api as mfa_api
 from accounts.passwords import api as passwords_api
 from accounts.signin import api as signin_api

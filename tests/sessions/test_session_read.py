@@ -13,7 +13,9 @@ from django.db.models import Subquery
 from django.utils import timezone
 
 from accounts.clients import services as clients
-from accounts.clients.models import ResourceServer
+from accounts.clients.errors import InvalidClientCredentials
+from accounts.oidc import introspection
+from accounts.clients.models import Client as ClientRow
 from accounts.sessions.models import Session
 from accounts.sessions.tokens import SessionRead, _group_names, session_with_user
 from accounts.users.models import User
@@ -114,21 +116,24 @@ def test_the_introspection_read_sets_the_callers_digest_as_an_annotation_would(s
     server, _ = clients.resource_server_create(name="reports")
     session = sessions[0]
 
-    found = clients._session_and_caller(session.public_id, (server.client_id, True))
+    caller = introspection._caller(server.client_id)
+    found = introspection._session_and_caller(session.public_id, caller)
     (expected,) = Session.objects.select_related("user").filter(public_id=session.public_id).annotate(
         caller_digest=Subquery(
-            ResourceServer.objects.filter(client_id=server.client_id, is_active=True).values("secret_digest")[:1]
+            ClientRow.objects.filter(client_id=server.client_id, is_active=True, client_type="confidential").values(
+                "client_secret"
+            )[:1]
         )
     )
 
-    assert found.caller_digest == expected.caller_digest == server.secret_digest
+    assert found.caller_digest == expected.caller_digest == server.client_secret
     assert found.user == expected.user and found.user.public_id == expected.user.public_id
-    assert _same(Session, found, expected, ["id", "user_id", *clients.INTROSPECTION_SESSION_FIELDS])
-    assert _same(User, found.user, expected.user, ["id", *clients.INTROSPECTION_USER_FIELDS])
-    assert clients._session_and_caller(session.public_id, ("nobody", True)).caller_digest is None
-    ResourceServer.objects.filter(pk=server.pk).update(is_active=False)
-    assert clients._session_and_caller(session.public_id, (server.client_id, True)).caller_digest is None
-    assert clients._session_and_caller("no-such-session", (server.client_id, True)) is None
+    assert _same(Session, found, expected, ["id", "user_id", *introspection.INTROSPECTION_SESSION_FIELDS])
+    assert _same(User, found.user, expected.user, ["id", *introspection.INTROSPECTION_USER_FIELDS])
+    assert introspection._session_and_caller(session.public_id, introspection._caller("nobody")).caller_digest is None
+    ClientRow.objects.filter(pk=server.pk).update(is_active=False)
+    assert introspection._session_and_caller(session.public_id, caller).caller_digest is None
+    assert introspection._session_and_caller("no-such-session", caller) is None
 
 
 def test_the_group_names_are_the_users_groups(user_factory, django_assert_num_queries):
@@ -146,12 +151,12 @@ def test_the_group_names_are_the_users_groups(user_factory, django_assert_num_qu
 
 def test_the_resource_server_query_finds_active_servers_only(db):
     server, secret = clients.resource_server_create(name="reports")
-    assert clients.resource_server_authenticate(client_id=server.client_id, client_secret=secret) == server
+    assert clients.client_authenticate(client_id=server.client_id, client_secret=secret) == server
 
-    ResourceServer.objects.filter(pk=server.pk).update(is_active=False)
+    ClientRow.objects.filter(pk=server.pk).update(is_active=False)
 
-    with pytest.raises(clients.InvalidClientCredentials):
-        clients.resource_server_authenticate(client_id=server.client_id, client_secret=secret)
+    with pytest.raises(InvalidClientCredentials):
+        clients.client_authenticate(client_id=server.client_id, client_secret=secret)
 
 
 def test_each_connection_builds_its_own(sessions):

@@ -10,9 +10,10 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.clients import services as clients
-from accounts.clients.models import ResourceServer
+from accounts.clients.errors import InvalidClientCredentials
+from accounts.clients.models import Client as ClientRow
 from accounts.clients.services import resource_server_create
-from tests.clients.test_api import INTROSPECT, INVALID_CLIENT, basic
+from tests.oidc.test_introspection_api import INTROSPECT, INVALID_CLIENT, basic
 from tests.support.database import sql_parameters
 
 
@@ -80,15 +81,15 @@ def test_too_many_multipart_files_without_credentials_is_401_not_400(server):
 
 def test_a_server_with_an_empty_digest_is_not_authenticated_by_the_no_digest_secret(db):
     # The column's default: a row not made by resource_server_create.
-    server = ResourceServer.objects.create(name="imported")
-    assert server.secret_digest == ""
+    server = ClientRow.objects.create(name="imported", client_type="confidential", authorization_grant_type="client-credentials")
+    assert server.client_secret == ""
 
-    with pytest.raises(clients.InvalidClientCredentials):
-        clients.resource_server_authenticate(client_id=server.client_id, client_secret="no such client")
+    with pytest.raises(InvalidClientCredentials):
+        clients.client_authenticate(client_id=server.client_id, client_secret="no such client")
 
 
 def test_the_endpoint_refuses_the_no_digest_secret_for_an_empty_digest(db, user, token_for):
-    server = ResourceServer.objects.create(name="imported")
+    server = ClientRow.objects.create(name="imported", client_type="confidential", authorization_grant_type="client-credentials")
     client = Client()
 
     for token in (token_for(user), "garbage"):  # the one-query path and the caller-alone path

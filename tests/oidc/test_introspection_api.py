@@ -13,7 +13,7 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.clients.models import ResourceServer
+from accounts.clients.models import Client as ClientRow
 from accounts.users.models import User
 from accounts.clients.services import resource_server_create
 from accounts.keys.services import key_retire, keys_rotate
@@ -69,7 +69,7 @@ def test_bad_client_credentials_are_refused(server, user, token_for, authorizati
     elif authorization == "empty":
         authorization = basic(server.client_id, "")
     elif authorization == "inactive":
-        ResourceServer.objects.filter(pk=server.pk).update(is_active=False)
+        ClientRow.objects.filter(pk=server.pk).update(is_active=False)
         authorization = basic(server.client_id, server.secret)
     client = APIClient()
     headers = {} if authorization is None else {"HTTP_AUTHORIZATION": authorization}
@@ -120,9 +120,9 @@ def test_a_token_with_a_lone_surrogate_is_400(server):
 
 
 def test_the_secret_is_stored_as_a_digest(server):
-    stored = ResourceServer.objects.get(pk=server.pk)
-    assert stored.secret_digest == hashlib.sha256(server.secret.encode()).hexdigest()
-    assert server.secret not in (stored.secret_digest, stored.client_id)
+    stored = ClientRow.objects.get(pk=server.pk)
+    assert stored.client_secret == "sha256$" + hashlib.sha256(server.secret.encode()).hexdigest()
+    assert server.secret not in (stored.client_secret, stored.client_id)
     # 256 random bits, URL-safe.
     assert len(server.secret) >= 43
 
@@ -249,7 +249,7 @@ def test_bad_client_credentials_are_refused_whatever_the_token(server, user, tok
     elif credentials == "wrong":
         secret += "x"
     else:
-        ResourceServer.objects.filter(pk=server.pk).update(is_active=False)
+        ClientRow.objects.filter(pk=server.pk).update(is_active=False)
 
     response = introspect(server, token, authorization=basic(client_id, secret))
 
@@ -277,7 +277,7 @@ def test_the_command_prints_the_credentials_once(db):
     lines = out.getvalue().splitlines()
     assert [line.split("=", 1)[0] for line in lines] == ["client_id", "client_secret"]
     client_id, secret = (line.split("=", 1)[1] for line in lines)
-    server = ResourceServer.objects.get(name="billing")
+    server = ClientRow.objects.get(name="billing")
     assert server.client_id == client_id
     assert server.secret_digest == hashlib.sha256(secret.encode()).hexdigest()
     server.secret = secret
@@ -306,7 +306,7 @@ def test_staff_register_one_in_the_admin_and_see_the_secret_once(user_factory, u
     assert response.status_code == 200 and "no-store" in response["Cache-Control"]
     assert "Set-Cookie" not in response.headers or "messages" not in response.headers["Set-Cookie"]
     html = response.content.decode()
-    server = ResourceServer.objects.get(name="search")
+    server = ClientRow.objects.get(name="search")
     secret = html.split("client_secret=", 1)[1].split("<", 1)[0]
     assert f"client_id={server.client_id}" in html
     server.secret = secret
