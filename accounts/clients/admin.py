@@ -16,8 +16,16 @@ from accounts.clients.models import SCOPES, Client
 CREDENTIALS_TEMPLATE = "admin/accounts/client/credentials.html"
 
 
+def _formfield(field, **kwargs):
+    # A URL typed without a scheme is taken as https (Django 6's default, chosen now).
+    if isinstance(field, models.URLField):
+        kwargs["assume_scheme"] = "https"
+    return field.formfield(**kwargs)
+
+
 class ClientAddForm(forms.ModelForm):
     class Meta:
+        formfield_callback = _formfield
         model = Client
         fields = (
             "name", "authorization_grant_type", "client_type", "skip_authorization", "redirect_uris",

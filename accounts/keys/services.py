@@ -94,5 +94,10 @@ def key_retire(*, kid: str, actor: User | None = None) -> SigningKey:
 
 
 def keys_list() -> list[SigningKey]:
-    """Return every key, newest first (private parts are never read here)."""
-    return list(SigningKey.objects.defer("private_key_encrypted").order_by("-created_at", "-pk"))
+    """Return every key: current first, then next, previous and retired; within a state the auth
+    tokens' algorithm (TOKEN_ALGORITHM) first, then the newest. Private parts are never read here."""
+    order = {State.CURRENT: 0, State.NEXT: 1, State.PREVIOUS: 2, State.RETIRED: 3}
+    keys = list(SigningKey.objects.defer("private_key_encrypted").order_by("-created_at", "-pk"))
+    # Stable sort: the newest-first order stays within a state and algorithm.
+    keys.sort(key=lambda key: (order.get(key.state, 4), key.algorithm != settings.TOKEN_ALGORITHM))
+    return keys

@@ -62,11 +62,17 @@ def test_first_keys_are_made_on_first_use(db):
 
     jwks = served_jwks()
 
-    states = dict(SigningKey.objects.values_list("kid", "state"))
-    assert sorted(states.values()) == ["current", "next"]
+    # One current and one next key per algorithm: ES256 (the auth tokens') and RS256 (OpenID's
+    # default for ID tokens).
+    assert sorted(SigningKey.objects.values_list("algorithm", "state")) == [
+        ("ES256", "current"), ("ES256", "next"), ("RS256", "current"), ("RS256", "next"),
+    ]
+    # Current keys first, the auth tokens' algorithm before the other, then the next keys.
     assert [key["kid"] for key in jwks["keys"]] == [
-        SigningKey.objects.get(state="current").kid,
-        SigningKey.objects.get(state="next").kid,
+        SigningKey.objects.get(state="current", algorithm="ES256").kid,
+        SigningKey.objects.get(state="current", algorithm="RS256").kid,
+        SigningKey.objects.get(state="next", algorithm="ES256").kid,
+        SigningKey.objects.get(state="next", algorithm="RS256").kid,
     ]
 
 
@@ -80,10 +86,13 @@ def test_jwks_has_public_members_only_and_cache_headers(db, settings):
     assert response["Cache-Control"] == "public, max-age=123"
     assert response["Content-Type"] == "application/json"
     keys = response.json()["keys"]
-    assert len(keys) == 3
+    assert len(keys) == 6  # current, next and previous of each algorithm
     for key in keys:
         assert {"kid", "kty", "alg", "use"} <= key.keys()
-        assert (key["kty"], key["alg"], key["use"], key["crv"]) == ("EC", "ES256", "sig", "P-256")
+        if key["alg"] == "ES256":
+            assert (key["kty"], key["use"], key["crv"]) == ("EC", "sig", "P-256")
+        else:
+            assert (key["kty"], key["alg"], key["use"], key["e"]) == ("RSA", "RS256", "sig", "AQAB")
         assert not PRIVATE_MEMBERS & key.keys()
 
 
@@ -93,12 +102,13 @@ def test_metadata_names_the_keys_and_the_introspection_endpoint(db, settings):
     response = APIClient().get(METADATA)
 
     assert response.status_code == 200
-    assert response.json() == {
-        "issuer": "https://auth.example.com",
-        "jwks_uri": "https://auth.example.com/.well-known/jwks.json",
-        "introspection_endpoint": "https://auth.example.com/api/introspect",
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
-    }
+    metadata = response.json()
+    assert metadata["issuer"] == "https://auth.example.com"
+    assert metadata["jwks_uri"] == "https://auth.example.com/.well-known/jwks.json"
+    assert metadata["introspection_endpoint"] == "https://auth.example.com/api/introspect"
+    assert "client_secret_basic" in metadata["introspection_endpoint_auth_methods_supported"]
+    # The same document at RFC 8414's address.
+    assert APIClient().get("/.well-known/oauth-authorization-server").json() == metadata
 
 
 def test_private_keys_are_encrypted_at_rest(db):
@@ -107,7 +117,7 @@ def test_private_keys_are_encrypted_at_rest(db):
         cursor.execute("SELECT private_key_encrypted FROM accounts_signingkey")
         stored = [row[0] for row in cursor.fetchall()]
 
-    assert len(stored) == 2
+    assert len(stored) == 4
     for value in stored:
         assert "PRIVATE KEY" not in value and value.startswith("gAAAAA")  # a Fernet token
 
@@ -121,7 +131,7 @@ def test_a_token_verifies_with_the_served_jwks_alone(user, settings):
     claims = verify_with_jwks(token, served_jwks(), settings)
 
     header = jwt.get_unverified_header(token)
-    assert header["alg"] == "ES256" and header["kid"] == SigningKey.objects.get(state="current").kid
+    assert header["alg"] == "ES256" and header["kid"] == SigningKey.objects.get(state="current", algorithm="ES256").kid
     assert claims["sub"] == str(user.public_id)
     assert claims["email"] == "ann@example.com"
     assert claims["groups"] == [] and claims["amr"] == ["pwd"]
@@ -169,11 +179,14 @@ def test_rs256_by_setting(user, settings):
 
 def test_rotation_moves_every_state_and_keeps_old_tokens_valid(user, settings):
     old_token = login_token()
-    before = dict(SigningKey.objects.values_list("state", "kid"))
+    before = dict(SigningKey.objects.filter(algorithm="ES256").values_list("state", "kid"))
+    rsa_before = dict(SigningKey.objects.filter(algorithm="RS256").values_list("state", "kid"))
 
     printed = command("--rotate")
 
-    after = dict(SigningKey.objects.exclude(state="retired").values_list("state", "kid"))
+    after = dict(SigningKey.objects.filter(algorithm="ES256").exclude(state="retired").values_list("state", "kid"))
+    rsa_after = dict(SigningKey.objects.filter(algorithm="RS256").exclude(state="retired").values_list("state", "kid"))
+    assert (rsa_after["current"], rsa_after["previous"]) == (rsa_before["next"], rsa_before["current"])
     assert after["current"] == before["next"]
     assert after["previous"] == before["current"]
     assert after["next"] not in before.values()
@@ -202,7 +215,7 @@ def test_retirement_unpublishes_the_key_and_refuses_its_tokens(user):
 @pytest.mark.parametrize("state", ["current", "next"])
 def test_only_a_previous_key_can_be_retired(db, state):
     served_jwks()
-    kid = SigningKey.objects.get(state=state).kid
+    kid = SigningKey.objects.get(state=state, algorithm="ES256").kid
 
     with pytest.raises(CommandError, match="only a previous key can be retired"):
         command("--retire", kid)
@@ -225,7 +238,7 @@ def test_a_key_id_that_begins_with_a_dash_is_retired_with_an_equals_sign(db):
     # Keys made before ids avoided a leading dash can still be retired: --retire=KID.
     served_jwks()
     keys_rotate()
-    SigningKey.objects.filter(state="previous").update(kid="-olddashkid00000")
+    SigningKey.objects.filter(state="previous", algorithm="ES256").update(kid="-olddashkid00000")
 
     printed = command("--retire=-olddashkid00000")
 
@@ -244,11 +257,16 @@ def test_the_list_is_one_line_per_key(db):
 
     lines = command().splitlines()
 
-    assert len(lines) == 3
+    assert len(lines) == 6
+    listed = []
     for line in lines:
         kid, algorithm, state, created = line.split(" ")
         assert SigningKey.objects.get(kid=kid).state == state
-        assert algorithm == "ES256" and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", created)
+        assert SigningKey.objects.get(kid=kid).algorithm == algorithm
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", created)
+        listed.append((state, algorithm))
+    # Current first, then next, then previous; the auth tokens' algorithm first in each.
+    assert listed == [(state, alg) for state in ("current", "next", "previous") for alg in ("ES256", "RS256")]
 
 
 def test_the_admin_shows_no_private_part_and_rotates(user_factory):
@@ -256,7 +274,7 @@ def test_the_admin_shows_no_private_part_and_rotates(user_factory):
     browser = Client()
     admin_login(browser, staff)
     served_jwks()
-    current = SigningKey.objects.get(state="current")
+    current = SigningKey.objects.get(state="current", algorithm="ES256")
 
     page = browser.get(f"/admin/accounts/signingkey/{current.pk}/change/").content.decode()
     listing = browser.get("/admin/accounts/signingkey/").content.decode()
@@ -279,7 +297,7 @@ def test_only_staff_who_may_change_keys_rotate_them(user_factory):
     browser = Client()
     admin_login(browser, viewer)
     served_jwks()
-    current = SigningKey.objects.get(state="current").kid
+    current = SigningKey.objects.get(state="current", algorithm="ES256").kid
 
     browser.post("/admin/accounts/signingkey/rotate/")
 
@@ -296,8 +314,8 @@ def test_a_rotation_elsewhere_is_seen_once_the_reload_time_passes(user, monkeypa
     keyring.forget()
     signing = keyring.keyset().signing_kid
     # Another process rotates: this one still signs with what it loaded ...
-    SigningKey.objects.filter(state="current").update(state="previous")
-    SigningKey.objects.filter(state="next").update(state="current")
+    SigningKey.objects.filter(state="current", algorithm="ES256").update(state="previous")
+    SigningKey.objects.filter(state="next", algorithm="ES256").update(state="current")
     assert keyring.keyset().signing_kid == signing
     # ... until RELOAD_SECONDS have passed.
     clock[0] += keyring_module.RELOAD_SECONDS + 1
@@ -341,7 +359,7 @@ def test_a_key_published_elsewhere_is_accepted_at_once(user):
 def test_retire_through_the_service_is_audited(db):
     served_jwks()
     keys_rotate()
-    previous = SigningKey.objects.get(state="previous")
+    previous = SigningKey.objects.get(state="previous", algorithm="ES256")
 
     key_retire(kid=previous.kid)
 
@@ -391,7 +409,7 @@ def test_reencrypt_secrets_moves_every_secret_to_the_new_key(user, settings):
 
     call_command("reencrypt_secrets", stdout=out)
 
-    assert out.getvalue() == "re-encrypted 3, already current 0, unreadable 0\n"
+    assert out.getvalue() == "re-encrypted 5, already current 0, unreadable 0\n"  # 4 keys, 1 TOTP secret
     settings.SECRET_KEY_FALLBACKS = []
     assert TOTPDevice.objects.get(user=user).secret() == "JBSWY3DPEHPK3PXP"
     assert all(vault.is_current(key.private_key_encrypted) for key in SigningKey.objects.all())
