@@ -7,7 +7,7 @@ from django.urls import include, path, re_path
 
 from accounts.keys.api import JWKSView
 from accounts.oidc import pages
-from accounts.oidc.api import ProviderMetadataView
+from accounts.oidc.api import AuthorizationServerMetadataView, ProviderMetadataView
 from accounts.oidc.views import AuthorizeView, EndSessionView, OIDCRevokeView, OIDCTokenView, UserInfoView
 from core import errors
 from core.operations import IndexView, MetricsView
@@ -20,7 +20,7 @@ urlpatterns = [
     re_path(r"^metrics/?$", MetricsView.as_view(), name="metrics"),
     re_path(r"^\.well-known/jwks\.json/?$", JWKSView.as_view(), name="jwks"),
     re_path(r"^\.well-known/openid-configuration/?$", ProviderMetadataView.as_view(), name="metadata"),
-    re_path(r"^\.well-known/oauth-authorization-server/?$", ProviderMetadataView.as_view(), name="metadata-rfc8414"),
+    re_path(r"^\.well-known/oauth-authorization-server/?$", AuthorizationServerMetadataView.as_view(), name="metadata-rfc8414"),
     # The OpenID provider (accounts.oidc) and its hosted pages.
     path("oauth/authorize", AuthorizeView.as_view(), name="oidc-authorize"),
     path("oauth/token", OIDCTokenView.as_view(), name="oidc-token"),

@@ -9,7 +9,10 @@ password hash would cost every token request and introspection call ~20 ms.
 """
 
 import secrets
+from urllib.parse import urlsplit
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from oauth2_provider.models import AbstractApplication
 
@@ -22,6 +25,26 @@ DEFAULT_SCOPES = "openid profile email"
 def client_id_new() -> str:
     return secrets.token_urlsafe(16)
 
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "[::1]", "localhost")
+
+
+def uri_problem(uri: str, what: str) -> str | None:
+    """What is wrong with a client's URI (None: nothing). Absolute http(s) URIs without a fragment;
+    https, except on the loopback (RFC 8252's native apps, a developer's machine) or with DEBUG on."""
+    from oauth2_provider.validators import AllowedURIValidator
+
+    try:
+        AllowedURIValidator(["https", "http"], name=what, allow_path=True, allow_query=True)(uri)
+    except ValidationError as exc:
+        return f"{what} {uri!r} is not valid: {'; '.join(exc.messages)}"
+    if "#" in uri:
+        return f"{what} {uri!r} must not have a fragment."
+    parts = urlsplit(uri)
+    if parts.scheme == "http" and not settings.DEBUG and parts.netloc.rsplit(":", 1)[0].lower() not in LOOPBACK_HOSTS:
+        return f"{what} {uri!r} must use https (http only on 127.0.0.1, [::1] or localhost)."
+    return None
 
 class Client(AbstractApplication):
     """A registered client (an OpenID Connect relying party, or a service)."""
@@ -80,7 +103,19 @@ class Client(AbstractApplication):
 
     def clean(self):
         # django-oauth-toolkit's clean() asks for an RSA key in settings; ours are in the keyring.
-        pass
+        # The URIs are checked by our one rule (uri_problem), in the admin as in the command.
+        errors = {}
+        for field, what in (
+            ("redirect_uris", "Redirect URI"),
+            ("post_logout_redirect_uris", "Post-logout redirect URI"),
+            ("backchannel_logout_uri", "Back-channel logout URI"),
+        ):
+            for uri in getattr(self, field).split():
+                problem = uri_problem(uri, what)
+                if problem:
+                    errors.setdefault(field, []).append(problem)
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def is_service(self) -> bool:

@@ -106,7 +106,7 @@ class ProviderMetadataView(PublicView):
 
     @extend_schema(
         summary="The OpenID provider's metadata (OpenID Connect Discovery 1.0, RFC 8414)",
-        operation_id="provider_metadata",
+        operation_id="openid_configuration",
         tags=["keys"],
         auth=[],
         responses={200: ProviderMetadataOutput},
@@ -115,3 +115,17 @@ class ProviderMetadataView(PublicView):
         response = Response(provider_metadata())
         response["Cache-Control"] = f"public, max-age={settings.JWKS_MAX_AGE}"
         return response
+
+
+class AuthorizationServerMetadataView(ProviderMetadataView):
+    """GET /.well-known/oauth-authorization-server: the same metadata at RFC 8414's address."""
+
+    @extend_schema(
+        summary="The authorization server's metadata (RFC 8414): the same document",
+        operation_id="authorization_server_metadata",
+        tags=["keys"],
+        auth=[],
+        responses={200: ProviderMetadataOutput},
+    )
+    def get(self, request):
+        return super().get(request)

@@ -36,7 +36,11 @@ CONTRACT_OPERATIONS = {
     ("/api/sessions/{session_id}/", "delete"): "revoke",
     ("/api/introspect/", "post"): "introspect",
     ("/.well-known/jwks.json/", "get"): "jwks",
-    ("/.well-known/openid-configuration/", "get"): "authorization_server_metadata",
+    ("/.well-known/openid-configuration/", "get"): "openid_configuration",
+    ("/.well-known/oauth-authorization-server/", "get"): "authorization_server_metadata",
+    # The OpenID provider: the apps a user authorized.
+    ("/api/authorizations/", "get"): "list_authorizations",
+    ("/api/authorizations/{authorization_id}/", "delete"): "withdraw",
     # Two-factor sign-in.
     ("/api/mfa/", "get"): "two_factor_status",
     ("/api/mfa/totp/", "post"): "totp_enroll",

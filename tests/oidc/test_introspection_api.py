@@ -279,7 +279,9 @@ def test_the_command_prints_the_credentials_once(db):
     client_id, secret = (line.split("=", 1)[1] for line in lines)
     server = ClientRow.objects.get(name="billing")
     assert server.client_id == client_id
-    assert server.secret_digest == hashlib.sha256(secret.encode()).hexdigest()
+    # A fast digest, not the password hasher: introspection costs no password hash.
+    assert server.client_secret == "sha256$" + hashlib.sha256(secret.encode()).hexdigest()
+    assert server.authorization_grant_type == ClientRow.GRANT_CLIENT_CREDENTIALS
     server.secret = secret
     assert introspect(server, "garbage").json() == {"active": False}
 
@@ -300,7 +302,20 @@ def test_staff_register_one_in_the_admin_and_see_the_secret_once(user_factory, u
     browser = Client()
     admin_login(browser, staff)
 
-    response = browser.post("/admin/accounts/resourceserver/add/", {"name": "search"})
+    # A service: the client-credentials grant, confidential, no redirect URI, no scope.
+    response = browser.post(
+        "/admin/accounts/client/add/",
+        {
+            "name": "search",
+            "authorization_grant_type": ClientRow.GRANT_CLIENT_CREDENTIALS,
+            "client_type": ClientRow.CLIENT_CONFIDENTIAL,
+            "redirect_uris": "",
+            "post_logout_redirect_uris": "",
+            "backchannel_logout_uri": "",
+            "allowed_scopes": "",
+            "algorithm": "RS256",
+        },
+    )
 
     # Shown on the page that answers, not carried to another page in a cookie.
     assert response.status_code == 200 and "no-store" in response["Cache-Control"]
@@ -312,4 +327,4 @@ def test_staff_register_one_in_the_admin_and_see_the_secret_once(user_factory, u
     server.secret = secret
     assert introspect(server, token_for(user)).json()["active"] is True
     # Not shown again.
-    assert secret not in browser.get(f"/admin/accounts/resourceserver/{server.pk}/change/").content.decode()
+    assert secret not in browser.get(f"/admin/accounts/client/{server.pk}/change/").content.decode()

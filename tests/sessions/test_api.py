@@ -88,7 +88,8 @@ def test_list_shows_the_open_sessions_newest_first_and_marks_the_current_one(use
         ("laptop", "2001:db8::5", False),
         ("phone", "203.0.113.1", True),
     ]
-    assert set(listed[0]) == {"id", "created_at", "last_seen_at", "expires_at", "user_agent", "ip", "current"}
+    assert set(listed[0]) == {"id", "created_at", "last_seen_at", "expires_at", "user_agent", "ip", "current", "apps"}
+    assert listed[0]["apps"] == []  # no app signed in with it (tests/oidc: one that did)
     assert listed[0]["id"] == claims(second)["sid"]
     for entry in listed:
         for field in ("created_at", "last_seen_at", "expires_at"):
