@@ -23,5 +23,6 @@ from accounts.audit import admin as audit  # noqa: E402, F401
 from accounts.clients import admin as clients  # noqa: E402, F401
 from accounts.keys import admin as keys  # noqa: E402, F401
 from accounts.notices import admin as notices  # noqa: E402, F401
+from accounts.oidc import admin as oidc  # noqa: E402, F401
 from accounts.sessions import admin as sessions  # noqa: E402, F401
 from accounts.staff import admin_groups, admin_users  # noqa: E402, F401

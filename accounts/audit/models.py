@@ -41,6 +41,7 @@ class AuthEvent(models.Model):
         CONSENT_GIVEN = "consent_given", "Consent given"
         CONSENT_REFUSED = "consent_refused", "Consent refused"
         CONSENT_WITHDRAWN = "consent_withdrawn", "Consent withdrawn"
+        GRANT_REVOKED = "grant_revoked", "App's tokens revoked by staff"
         CODE_REUSED = "code_reused", "Authorization code used twice"
         REFRESH_REUSED = "refresh_reused", "Refresh token reused"
         OIDC_LOGOUT = "oidc_logout", "Signed out by an app (RP-initiated)"

@@ -61,12 +61,33 @@ def grants_revoke(*, user: User, client: Client) -> None:
         AccessToken.objects.filter(user=user, application=client).delete()
 
 
-def consent_withdraw(*, user: User, consent_id: str) -> None:
-    """Withdraw one of the user's consents and revoke the client's tokens, or raise NotFound."""
+def consent_withdraw(*, user: User, consent_id: str, actor: User | None = None) -> None:
+    """Withdraw one of the user's consents and revoke the client's tokens, or raise NotFound.
+    `actor`: the staff member who did it for the user (the admin), if not the user."""
     consent = Consent.objects.filter(user=user, public_id=consent_id).select_related("client").first() if consent_id else None
     if consent is None:
         raise NotFound
     with transaction.atomic():
         consent.delete()
         grants_revoke(user=user, client=consent.client)
-    audit.record(audit.Type.CONSENT_WITHDRAWN, user=user, detail=consent.client.name)
+    by = f" by {actor.email}" if actor is not None and actor.pk != user.pk else ""
+    audit.record(audit.Type.CONSENT_WITHDRAWN, user=user, detail=f"{consent.client.name}{by}")
+
+
+def grant_revoke(*, refresh_token: RefreshToken, actor: User) -> bool:
+    """Revoke one grant (a refresh token's whole family and its access tokens), for staff; False
+    if it was revoked already."""
+    if refresh_token.revoked is not None:
+        return False
+    from accounts.oidc.validator import family_revoke
+
+    if refresh_token.token_family:
+        family_revoke(refresh_token.token_family)
+    else:
+        refresh_token.revoke()
+    audit.record(
+        audit.Type.GRANT_REVOKED,
+        user=refresh_token.user,
+        detail=f"{refresh_token.application.name}: its tokens revoked by {actor.email}",
+    )
+    return True
