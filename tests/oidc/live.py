@@ -7,6 +7,8 @@ relying-party example's walk.
   `AuthServer.manage(...)` runs a management command on its database, `.user(...)` registers and
   confirms an account through the API, `.client(...)` registers a client with
   `manage.py create_oidc_client` and returns what it printed.
+- `access_token_claims(...)`: an access token verified offline with PyJWT, as a resource server
+  verifies it.
 - `authorize(...)`: what a user does in a browser between the app's redirect to the authorization
   endpoint and the redirect back to the app: it fills the hosted pages' HTML forms (sign-in:
   `email`, `password`; consent: the `allow` button), as a password manager or a person would,
@@ -25,6 +27,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin
 
+import jwt
 import requests
 
 from tests.conftest import copy_project
@@ -110,6 +113,21 @@ def auth_server(workdir: Path, **variables: str) -> Iterator[AuthServer]:
         cwd=server.project, env=env, log=workdir / "gunicorn.log", port=port,
     ):
         yield server
+
+
+def access_token_claims(token: str, metadata: dict, audience: str = "authserver") -> dict:
+    """Verify an access token offline with PyJWT against the JWKS, as a resource server does
+    (RFC 9068: the `at+jwt` type, iss, aud, exp, and the claims it must carry); return its claims."""
+    assert jwt.get_unverified_header(token)["typ"] == "at+jwt"
+    key = jwt.PyJWKClient(metadata["jwks_uri"]).get_signing_key_from_jwt(token)
+    return jwt.decode(
+        token,
+        key,
+        algorithms=[key.algorithm_name],
+        issuer=metadata["issuer"],
+        audience=audience,
+        options={"require": ["iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope"]},
+    )
 
 
 # --- A browser made of requests -------------------------------------------------------------------

@@ -20,7 +20,7 @@ from authlib.oidc.core import CodeIDToken
 from joserfc import jwt as jose_jwt
 from joserfc.jwk import KeySet
 
-from tests.oidc.live import PASSWORD, TIMEOUT, auth_server, authorize
+from tests.oidc.live import TIMEOUT, access_token_claims, auth_server, authorize
 
 pytestmark = pytest.mark.slow
 
@@ -119,21 +119,6 @@ def id_token_claims(id_token: str, *, metadata: dict, client_id: str, nonce: str
     )
     claims.validate(leeway=0)
     return claims
-
-
-def access_token_claims(token: str, metadata: dict) -> dict:
-    """Verify an access token offline with PyJWT against the JWKS, as a resource server does
-    (RFC 9068: the `at+jwt` type, iss, aud, exp)."""
-    assert jwt.get_unverified_header(token)["typ"] == "at+jwt"
-    key = jwt.PyJWKClient(metadata["jwks_uri"]).get_signing_key_from_jwt(token)
-    return jwt.decode(
-        token,
-        key,
-        algorithms=[key.algorithm_name],
-        issuer=metadata["issuer"],
-        audience="authserver",
-        options={"require": ["iss", "sub", "aud", "exp", "iat", "jti", "client_id"]},
-    )
 
 
 def introspect(server, service: dict, token: str) -> dict:
