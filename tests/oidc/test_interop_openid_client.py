@@ -33,6 +33,7 @@ REDIRECT_URI, AFTER_LOGOUT = f"{APP}/callback", f"{APP}/signed-out"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
+    require_node_packages("openid-client")  # skips, naming tests/node, before any server starts
     with auth_server(tmp_path_factory.mktemp("openid-client")) as server:
         server.user(EMAIL, NAME)
         yield server
@@ -77,7 +78,6 @@ def run_walk(server, arguments: dict, log: Path) -> tuple[dict, list[list[str]],
     ids=["confidential-client_secret_post-RS256", "public-none-ES256"],
 )
 def test_openid_client_walks_code_pkce_userinfo_refresh_revocation_and_end_session(server, metadata, tmp_path, kind, algorithm):
-    require_node_packages("openid-client")
     options = ["--public"] if kind == "public" else []
     registered = server.client(
         f"openid-client {kind}", *options, "--redirect-uri", REDIRECT_URI, "--post-logout-redirect-uri", AFTER_LOGOUT,
