@@ -318,6 +318,32 @@ def test_the_verifier_checks_issuer_and_audience(auth, tokens):
             wrong.verify(tokens[ANN])
 
 
+
+@pytest.mark.parametrize(
+    "header, claims, accepted",
+    [
+        pytest.param({"typ": "at+jwt"}, {"client_id": "app", "scope": "openid"}, True, id="RFC 9068 access token"),
+        pytest.param({"typ": "application/at+jwt"}, {"client_id": "app"}, True, id="its long media type"),
+        pytest.param({"typ": "JWT"}, {"token_type": "auth"}, True, id="the auth server's auth token"),
+        pytest.param({}, {"token_type": "auth"}, True, id="an auth token without typ"),
+        pytest.param({"typ": "JWT"}, {"nonce": "n", "at_hash": "h"}, False, id="ID token"),
+        pytest.param({"typ": "logout+jwt"}, {"events": {}}, False, id="logout token"),
+        pytest.param({"typ": "logout+jwt"}, {"token_type": "auth"}, False, id="logout type with the auth claim"),
+        pytest.param({"typ": "JWT"}, {"token_type": "refresh"}, False, id="another token_type"),
+    ],
+)
+def test_the_verifier_takes_access_tokens_and_auth_tokens_only(header, claims, accepted):
+    """Every token of the auth server is signed by the same keys, so a signature, `iss` and `aud`
+    do not tell an access token from an ID or logout token whose `aud` (a client id) happens to be
+    the service's audience: the kind does (RFC 9068, section 4: `typ` must be `at+jwt`)."""
+    tokens_module = _example_tokens_module()
+
+    if accepted:
+        tokens_module.kind_check(header, claims)
+    else:
+        with pytest.raises(tokens_module.InvalidToken):
+            tokens_module.kind_check(header, claims)
+
 # --- Keys rotated and retired while both run ------------------------------------------------------
 
 

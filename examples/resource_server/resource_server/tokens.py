@@ -10,6 +10,10 @@ Plain Python on PyJWT, no Django: copy this file into any service.
   never with the one the token's header asks for, and only asymmetric algorithms are accepted.
 - Then `exp`, `iat`, `iss` and `aud`, and the claims this service reads: `sub`, `email`,
   `groups`, `amr`.
+- And the token's kind: an access token of the auth server's OpenID provider (RFC 9068: its header
+  says `typ: at+jwt`; it has no `email` or `groups`, its `scope` and `client_id` say which app
+  asked for it), or one of the auth server's own auth tokens (`token_type: auth`). Any other token
+  of the same keys (an ID token, a logout token) is refused, whatever its `aud`.
 
 What it cannot know: a token is accepted here until it expires, even after its session was
 revoked on the auth server (sign-out, password change, a disabled account). Keep the auth
@@ -27,6 +31,10 @@ ASYMMETRIC_ALGORITHMS = frozenset(
     {"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"}
 )
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
+# RFC 9068's media type for JWT access tokens, short or long (compared without case).
+ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+# The claim and value of the auth server's own auth tokens (its login's tokens).
+AUTH_TOKEN_TYPE_CLAIM, AUTH_TOKEN_TYPE = "token_type", "auth"
 
 
 class InvalidToken(Exception):
@@ -60,6 +68,17 @@ def _strings(claims: dict, name: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise InvalidToken(f"the {name} claim is not a list of strings")
     return tuple(value)
+
+
+def kind_check(header: dict, claims: dict) -> None:
+    """Raise InvalidToken unless the token is an access token (RFC 9068) or an auth token."""
+    typ = header.get("typ")
+    typ = typ.lower() if isinstance(typ, str) else ""
+    if typ in ACCESS_TOKEN_TYPES:
+        return
+    if claims.get(AUTH_TOKEN_TYPE_CLAIM) == AUTH_TOKEN_TYPE and typ in ("", "jwt"):
+        return
+    raise InvalidToken("not an access token nor an auth token of the auth server")
 
 
 def user_from_claims(claims: dict) -> TokenUser:
@@ -104,7 +123,7 @@ class TokenVerifier:
         if key.algorithm_name not in ASYMMETRIC_ALGORITHMS:
             raise InvalidToken(f"the key's algorithm {key.algorithm_name} is not an asymmetric one")
         try:
-            return jwt.decode(
+            verified = jwt.decode_complete(
                 token,
                 key,
                 # The key's own algorithm: a token cannot choose how it is checked.
@@ -116,6 +135,8 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from exc
+        kind_check(verified["header"], verified["payload"])
+        return verified["payload"]
 
     def verify(self, token: str) -> TokenUser:
         """Return the user the token describes, or raise InvalidToken or KeysUnavailable."""
