@@ -152,7 +152,7 @@ def main() -> None:
     from django.core.wsgi import get_wsgi_application
 
     application = get_wsgi_application()
-    from accounts.clients.models import ResourceServer
+    from accounts.clients.models import Client
     from accounts.users.models import User
     from accounts.clients.services import resource_server_create
     from accounts.sessions.services import session_open
@@ -169,7 +169,7 @@ def main() -> None:
         for user in first
     ]
     tokens = [auth_token_issue(session=session, user=session.user) for session in sessions]
-    ResourceServer.objects.filter(name="bench-profile").delete()
+    Client.objects.filter(name="bench-profile").delete()
     client, secret = resource_server_create(name="bench-profile")
     basic = "Basic " + base64.b64encode(f"{client.client_id}:{secret}".encode()).decode()
 

@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> dict:
     from django.core.management import call_command
     from django.db import connection
 
-    from accounts.clients.models import ResourceServer
+    from accounts.clients.models import Client
     from accounts.sessions.models import Session
     from accounts.users.models import User
     from accounts.clients.services import resource_server_create
@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> dict:
     for user in User.objects.filter(pk__in=ids).order_by("pk"):
         session = session_open(user=user, remember=False, amr=["pwd"], user_agent="bench", client_address="127.0.0.1")
         sample.append([user.pk, user.email, auth_token_issue(session=session, user=user, now=session.created_at)])
-    ResourceServer.objects.filter(name=RESOURCE_SERVER).delete()
+    Client.objects.filter(name=RESOURCE_SERVER).delete()
     client, client_secret = resource_server_create(name=RESOURCE_SERVER)
 
     probe_id, probe_email = sample[len(sample) // 2][:2]
