@@ -377,6 +377,10 @@ OAUTH2_PROVIDER = {
     "OAUTH2_VALIDATOR_CLASS": "accounts.oidc.validator.Validator",
     "OAUTH2_BACKEND_CLASS": "oauth2_provider.oauth2_backends.OAuthLibCore",
     "ACCESS_TOKEN_GENERATOR": "accounts.oidc.tokens.access_token_generate",
+    # Refresh tokens stay opaque (oauthlib's 30 random letters and digits, as introspection
+    # expects): left unset, oauthlib makes them with the access tokens' generator, a signed at+jwt
+    # that any resource server verifying offline would take for an access token.
+    "REFRESH_TOKEN_GENERATOR": "oauthlib.oauth2.rfc6749.tokens.random_token_generator",
     "SCOPES": {
         "openid": "Sign you in",
         "profile": "Your name",
