@@ -1,6 +1,6 @@
 """The provider's refresh tokens, got as an app gets them (the hosted sign-in page, /oauth/authorize
-with PKCE, /oauth/token): opaque (never a JWT that a resource server verifying offline would take
-for an access token), introspectable, rotated."""
+with PKCE, /oauth/token): issued only for `offline_access`, opaque (never a JWT that a resource
+server verifying offline would take for an access token), introspectable, rotated."""
 
 import base64
 import hashlib
@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 
 from accounts.clients.services import client_create, resource_server_create
-from accounts.oidc.models import RefreshToken
+from accounts.oidc.models import AccessToken, RefreshToken
 from tests.support.api import PASSWORD
 
 REDIRECT_URI = "https://notes.example/callback"
@@ -59,6 +59,15 @@ def tokens_of(user, app, scope: str) -> dict:
     )
     assert response.status_code == 200, response.content
     return response.json()
+
+
+def test_a_code_without_offline_access_brings_no_refresh_token(user, app):
+    answer = tokens_of(user, app, "openid profile email")
+
+    assert sorted(answer) == ["access_token", "expires_in", "id_token", "scope", "token_type"]
+    assert answer["scope"] == "openid profile email"
+    assert RefreshToken.objects.count() == 0
+    assert AccessToken.objects.get().session is not None
 
 
 def test_offline_access_brings_an_opaque_refresh_token_that_no_bearer_endpoint_takes(user, app):
