@@ -1,6 +1,6 @@
 """Benchmark the auth server under gunicorn against two ceilings, and print the numbers.
 
-    python -m bench.run --quick                      # 1,000 users, SQLite, about 2.5 minutes
+    python -m bench.run --quick                      # 1,000 users, SQLite, about 4 minutes
     python -m bench.run --users 1000 1000000         # the README's table (seeding 1M: see below)
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/authserver_bench python -m bench.run ...
 
@@ -23,6 +23,20 @@ the scenarios and the user counts, so that a noisy machine hits them all alike:
     introspect  POST /api/introspect with a registered resource server's HTTP Basic credentials
                 and a valid token
     login       POST /api/authenticate (email, password): one Argon2id check per request
+    client_credentials
+                POST /oauth/token grant_type=client_credentials with the same resource server's
+                HTTP Basic credentials: a new access token (RFC 9068 JWT) per request
+    userinfo    GET /oauth/userinfo with `Authorization: Bearer <access token>`, the access tokens
+                of every other sampled user, got through the real flow by bench/seed.py
+                (/oauth/authorize with PKCE, /oauth/token) for a first-party app
+    refresh_token
+                POST /oauth/token grant_type=refresh_token with that app's HTTP Basic credentials,
+                rotating: each refresh token is spent once (a reuse would revoke its family), so
+                this one runs bench/refresh.lua, whose thread keeps a queue of the other sampled
+                users' refresh tokens, takes one per request and queues the one each answer
+                brings; the tokens left are written back for the next run, and those in flight when
+                wrk stops are lost (one per connection at most, so the seed gets enough for every
+                run twice over). OIDC_REFRESH_REUSE_GRACE keeps its default, as in production.
 
 The users each scenario touches are a random sample spread over the whole table. Per scenario it
 prints requests per second, p50 and p99 latency (medians over the rounds), the server's CPU time
@@ -30,8 +44,9 @@ per request (the gunicorn workers' user + system time from /proc, before and aft
 PostgreSQL's backends of the bench shown apart), the workers' resident memory, and the ratios to
 both ceilings, each measured in the same rounds: of requests per second (the median of the
 per-round ratios, with their range) and of CPU time per request (which other programs on a
-shared machine disturb less). Last, it times one offline verification of a token by the
-resource server example's verifier (bench/verify.py: in-process, timeit). It measures
+shared machine disturb less). Before the load, one request of each scenario must get the answer a
+client expects. Last, it times one offline verification of an auth token and of an OAuth access
+token by the resource server example's verifier (bench/verify.py: in-process, timeit). It measures
 how much CPU other programs took during each run, and leaves the runs they disturbed (over 10%
 of the machine, --max-other-load) out of the medians, saying how many. With several user counts
 it adds the ratios of each count's p50 and req/s to the first's. Raw numbers go to
@@ -77,6 +92,9 @@ SCENARIOS = {
     "refresh": "GET /api/authenticate",
     "introspect": "POST /api/introspect",
     "login": "POST /api/authenticate",
+    "client_credentials": "POST /oauth/token (client_credentials)",
+    "userinfo": "GET /oauth/userinfo",
+    "refresh_token": "POST /oauth/token (refresh_token, rotated)",
 }
 # What each scenario is compared with; "bare" is served by the bare project, the rest by the server.
 CEILINGS = ("ceiling", "bare")
@@ -248,26 +266,34 @@ class Server:
     def target(self, scenario: str) -> Gunicorn:
         return self.bare if scenario == "bare" else self.app
 
-    def seed(self, sample: int, reseed: bool) -> None:
+    def seed(self, sample: int, refresh_tokens: int, reseed: bool) -> None:
         out = self.workdir / f"seed-{self.users}.json"
         command = [sys.executable, "-m", "bench.seed", "--users", str(self.users), "--sample", str(sample)]
         command += ["--out", str(out)] + (["--reseed"] if reseed else [])
-        # Tokens minted for the load live a day, so that no long run sees them expire.
-        subprocess.run(command, cwd=BASE_DIR, env={**self.env, "TOKEN_LIFETIME": "86400"}, check=True)
+        command += ["--refresh-tokens", str(refresh_tokens)]
+        # Tokens minted for the load live a day, so that no long run sees them expire (auth tokens
+        # and the OpenID provider's access tokens; refresh tokens live 30 days by default).
+        env = {**self.env, "TOKEN_LIFETIME": "86400", "OIDC_ACCESS_TOKEN_LIFETIME": "86400"}
+        subprocess.run(command, cwd=BASE_DIR, env=env, check=True)
         self.description = json.loads(out.read_text())
         self.write_requests()
 
-    def basic_credentials(self) -> str:
-        """Return the Authorization header of the seeded resource server (HTTP Basic)."""
-        client = self.description["client"]
+    def basic_credentials(self, client: dict | None = None) -> str:
+        """Return the Authorization header (HTTP Basic) of a seeded client: the resource server
+        (introspection, client_credentials) unless another is given."""
+        client = client or self.description["client"]
         pair = f"{client['client_id']}:{client['client_secret']}"
         return "Basic " + base64.b64encode(pair.encode()).decode()
+
+    def app_credentials(self) -> str:
+        """Return the Authorization header of the seeded first-party app (refresh_token)."""
+        return self.basic_credentials(self.description["oauth"]["client"])
 
     def write_requests(self) -> None:
         sample = self.description["sample"]
         password = self.description["password"]
         basic = self.basic_credentials()
-        lines: dict[str, list[str]] = {name: [] for name in SCENARIOS}
+        lines: dict[str, list[str]] = {name: [] for name in SCENARIOS if name != "refresh_token"}
         for index, (pk, email, token) in enumerate(sample):
             auth = token if index % 2 == 0 else f"Bearer {token}"
             body = urllib.parse.urlencode({"email": email, "password": password})
@@ -277,10 +303,20 @@ class Server:
             lines["refresh"].append(f"GET\t/api/authenticate\t{auth}\t")
             lines["introspect"].append(f"POST\t/api/introspect\t{basic}\t{urllib.parse.urlencode({'token': token})}")
             lines["login"].append(f"POST\t/api/authenticate\t\t{body}")
+        lines["client_credentials"].append(f"POST\t/oauth/token\t{basic}\tgrant_type=client_credentials")
+        for _pk, access_token in self.description["oauth"]["userinfo"]:
+            lines["userinfo"].append(f"GET\t/oauth/userinfo\tBearer {access_token}\t")
         for name, content in lines.items():
             path = self.workdir / f"requests-{self.users}-{name}.tsv"
             path.write_text("\n".join(content) + "\n")
             self.request_files[name] = path
+        # refresh_token: a queue of tokens, each spent once, that bench/refresh.lua rewrites after each run.
+        path = self.workdir / f"refresh-tokens-{self.users}.txt"
+        path.write_text("\n".join(self.description["oauth"]["refresh_tokens"]) + "\n")
+        self.request_files["refresh_token"] = path
+
+    def refresh_tokens_left(self) -> list[str]:
+        return [line for line in self.request_files["refresh_token"].read_text().splitlines() if line]
 
     def start(self) -> None:
         self.app.start("/status")
@@ -289,8 +325,10 @@ class Server:
             self.postgres = Postgres(self.url)
 
     def check(self) -> None:
-        """Send one request of each scenario and insist on the answer a client expects."""
+        """Send one request of each scenario and insist on the answer a client expects (the
+        refresh_token scenario's token is spent: its successor takes its place in the queue)."""
         pk, email, token = self.description["sample"][0]
+        refresh_tokens = self.refresh_tokens_left()
         expected = {
             "bare": (f"/api/bench/ceiling/{pk}", None, None, "email"),
             "ceiling": (f"/api/bench/ceiling/{pk}", None, None, "email"),
@@ -302,6 +340,14 @@ class Server:
                 None,
                 {"email": email, "password": self.description["password"]},
                 "token",
+            ),
+            "client_credentials": ("/oauth/token", self.basic_credentials(), {"grant_type": "client_credentials"}, "access_token"),
+            "userinfo": ("/oauth/userinfo", f"Bearer {self.description['oauth']['userinfo'][0][1]}", None, "email"),
+            "refresh_token": (
+                "/oauth/token",
+                self.app_credentials(),
+                {"grant_type": "refresh_token", "refresh_token": refresh_tokens[0]},
+                "refresh_token",
             ),
         }
         for name, (path, auth, form, key) in expected.items():
@@ -316,6 +362,9 @@ class Server:
                 raise SystemExit(f"{name}: {path} answered {error.code} {error.read()[:300]!r}") from error
             if key not in body:
                 raise SystemExit(f"{name}: {path} answered {body!r}")
+            if name == "refresh_token":
+                refresh_tokens[0] = body["refresh_token"]
+                self.request_files[name].write_text("\n".join(refresh_tokens) + "\n")
 
     def stop(self) -> None:
         self.app.stop()
@@ -327,20 +376,23 @@ class Server:
 # --- Load ----------------------------------------------------------------------------------------
 
 
+WRK_THREADS = 1
+
+
 def wrk(server: Server, scenario: str, seconds: float, connections: int) -> dict:
-    command = [
-        "wrk",
-        "-t1",
-        f"-c{connections}",
-        f"-d{seconds}s",
-        "--timeout",
-        "10s",
-        "-s",
-        str(BENCH_DIR / "requests.lua"),
-        server.target(scenario).base,
-        "--",
-        str(server.request_files[scenario]),
-    ]
+    if scenario == "refresh_token":
+        # Each refresh token works once: bench/refresh.lua spends the queue and writes back what is left.
+        left = len(server.refresh_tokens_left())
+        if left <= connections:
+            raise SystemExit(
+                f"refresh_token: {left} refresh tokens left for {connections} connections; "
+                "seed more (--sample, or fewer --rounds)"
+            )
+        script = [str(BENCH_DIR / "refresh.lua"), server.target(scenario).base, "--"]
+        script += [str(server.request_files[scenario]), str(WRK_THREADS), server.app_credentials()]
+    else:
+        script = [str(BENCH_DIR / "requests.lua"), server.target(scenario).base, "--", str(server.request_files[scenario])]
+    command = ["wrk", f"-t{WRK_THREADS}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", *script]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     lines = [line for line in output.splitlines() if line.startswith("{")]
     if not lines:
@@ -537,13 +589,15 @@ def environment(servers: list[Server], args) -> list[str]:
 
 
 def verify_offline(server: Server) -> dict:
-    """Time the resource server example's offline verification of one of the server's tokens
-    (bench/verify.py, in a process of its own), its keys fetched from the server's JWKS."""
+    """Time the resource server example's offline verification of the server's tokens, an auth
+    token and an OAuth access token (bench/verify.py, in a process of its own), its keys fetched
+    from the server's JWKS."""
     token = server.description["sample"][0][2]
+    access_token = server.description["oauth"]["userinfo"][0][1]
     issuer = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))["iss"]
     command = [
-        sys.executable, "-m", "bench.verify", "--json", "--token", token, "--issuer", issuer,
-        "--jwks-url", f"{server.app.base}/.well-known/jwks.json",
+        sys.executable, "-m", "bench.verify", "--json", "--token", token, "--access-token", access_token,
+        "--issuer", issuer, "--jwks-url", f"{server.app.base}/.well-known/jwks.json",
     ]  # fmt: skip
     output = subprocess.run(command, cwd=BASE_DIR, capture_output=True, text=True, check=True).stdout
     return json.loads(output)
@@ -577,7 +631,7 @@ def main(argv: list[str] | None = None) -> None:
         "--reseed", action="store_true", help="seed again even when a database of that size exists"
     )
     parser.add_argument(
-        "--quick", action="store_true", help="4 rounds of 4 s, 2 s of warm-up (about 2.5 minutes at 1k users)"
+        "--quick", action="store_true", help="4 rounds of 4 s, 2 s of warm-up (about 4 minutes at 1k users)"
     )
     args = parser.parse_args(argv)
     if args.quick:
@@ -605,10 +659,14 @@ def main(argv: list[str] | None = None) -> None:
         Server(users, database_url(os.environ.get("DATABASE_URL"), users), env, args.workers, workdir)
         for users in args.users
     ]
+    # Each wrk run of the refresh_token scenario loses up to one token per connection (those in
+    # flight when it stops): enough for every run (the warm-up and the rounds) twice over, and at
+    # least one per other sampled user.
+    refresh_tokens = max(args.sample // 2, 2 * (args.rounds + 1) * args.connections)
     try:
         for server in servers:
             seeding = time.monotonic()
-            server.seed(args.sample, args.reseed)
+            server.seed(args.sample, refresh_tokens, args.reseed)
             seeded = server.description["seed_seconds"]
             how = f"seeded in {seeded:.1f} s" if seeded is not None else "reused"
             print(

@@ -12,18 +12,32 @@ database. The benchmark wipes its database: its name must contain "bench".
 
 It then prints (or writes to --out) a JSON description: a random sample of users spread over the
 whole table, each with an open session and its auth token (as a login would make them), the
-password, the credentials of a resource server registered for the introspection scenario
-(`bench`, given a new secret on every run, since a secret is shown only once), and the query
-plans of the login's lookup by email and of the token check's lookup of the session and its user.
+password, the credentials of a resource server registered for the introspection and
+client_credentials scenarios (`bench`, given a new secret on every run, since a secret is shown
+only once), and the query plans of the login's lookup by email and of the token check's lookup of
+the session and its user.
+
+For the OpenID provider's scenarios it registers a first-party confidential app (`bench-app`,
+client_create, anew on every run: its former grants and tokens go with it) and signs each sampled
+user's session in to a browser (Django's test Client, signed in by browser_sign_in as the hosted
+sign-in page does once the password is checked: a password hash per user would cost a minute per
+thousand). Each browser then goes through the real flow, /oauth/authorize (code + PKCE S256, no
+consent for a first-party app) and /oauth/token: every other sampled user for an access token of
+`openid profile email` (the userinfo scenario; OIDC_ACCESS_TOKEN_LIFETIME is set to a day in the
+seeder's environment by bench/run.py), the others, several times over if --refresh-tokens asks
+for more, for a refresh token (`offline_access`; the refresh_token scenario spends each once).
 """
 
 import argparse
+import base64
+import hashlib
 import json
 import os
 import random
 import secrets
 import sys
 import time
+import urllib.parse
 import uuid
 from pathlib import Path
 
@@ -47,6 +61,10 @@ COLUMNS = (
     "deactivated_at",
 )
 RESOURCE_SERVER = "bench"
+APP = "bench-app"
+APP_REDIRECT_URI = "http://127.0.0.1/bench/callback"
+USERINFO_SCOPE = "openid profile email"
+REFRESH_SCOPE = "openid profile email offline_access"
 
 
 def secret_key() -> str:
@@ -171,6 +189,94 @@ def signing_keys_check() -> None:
         keyring.keyset()
 
 
+def basic(client_id: str, secret: str) -> str:
+    """Return the HTTP Basic Authorization header of a client (client_secret_basic)."""
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+def browser_signed_in(session):
+    """Return a browser (Django's test Client) signed in with this server session, as the hosted
+    sign-in page signs one in (accounts.sessions.browser.browser_sign_in) once the password is checked."""
+    from importlib import import_module
+
+    from django.conf import settings
+    from django.http import HttpRequest
+    from django.test import Client as Browser
+
+    from accounts.sessions.browser import browser_sign_in
+
+    request = HttpRequest()
+    request.session = import_module(settings.SESSION_ENGINE).SessionStore()
+    browser_sign_in(request, session=session)
+    request.session.save()
+    browser = Browser(HTTP_HOST="127.0.0.1")
+    browser.cookies[settings.SESSION_COOKIE_NAME] = request.session.session_key
+    return browser
+
+
+def code_flow(browser, *, client_id: str, authorization: str, scope: str) -> dict:
+    """Run the authorization code flow with PKCE (S256) in a signed-in browser, for a first-party
+    app (no consent page); return the token endpoint's answer."""
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    state = secrets.token_urlsafe(12)
+    response = browser.get(
+        "/oauth/authorize",
+        {
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": APP_REDIRECT_URI,
+            "scope": scope,
+            "state": state,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        },
+    )
+    location = response.get("Location", "")
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(location).query)
+    if response.status_code != 302 or not location.startswith(APP_REDIRECT_URI) or query.get("state") != [state] or "code" not in query:
+        sys.exit(f"bench.seed: /oauth/authorize answered {response.status_code} {location or response.content[:300]!r}")
+    response = browser.post(
+        "/oauth/token",
+        {"grant_type": "authorization_code", "code": query["code"][0], "redirect_uri": APP_REDIRECT_URI, "code_verifier": verifier},
+        HTTP_AUTHORIZATION=authorization,
+    )
+    if response.status_code != 200:
+        sys.exit(f"bench.seed: /oauth/token answered {response.status_code} {response.content[:300]!r}")
+    return response.json()
+
+
+def oauth_tokens(sessions: list, refresh_tokens: int) -> dict:
+    """Register the benchmark's app and get, through /oauth/authorize and /oauth/token, access
+    tokens for every other sampled user and `refresh_tokens` refresh tokens from the others."""
+    from accounts.clients.models import Client
+    from accounts.clients.services import client_create
+
+    Client.objects.filter(name=APP).delete()
+    app, secret = client_create(name=APP, redirect_uris=[APP_REDIRECT_URI], first_party=True, scopes=REFRESH_SCOPE)
+    authorization = basic(app.client_id, secret)
+    started = time.perf_counter()
+    browsers = [(user_id, browser_signed_in(session)) for user_id, session in sessions]
+    userinfo = []
+    for user_id, browser in browsers[0::2]:
+        answer = code_flow(browser, client_id=app.client_id, authorization=authorization, scope=USERINFO_SCOPE)
+        userinfo.append([user_id, answer["access_token"]])
+    refresh = []
+    holders = browsers[1::2] or browsers
+    while len(refresh) < refresh_tokens:
+        _user_id, browser = holders[len(refresh) % len(holders)]
+        answer = code_flow(browser, client_id=app.client_id, authorization=authorization, scope=REFRESH_SCOPE)
+        if "refresh_token" not in answer:
+            sys.exit(f"bench.seed: no refresh token for {REFRESH_SCOPE!r}: {sorted(answer)}")
+        refresh.append(answer["refresh_token"])
+    return {
+        "client": {"client_id": app.client_id, "client_secret": secret},
+        "userinfo": userinfo,
+        "refresh_tokens": refresh,
+        "seconds": time.perf_counter() - started,
+    }
+
+
 def explain(queryset) -> str:
     """Return the database's plan for the query (PostgreSQL: with actual times and buffers)."""
     from django.db import connection
@@ -185,6 +291,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--users", type=int, required=True, help="number of users in the table")
     parser.add_argument(
         "--sample", type=int, default=1000, help="users to sample for the load (default 1000)"
+    )
+    parser.add_argument(
+        "--refresh-tokens",
+        type=int,
+        help="refresh tokens to get for the refresh_token scenario (default: one per other sampled user)",
     )
     parser.add_argument("--reseed", action="store_true", help="seed even if the database holds this size")
     parser.add_argument("--out", help="write the JSON description here instead of stdout")
@@ -220,12 +331,15 @@ def main(argv: list[str] | None = None) -> dict:
 
     rng = random.Random(args.users)
     ids = sorted(rng.sample(range(1, args.users + 1), min(args.sample, args.users)))
-    sample = []
+    sample, sessions = [], []
     for user in User.objects.filter(pk__in=ids).order_by("pk"):
         session = session_open(user=user, remember=False, amr=["pwd"], user_agent="bench", client_address="127.0.0.1")
         sample.append([user.pk, user.email, auth_token_issue(session=session, user=user, now=session.created_at)])
+        sessions.append((user.pk, session))
     Client.objects.filter(name=RESOURCE_SERVER).delete()
     client, client_secret = resource_server_create(name=RESOURCE_SERVER)
+    refresh_tokens = args.refresh_tokens if args.refresh_tokens is not None else max(1, len(sessions) // 2)
+    oauth = oauth_tokens(sessions, refresh_tokens)
 
     probe_id, probe_email = sample[len(sample) // 2][:2]
     probe_session = Session.objects.filter(user_id=probe_id).values_list("public_id", flat=True).last()
@@ -240,6 +354,7 @@ def main(argv: list[str] | None = None) -> dict:
         else stored.split("$")[0],
         "sample": sample,
         "client": {"client_id": str(client.client_id), "client_secret": client_secret},
+        "oauth": oauth,
         "plans": {
             "login: User.objects.with_email(email).first()": explain(
                 User.objects.with_email(probe_email.upper()).order_by("pk")[:1]

@@ -7,6 +7,7 @@ What changes from the toolkit's own:
   the session must still be open when the code is exchanged and at every refresh;
 - a code works once: the first exchange claims it (one UPDATE), a second finds it claimed and
   revokes what the first issued (one statement per table), as a replayed refresh token does;
+- a code exchange brings a refresh token only when `offline_access` was granted;
 - ID tokens carry `sid`, `amr`, `auth_time` from the session and the user's public id as `sub`,
   and are signed by the keyring in the client's algorithm.
 """
@@ -190,6 +191,13 @@ class Validator(OAuth2Validator):
         self._set_token_value(refresh_token, refresh_token_code)
         refresh_token.save()
         return refresh_token
+
+    def save_bearer_token(self, token, request, *args, **kwargs):
+        # A refresh token only for `offline_access`: oauthlib adds one to every code exchange.
+        # (A refresh keeps rotating: its grant had offline_access.)
+        if request.grant_type == "authorization_code" and "offline_access" not in (request.scopes or ()):
+            token.pop("refresh_token", None)
+        return super().save_bearer_token(token, request, *args, **kwargs)
 
     def rotate_refresh_token(self, request):
         return True
