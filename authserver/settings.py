@@ -487,8 +487,9 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-# A refused admin form post answers the contract's envelope, not Django's HTML page.
-CSRF_FAILURE_VIEW = "core.errors.csrf_failure"
+# A refused form post answers the contract's envelope (the admin's), or the error page in the
+# page's language (the hosted sign-in, consent and sign-out pages), not Django's HTML page.
+CSRF_FAILURE_VIEW = "accounts.oidc.pages.csrf_failure"
 X_FRAME_OPTIONS = "DENY"
 
 # Operations: /metrics answers only with `Authorization: Bearer <METRICS_TOKEN>` (unset: NotFound).
