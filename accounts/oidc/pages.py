@@ -37,6 +37,7 @@ CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' https: data:; base-uri 'none'; "
     "frame-ancestors 'none'; form-action 'self' https: http:"
 )
+REFERRER_POLICY = "same-origin"
 
 
 def page_language(request) -> str:
@@ -54,9 +55,12 @@ def page_language(request) -> str:
 
 
 def page_headers(response, language: str):
-    """A hosted page's headers: no script at all, no referrer, its language."""
+    """A hosted page's headers: no script at all, no referrer to other sites, its language."""
     response["Content-Security-Policy"] = CSP
-    response["Referrer-Policy"] = "no-referrer"
+    # Not "no-referrer": under it a browser posts the page's forms with `Origin: null`, which
+    # Django's CSRF check refuses. "same-origin" keeps the page's URL (the authorization request)
+    # from other sites all the same, the app included.
+    response["Referrer-Policy"] = REFERRER_POLICY
     response["Content-Language"] = language
     response.setdefault("Vary", "Accept-Language, Cookie")
     return response
