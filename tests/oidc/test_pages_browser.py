@@ -148,6 +148,7 @@ def api(base: str, method: str, path: str, data: dict | None = None, token: str 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, app_server):
     """gunicorn serving a fresh copy of the project in production mode, with the app registered."""
+    axe_script()  # skips the module (the reason CI watches) before anything starts, if it is missing
     workdir = tmp_path_factory.mktemp("pages-browser")
     project = copy_project(workdir / "project")
     port = free_port()

@@ -115,9 +115,7 @@ def visible_text(response) -> str:
     on purpose, marked lang="en"), with the title and the attributes a screen reader reads."""
     page = response.content.decode()
     page = re.sub(r'<code lang="en">.*?</code>', " ", page, flags=re.DOTALL)
-    attributes = " ".join(re.findall(r'(?:alt|aria-label|title|placeholder|value)="([^"]*)"', page))
-    hidden = set(re.findall(r'<input type="hidden"[^>]*value="([^"]*)"', page))
-    attributes = " ".join(word for word in attributes.split() if word not in hidden)
+    attributes = " ".join(re.findall(r'(?:alt|aria-label|title|placeholder)="([^"]*)"', page))
     text = re.sub(r"</?(?:strong|em|span|a|code)\b[^>]*>", "", page)
     text = re.sub(r"<[^>]+>", " ", text)
     return " ".join(html.unescape(f"{text} {attributes}").split())
