@@ -6,8 +6,10 @@ told otherwise (see authserver/env.py), WSGI servers do not.
 """
 
 import re
+from pathlib import Path
 
 import dj_database_url
+from django.conf.locale import LANG_INFO
 from django.core.checks.security.base import (
     SECRET_KEY_INSECURE_PREFIX,
     SECRET_KEY_MIN_LENGTH,
@@ -92,10 +94,25 @@ WSGI_APPLICATION = "authserver.wsgi.application"
 # API paths answer with and without a trailing slash themselves; never redirect.
 APPEND_SLASH = False
 
+# The hosted pages, customized without touching the code (docs/oidc.md, "Customizing the pages"):
+# PAGES_DIR is a directory of the operator's with templates/, static/ and locale/, each one found
+# before the app's own.
+PAGES_DIR = env.str("PAGES_DIR", default="").strip()
+if PAGES_DIR and not Path(PAGES_DIR).is_dir():
+    raise ImproperlyConfigured(f"PAGES_DIR={PAGES_DIR}: no such directory.")
+
+
+def _pages_dirs(name: str) -> list[Path]:
+    """PAGES_DIR/<name>, if the operator made it."""
+    return [Path(PAGES_DIR) / name] if PAGES_DIR and (Path(PAGES_DIR) / name).is_dir() else []
+
+
+STATICFILES_DIRS = _pages_dirs("static")
+
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": _pages_dirs("templates"),
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -208,9 +225,14 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "en"
 # The hosted pages speak these (chosen by `ui_locales`, else Accept-Language); the API's messages
-# are the contract's, in English.
-LANGUAGES = [("en", "English"), ("de", "Deutsch")]
-LOCALE_PATHS = [BASE_DIR / "accounts" / "locale"]
+# are the contract's, in English. PAGES_LANGUAGES: language codes, each known to Django.
+_PAGES_LANGUAGES = env.list("PAGES_LANGUAGES", default=["en", "de"])
+_unknown = [code for code in _PAGES_LANGUAGES if code not in LANG_INFO or "name_local" not in LANG_INFO[code]]
+if _unknown or not _PAGES_LANGUAGES:
+    raise ImproperlyConfigured(f"PAGES_LANGUAGES: {', '.join(_unknown) or 'empty'}: give language codes Django knows (en, de, fr, pt-br, ...).")
+LANGUAGES = [(code, LANG_INFO[code]["name_local"]) for code in _PAGES_LANGUAGES]
+# The operator's translations (PAGES_DIR/locale) come before the app's.
+LOCALE_PATHS = [*_pages_dirs("locale"), BASE_DIR / "accounts" / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -496,8 +518,9 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-# A refused admin form post answers the contract's envelope, not Django's HTML page.
-CSRF_FAILURE_VIEW = "core.errors.csrf_failure"
+# A refused form post answers the contract's envelope (the admin's), or the error page in the
+# page's language (the hosted sign-in, consent and sign-out pages), not Django's HTML page.
+CSRF_FAILURE_VIEW = "accounts.oidc.pages.csrf_failure"
 X_FRAME_OPTIONS = "DENY"
 
 # Operations: /metrics answers only with `Authorization: Bearer <METRICS_TOKEN>` (unset: NotFound).

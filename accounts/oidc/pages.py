@@ -26,6 +26,7 @@ from accounts.mfa.errors import InvalidTwoFactorCode, TwoFactorRequired
 from accounts.sessions.browser import browser_session, browser_sign_in, browser_sign_out
 from accounts.signin.services import credentials_check, second_factor_check, sign_in
 from accounts.users.models import User
+from core import errors
 from core.addresses import client_address
 from core.errors import AccountDisabled, AuthError, InvalidCredentials, Throttled, UserConfirmationRequired
 
@@ -36,18 +37,33 @@ CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' https: data:; base-uri 'none'; "
     "frame-ancestors 'none'; form-action 'self' https: http:"
 )
-LANGUAGE_CODES = {code for code, _name in settings.LANGUAGES}
+REFERRER_POLICY = "same-origin"
 
 
 def page_language(request) -> str:
-    """The page's language: the first of `ui_locales` (OpenID's parameter, here or in the
-    authorization request the page continues) that we speak, else the browser's Accept-Language."""
+    """The page's language: the first of `ui_locales` (OpenID's parameter, on this request or
+    carried from the authorization request the page continues) that we speak, else the browser's
+    Accept-Language."""
     wanted = request.GET.get("ui_locales", "") or request.POST.get("ui_locales", "")
     for tag in wanted.split():
-        code = tag.lower().split("-")[0]
-        if code in LANGUAGE_CODES:
-            return code
+        try:
+            # A tag we speak, or its generic language (de-CH: de); never a guess at a sibling.
+            return translation.get_supported_language_variant(tag.lower(), strict=True)
+        except LookupError:
+            continue
     return translation.get_language_from_request(request)
+
+
+def page_headers(response, language: str):
+    """A hosted page's headers: no script at all, no referrer to other sites, its language."""
+    response["Content-Security-Policy"] = CSP
+    # Not "no-referrer": under it a browser posts the page's forms with `Origin: null`, which
+    # Django's CSRF check refuses. "same-origin" keeps the page's URL (the authorization request)
+    # from other sites all the same, the app included.
+    response["Referrer-Policy"] = REFERRER_POLICY
+    response["Content-Language"] = language
+    response.setdefault("Vary", "Accept-Language, Cookie")
+    return response
 
 
 class Page(View):
@@ -62,11 +78,7 @@ class Page(View):
             response = super().dispatch(request, *args, **kwargs)
             if hasattr(response, "render") and not getattr(response, "is_rendered", True):
                 response.render()
-        response["Content-Security-Policy"] = CSP
-        response["Referrer-Policy"] = "no-referrer"
-        response["Content-Language"] = language
-        response.setdefault("Vary", "Accept-Language, Cookie")
-        return response
+        return page_headers(response, language)
 
 
 def render_page(request, template: str, context: dict, status: int = 200):
@@ -79,8 +91,10 @@ def render_page(request, template: str, context: dict, status: int = 200):
     return render(request, template, context, status=status)
 
 
-def error_page(request, *, title, detail, status: int = 400):
-    return render_page(request, "oidc/error.html", {"title": title, "detail": detail}, status=status)
+def error_page(request, *, title, detail, technical: str = "", status: int = 400):
+    """The page a refusal ends on: `detail` in plain words (translated); `technical`, the
+    protocol's error for the app's developer, in English."""
+    return render_page(request, "oidc/error.html", {"title": title, "detail": detail, "technical": technical}, status=status)
 
 
 def _safe_next(request, candidate: str | None) -> str:
@@ -101,21 +115,35 @@ class OTPForm(forms.Form):
         label=_("Two-factor code"),
         max_length=64,
         help_text=_("The code of your authenticator app, or a recovery code."),
-        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autocapitalize": "none", "spellcheck": "false", "autofocus": True}),
+        # No inputmode="numeric": a recovery code has letters, which a phone's number pad cannot type.
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autocapitalize": "none", "spellcheck": "false", "autofocus": True}),
     )
     next = forms.CharField(required=False, widget=forms.HiddenInput, max_length=4096)
 
 
+# What the page says for a refusal: the API's message (core.errors' catalogue), word for word in
+# English and translated in the page's language. The catalogue's own text stays untranslated: it is
+# the API's contract.
+REFUSALS = {
+    InvalidCredentials: _("Invalid email or password"),
+    UserConfirmationRequired: _("Please confirm your account"),
+    AccountDisabled: _("Account disabled"),
+    InvalidTwoFactorCode: _("Invalid two-factor code"),
+}
+
+
 def _message_of(exc: AuthError):
-    """What the page says for a refusal: the API's message, in the page's language."""
+    """What the page says for a refusal, in the page's language."""
     if isinstance(exc, Throttled):
         return _("Too many attempts. Try again in %(wait)d seconds.") % {"wait": exc.wait}
-    return {
-        InvalidCredentials: _("Invalid credentials"),
-        UserConfirmationRequired: _("User confirmation required"),
-        AccountDisabled: _("Account disabled"),
-        InvalidTwoFactorCode: _("Invalid two-factor code"),
-    }.get(type(exc), _("The sign-in was refused."))
+    return REFUSALS.get(type(exc), _("The sign-in was refused."))
+
+
+def _language_carried(request) -> dict:
+    """The `ui_locales` a form posted (the page's language), for the page it redirects to: the
+    language chosen on the authorization request holds through every step of the sign-in."""
+    wanted = request.POST.get("ui_locales") or request.GET.get("ui_locales")
+    return {"ui_locales": wanted} if wanted else {}
 
 
 def _open_session(request, *, user: User, amr: list[str], next_url: str):
@@ -155,7 +183,7 @@ class SignInView(Page):
         except TwoFactorRequired:
             request.session.cycle_key()
             request.session[PENDING_KEY] = {"user": user.pk, "email": email, "at": time.time()}
-            return HttpResponseRedirect(reverse("oidc-signin-otp") + "?" + urlencode({"next": next_url}))
+            return HttpResponseRedirect(reverse("oidc-signin-otp") + "?" + urlencode({"next": next_url, **_language_carried(request)}))
         except AuthError as exc:
             form.add_error(None, _message_of(exc))
             status = 429 if isinstance(exc, Throttled) else 401
@@ -175,7 +203,8 @@ class OTPView(Page):
         return (user, pending.get("email", "")) if user is not None else (None, None)
 
     def _restart(self, request):
-        return HttpResponseRedirect(reverse("oidc-signin") + "?" + urlencode({"next": _safe_next(request, request.GET.get("next") or request.POST.get("next"))}))
+        next_url = _safe_next(request, request.GET.get("next") or request.POST.get("next"))
+        return HttpResponseRedirect(reverse("oidc-signin") + "?" + urlencode({"next": next_url, **_language_carried(request)}))
 
     def get(self, request):
         user, _email = self._pending(request)
@@ -222,3 +251,23 @@ class SignOutView(Page):
     def post(self, request):
         browser_sign_out(request)
         return render_page(request, "oidc/signed_out.html", {})
+
+
+def csrf_failure(request, reason=""):
+    """CSRF_FAILURE_VIEW: a hosted page's form posted without a valid CSRF token (cookies blocked,
+    or the page left open past a new sign-in) ends on the error page, in the page's language;
+    anything else answers the API's envelope (core.errors.csrf_failure)."""
+    pages = tuple(reverse(name) for name in ("oidc-signin", "oidc-signout", "oidc-authorize", "oidc-end-session"))
+    if not request.path.startswith(pages):
+        return errors.csrf_failure(request, reason)
+    language = page_language(request)
+    with translation.override(language):
+        request.LANGUAGE_CODE = language
+        response = error_page(
+            request,
+            title=_("This form has expired"),
+            detail=_("Go back, reload the page and try again. Your browser must accept this site's cookies."),
+            status=403,
+        )
+    response["Cache-Control"] = "no-store"
+    return page_headers(response, language)

@@ -16,16 +16,18 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider.exceptions import OAuthToolkitError
 from oauth2_provider.views import AuthorizationView, RevokeTokenView, TokenView
 from oauthlib.common import add_params_to_uri
+from oauthlib.oauth2.rfc6749 import errors as oauth2_errors
 
 from accounts.clients.models import Client
 from accounts.oidc import services, tokens
 from accounts.oidc.models import AccessToken, RefreshToken
-from accounts.oidc.pages import CSP, Page, error_page, page_language, render_page
+from accounts.oidc.pages import Page, error_page, page_headers, page_language, render_page
 from accounts.sessions.browser import browser_session, browser_sign_out
 from accounts.sessions.tokens import Extra, SessionRead, _group_names, session_check
 from core import metrics, vault
@@ -33,12 +35,27 @@ from core.errors import AuthError
 
 # --- authorization -------------------------------------------------------------------------------
 
+# What the consent page says a scope lets the app do, in the page's language.
 SCOPE_WORDS = {
-    "openid": "Sign you in with your account",
-    "profile": "See your name",
-    "email": "See your email address",
-    "groups": "See the groups you belong to",
-    "offline_access": "Keep access while you are away (until you withdraw it)",
+    "openid": gettext_lazy("Sign you in with your account"),
+    "profile": gettext_lazy("See your name"),
+    "email": gettext_lazy("See your email address"),
+    "groups": gettext_lazy("See the groups you belong to"),
+    "offline_access": gettext_lazy("Keep access while you are away (until you withdraw it)"),
+}
+
+# What the error page says, in plain words, when a request cannot even go back to its app. The
+# protocol's own error and description (English, for the app's developer) are shown beside it.
+UNKNOWN_CLIENT = gettext_lazy("The app that sent you here is not known to this server, or it is turned off.")
+UNKNOWN_RETURN = gettext_lazy("The address the app wants to send you back to is not registered for it.")
+INVALID_REQUEST = gettext_lazy("The app sent a sign-in request this server cannot accept.")
+FATAL_ERROR_WORDS = {
+    oauth2_errors.MissingClientIdError: UNKNOWN_CLIENT,
+    oauth2_errors.InvalidClientIdError: UNKNOWN_CLIENT,
+    oauth2_errors.InvalidClientError: UNKNOWN_CLIENT,
+    oauth2_errors.MissingRedirectURIError: UNKNOWN_RETURN,
+    oauth2_errors.InvalidRedirectURIError: UNKNOWN_RETURN,
+    oauth2_errors.MismatchingRedirectURIError: UNKNOWN_RETURN,
 }
 
 
@@ -66,10 +83,8 @@ class AuthorizeView(AuthorizationView):
             response = super().dispatch(request, *args, **kwargs)
             if hasattr(response, "render") and not getattr(response, "is_rendered", True):
                 response.render()
-        response["Content-Security-Policy"] = CSP
-        response["Referrer-Policy"] = "no-referrer"
         response["Cache-Control"] = "no-store"
-        return response
+        return page_headers(response, language)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -111,7 +126,8 @@ class AuthorizeView(AuthorizationView):
         return error_page(
             self.request,
             title=_("This sign-in request cannot go on"),
-            detail=f"{oauth_error.error}: {oauth_error.description or ''}".strip(": "),
+            detail=FATAL_ERROR_WORDS.get(type(oauth_error), INVALID_REQUEST),
+            technical=f"{oauth_error.error}: {oauth_error.description or ''}".strip(": "),
             status=oauth_error.status_code,
         )
 
@@ -166,7 +182,7 @@ class AuthorizeView(AuthorizationView):
             self.get_context_data(
                 form=form,
                 application=client,
-                scope_words=[_(SCOPE_WORDS[scope]) for scope in scopes if scope in SCOPE_WORDS],
+                scope_words=[str(SCOPE_WORDS[scope]) for scope in scopes if scope in SCOPE_WORDS],
                 signed_in_user=user,
             )
         )
@@ -359,7 +375,7 @@ class EndSessionView(Page):
         elif params["client_id"]:
             client = Client.objects.filter(client_id=params["client_id"]).first()
             if client is None:
-                return error_page(request, title=_("Sign-out request refused"), detail=_("Unknown client."))
+                return error_page(request, title=_("Sign-out request refused"), detail=_("The app that sent you here is not known to this server."))
         redirect_uri = params["post_logout_redirect_uri"]
         if redirect_uri and (client is None or not client.post_logout_redirect_uri_allowed(redirect_uri)):
             return error_page(request, title=_("Sign-out request refused"), detail=_("This address to return to is not registered for the app."))

@@ -624,3 +624,59 @@ def test_a_metrics_token_outside_the_bearer_characters_is_refused_at_start(tmp_p
 
     assert result.returncode != 0
     assert "ImproperlyConfigured: METRICS_TOKEN may hold letters, digits and . _ ~ + / = - only" in result.stderr
+
+
+# --- The hosted pages: PAGES_DIR and PAGES_LANGUAGES ---------------------------------------------
+
+
+def test_the_pages_speak_english_and_german_by_default_from_the_apps_own_files(project):
+    values = read_settings(project, ["LANGUAGES", "LOCALE_PATHS", "STATICFILES_DIRS", "TEMPLATES"], **PRODUCTION)
+
+    assert values["LANGUAGES"] == [["en", "English"], ["de", "Deutsch"]]
+    assert values["LOCALE_PATHS"] == [str(project / "accounts" / "locale")]
+    assert values["STATICFILES_DIRS"] == []
+    assert values["TEMPLATES"][0]["DIRS"] == []
+
+
+def test_pages_dir_puts_the_operators_templates_static_files_and_translations_first(project, tmp_path):
+    for name in ("templates", "static", "locale"):
+        (tmp_path / "pages" / name).mkdir(parents=True)
+
+    values = read_settings(
+        project,
+        ["LANGUAGES", "LOCALE_PATHS", "STATICFILES_DIRS", "TEMPLATES"],
+        **PRODUCTION,
+        PAGES_DIR=str(tmp_path / "pages"),
+        PAGES_LANGUAGES="en,de,fr,pt-br",
+    )
+
+    assert values["LANGUAGES"] == [["en", "English"], ["de", "Deutsch"], ["fr", "français"], ["pt-br", "Português Brasileiro"]]
+    assert values["LOCALE_PATHS"] == [str(tmp_path / "pages" / "locale"), str(project / "accounts" / "locale")]
+    assert values["STATICFILES_DIRS"] == [str(tmp_path / "pages" / "static")]
+    assert values["TEMPLATES"][0]["DIRS"] == [str(tmp_path / "pages" / "templates")]
+
+
+def test_pages_dir_without_some_of_its_folders_adds_those_it_has(project, tmp_path):
+    (tmp_path / "pages" / "templates").mkdir(parents=True)
+
+    values = read_settings(project, ["LOCALE_PATHS", "STATICFILES_DIRS", "TEMPLATES"], **PRODUCTION, PAGES_DIR=str(tmp_path / "pages"))
+
+    assert values["LOCALE_PATHS"] == [str(project / "accounts" / "locale")]
+    assert values["STATICFILES_DIRS"] == []
+    assert values["TEMPLATES"][0]["DIRS"] == [str(tmp_path / "pages" / "templates")]
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"PAGES_DIR": "/nonexistent/pages"}, "PAGES_DIR=/nonexistent/pages: no such directory."),
+        ({"PAGES_LANGUAGES": "en,klingon"}, "PAGES_LANGUAGES: klingon: give language codes Django knows"),
+        ({"PAGES_LANGUAGES": ""}, "PAGES_LANGUAGES: empty: give language codes Django knows"),
+    ],
+    ids=["missing-dir", "unknown-language", "no-language"],
+)
+def test_bad_pages_settings_are_refused_at_start(project, variables, message):
+    result = run(project, "-c", SETUP_ONLY, **PRODUCTION, **variables)
+
+    assert result.returncode != 0
+    assert f"ImproperlyConfigured: {message}" in result.stderr
