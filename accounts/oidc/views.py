@@ -109,6 +109,13 @@ class AuthorizeView(AuthorizationView):
             return super().handle_no_permission()
         if self.request.method != "GET":
             return error_page(self.request, title=_("Signed out"), detail=_("Your sign-in ended. Start again from the app."), status=400)
+        # The request is checked before anyone is asked to sign in: an unknown client or redirect
+        # URI ends on the error page at once, other errors go back to the app (a user never signs
+        # in for a request that cannot go on).
+        try:
+            self.validate_authorization_request(self.request)
+        except OAuthToolkitError as error:
+            return self.error_response(error, application=None)
         return self._signin_redirect(_without(self.request, "prompt", "max_age") if {"login"} & prompt else self.request.get_full_path())
 
     def _error_redirect(self, credentials, client, error: str, description: str):
