@@ -66,6 +66,9 @@ def _without(request, *names) -> str:
     return f"{request.path}?{query.urlencode()}"
 
 
+PKCE_REQUIRED = 'PKCE is required, with code_challenge_method "S256".'
+
+
 class AuthorizeView(AuthorizationView):
     """GET/POST /oauth/authorize: response_type=code with PKCE (S256); prompt none, login,
     consent; max_age; login_hint; ui_locales. Errors go back to the client only when its
@@ -113,9 +116,12 @@ class AuthorizeView(AuthorizationView):
         # URI ends on the error page at once, other errors go back to the app (a user never signs
         # in for a request that cannot go on).
         try:
-            self.validate_authorization_request(self.request)
+            _scopes, credentials = self.validate_authorization_request(self.request)
         except OAuthToolkitError as error:
             return self.error_response(error, application=None)
+        if credentials.get("code_challenge_method") != "S256":
+            client = Client.objects.get(client_id=credentials["client_id"])
+            return self._error_redirect(credentials, client, "invalid_request", PKCE_REQUIRED)
         return self._signin_redirect(_without(self.request, "prompt", "max_age") if {"login"} & prompt else self.request.get_full_path())
 
     def _error_redirect(self, credentials, client, error: str, description: str):
@@ -146,7 +152,7 @@ class AuthorizeView(AuthorizationView):
         client = Client.objects.get(client_id=credentials["client_id"])
         prompt = set(request.GET.get("prompt", "").split())
         if credentials.get("code_challenge_method") != "S256":
-            return self._error_redirect(credentials, client, "invalid_request", 'PKCE is required, with code_challenge_method "S256".')
+            return self._error_redirect(credentials, client, "invalid_request", PKCE_REQUIRED)
         session = self.server_session
         max_age = request.GET.get("max_age")
         too_old = False
