@@ -1,3 +1,3 @@
 """The auth server's Django project: settings, URLs, WSGI, logging, middleware."""
 
-__version__ = "2.0.0"
+__version__ = "2.1.0"
