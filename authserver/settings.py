@@ -214,6 +214,8 @@ LOCALE_PATHS = [BASE_DIR / "accounts" / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Times with seconds and the time zone wherever a page shows one (the admin's, first).
+FORMAT_MODULE_PATH = ["authserver.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"

@@ -375,7 +375,7 @@ def test_rotation_keeps_old_tokens_and_new_ones_work_and_retirement_ends_old_one
     assert status == 200, body
     assert http("GET", f"{example}/me", headers=bearer(new_token))[1]["email"] == ANN
 
-    printed = manage(auth, "signing_keys", "--retire", old_kid)
+    printed = manage(auth, "signing_keys", "--retire", old_kid, "--force")
     assert f"Retired: {old_kid}." in printed
 
     # The auth server refuses the retired key's tokens, and no longer publishes the key.

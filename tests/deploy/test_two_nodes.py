@@ -485,7 +485,7 @@ def test_a_key_rotation_and_retirement_reach_every_worker_of_both_nodes(cluster)
         cluster.every_worker(node, read_with(old), ok, "the old key's token works until it is retired")
         cluster.every_worker(node, read_with(fresh), ok, "the new key's token works")
 
-    cluster.manage("signing_keys", "--retire", old_kid)
+    cluster.manage("signing_keys", "--retire", old_kid, "--force")
 
     # Every worker of both nodes refuses the retired key's token (within 30 s; a safety net).
     cluster.until_every_worker(
