@@ -431,13 +431,27 @@ CONFIRMATION_MAX_AGE = env.int("CONFIRMATION_MAX_AGE", default=86400)
 RECOVERY_MAX_AGE = env.int("RECOVERY_MAX_AGE", default=3600)
 
 # Links in emails: <CLIENT_ORIGIN><CONFIRMATION_URL>/<token> and <CLIENT_ORIGIN><RECOVER_URL>/<token>.
-CLIENT_ORIGIN = env.str("CLIENT_ORIGIN", default="http://localhost:3000").rstrip("/")
+CLIENT_ORIGIN = env.str("CLIENT_ORIGIN", default="http://localhost:3000").strip().rstrip("/")
+if "," in CLIENT_ORIGIN:
+    raise ImproperlyConfigured(
+        f"CLIENT_ORIGIN={CLIENT_ORIGIN!r}: one origin, the frontend the links in emails open. List every "
+        "frontend that calls the API from a browser in CORS_ALLOWED_ORIGINS (a comma list)."
+    )
 CONFIRMATION_URL = env.str("CONFIRMATION_URL", default="/confirm").rstrip("/")
 RECOVER_URL = env.str("RECOVER_URL", default="/recover").rstrip("/")
 
-# CORS: the frontend at CLIENT_ORIGIN calls the API from the browser. Tokens travel in the
-# Authorization header, never in cookies, so credentials stay off.
-CORS_ALLOWED_ORIGINS = [CLIENT_ORIGIN]
+# CORS: the frontends that call the API from a browser (a comma list of origins, scheme://host[:port];
+# by default the one at CLIENT_ORIGIN). Tokens travel in the Authorization header, never in
+# cookies, so credentials stay off.
+CORS_ALLOWED_ORIGINS = [
+    origin.strip().rstrip("/") for origin in env.list("CORS_ALLOWED_ORIGINS", default=[CLIENT_ORIGIN]) if origin.strip()
+]
+for _origin in CORS_ALLOWED_ORIGINS:
+    if not re.fullmatch(r"https?://[^/?#\s]+", _origin):
+        raise ImproperlyConfigured(
+            f"CORS_ALLOWED_ORIGINS: {_origin!r} is not an origin; give scheme://host[:port], "
+            "e.g. https://app.example.com, without a path."
+        )
 CORS_URLS_REGEX = r"^/api/.*$"
 CORS_ALLOW_CREDENTIALS = False
 

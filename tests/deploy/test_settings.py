@@ -528,6 +528,55 @@ def test_other_origins_are_not_allowed_by_cors(project):
     assert answer["allow_origin"] is None
 
 
+def test_cors_allowed_origins_lets_several_frontends_in_and_the_links_keep_client_origin(project):
+    variables = {
+        **PRODUCTION,
+        "CLIENT_ORIGIN": "https://app.example",
+        "CORS_ALLOWED_ORIGINS": "https://app.example, https://admin.example/ ,http://localhost:5173",
+    }
+
+    for origin in ("https://app.example", "https://admin.example", "http://localhost:5173"):
+        assert preflight(project, origin, **variables)["allow_origin"] == origin
+    assert preflight(project, "https://evil.example", **variables)["allow_origin"] is None
+    values = read_settings(project, ["CLIENT_ORIGIN", "CORS_ALLOWED_ORIGINS"], **variables)
+    assert values == {
+        "CLIENT_ORIGIN": "https://app.example",
+        "CORS_ALLOWED_ORIGINS": ["https://app.example", "https://admin.example", "http://localhost:5173"],
+    }
+
+
+def test_cors_allowed_origins_defaults_to_client_origin(project):
+    values = read_settings(project, ["CORS_ALLOWED_ORIGINS"], **PRODUCTION, CLIENT_ORIGIN="https://app.example/")
+
+    assert values["CORS_ALLOWED_ORIGINS"] == ["https://app.example"]
+
+
+@pytest.mark.parametrize(
+    "variables, message",
+    [
+        (
+            {"CLIENT_ORIGIN": "https://a.example,https://b.example"},
+            "CLIENT_ORIGIN='https://a.example,https://b.example': one origin, the frontend the links in emails open. "
+            "List every frontend that calls the API from a browser in CORS_ALLOWED_ORIGINS (a comma list).",
+        ),
+        (
+            {"CORS_ALLOWED_ORIGINS": "https://a.example,app.example"},
+            "CORS_ALLOWED_ORIGINS: 'app.example' is not an origin; give scheme://host[:port], "
+            "e.g. https://app.example.com, without a path.",
+        ),
+        (
+            {"CORS_ALLOWED_ORIGINS": "https://a.example/app"},
+            "CORS_ALLOWED_ORIGINS: 'https://a.example/app' is not an origin",
+        ),
+    ],
+)
+def test_a_list_where_one_origin_goes_or_a_bad_origin_stops_the_start_with_the_reason(project, variables, message):
+    result = run(project, "-c", SETUP_ONLY, **PRODUCTION, **variables)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: " + message in result.stderr
+
+
 # --- HSTS ----------------------------------------------------------------------------------------
 
 # Print the Strict-Transport-Security header of an HTTPS request.
