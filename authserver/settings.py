@@ -92,10 +92,13 @@ WSGI_APPLICATION = "authserver.wsgi.application"
 # API paths answer with and without a trailing slash themselves; never redirect.
 APPEND_SLASH = False
 
+# TEMPLATES_DIR: a directory of the operator's, searched before the app's templates, to override
+# the emails' (accounts/email/...) and the hosted pages' (oidc/...) without touching the code.
+TEMPLATES_DIR = env.str("TEMPLATES_DIR", default="").strip()
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [TEMPLATES_DIR] if TEMPLATES_DIR else [],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

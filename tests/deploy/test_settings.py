@@ -429,6 +429,14 @@ def test_link_and_token_variables_are_mapped(project):
     assert values == expected
 
 
+def test_templates_dir_is_searched_first(project):
+    values = read_settings(project, ["TEMPLATES"], **PRODUCTION, TEMPLATES_DIR="/srv/branding")
+    unset = read_settings(project, ["TEMPLATES"], **PRODUCTION)
+
+    assert values["TEMPLATES"][0]["DIRS"] == ["/srv/branding"]
+    assert unset["TEMPLATES"][0]["DIRS"] == []
+
+
 def test_allowed_hosts_is_a_comma_list(project):
     values = read_settings(
         project, ["ALLOWED_HOSTS"], **PRODUCTION, ALLOWED_HOSTS="auth.example.com,api.example.com"
