@@ -40,9 +40,9 @@ from tests.conftest import PROJECT, clean_env, postgresql_database_of_its_own, r
 from tests.support.api import live_login
 from tests.support.servers import free_port, gunicorn
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     importlib.util.find_spec("gunicorn") is None, reason="needs gunicorn (pip install gunicorn) to serve both projects"
-)
+)]
 
 EXAMPLE = Path("examples") / "resource_server"
 PASSWORD = "correct horse battery"

@@ -54,6 +54,9 @@ from accounts.users.links import Purpose, validation_token_make
 from authserver.wsgi import application
 from tests.conftest import PASSWORD
 
+# Starts real servers or runs long: left out by `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 # Generated cases per operation and schemathesis test, besides the coverage phase's cases.
 MAX_EXAMPLES = 75
 # Generated raw bodies per operation.

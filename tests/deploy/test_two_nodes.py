@@ -52,6 +52,7 @@ CACHE_URL = os.environ.get("CACHE_URL", "")
 NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.skipif(
         not (DATABASE_URL.startswith(("postgres://", "postgresql://")) and CACHE_URL.startswith("redis://")),
         reason="needs PostgreSQL and Redis: set DATABASE_URL=postgres://... and CACHE_URL=redis://... "

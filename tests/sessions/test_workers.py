@@ -23,6 +23,9 @@ import pytest
 from tests.support.api import live_call, live_login
 from tests.support.servers import production_environment, start_gunicorn
 
+# Starts real servers or runs long: left out by `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 BASE_DIR = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery"
 
