@@ -197,6 +197,29 @@ def test_dotenv_is_read(own_project):
     }
 
 
+def test_the_development_example_copied_as_dotenv_runs_for_development(own_project):
+    (own_project / ".env").write_text((own_project / ".env.development.example").read_text())
+
+    # Read as a WSGI server would, without manage.py's development default.
+    values = read_settings(own_project, ["DEBUG", "EMAIL_BACKEND", "DATABASES", "TOKEN_ISSUER"])
+    checked = run(own_project, "manage.py", "check")
+
+    assert values["DEBUG"] is True
+    assert values["EMAIL_BACKEND"] == "django.core.mail.backends.console.EmailBackend"
+    assert values["DATABASES"]["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    assert values["TOKEN_ISSUER"] == "http://localhost:8000"
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_the_production_example_copied_as_it_is_refuses_to_start_until_filled_in(own_project):
+    (own_project / ".env").write_text((own_project / ".env.example").read_text())
+
+    result = run(own_project, "manage.py", "check")
+
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
 def test_environment_wins_over_dotenv(own_project):
     (own_project / ".env").write_text(
         f"SECRET_KEY={DOTENV_KEY}\nEMAIL_BACKEND=console\nCLIENT_ORIGIN=https://dotenv.example\n"
