@@ -236,6 +236,8 @@ LOCALE_PATHS = [*_pages_dirs("locale"), BASE_DIR / "accounts" / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Times with seconds and the time zone wherever a page shows one (the admin's, first).
+FORMAT_MODULE_PATH = ["authserver.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
@@ -273,11 +275,13 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Auth server API",
     "DESCRIPTION": "Token-based identity and access over REST. Errors: {status, message[, errors]}.",
-    "VERSION": "1.0.0",
+    # The release, as GET / tells it.
+    "VERSION": __version__,
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
     "PREPROCESSING_HOOKS": ["core.schema.preprocess_endpoints"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.schema.paths_without_trailing_slash"],
     # /api/docs loads Swagger UI from this server's static files, never from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -451,13 +455,27 @@ CONFIRMATION_MAX_AGE = env.int("CONFIRMATION_MAX_AGE", default=86400)
 RECOVERY_MAX_AGE = env.int("RECOVERY_MAX_AGE", default=3600)
 
 # Links in emails: <CLIENT_ORIGIN><CONFIRMATION_URL>/<token> and <CLIENT_ORIGIN><RECOVER_URL>/<token>.
-CLIENT_ORIGIN = env.str("CLIENT_ORIGIN", default="http://localhost:3000").rstrip("/")
+CLIENT_ORIGIN = env.str("CLIENT_ORIGIN", default="http://localhost:3000").strip().rstrip("/")
+if "," in CLIENT_ORIGIN:
+    raise ImproperlyConfigured(
+        f"CLIENT_ORIGIN={CLIENT_ORIGIN!r}: one origin, the frontend the links in emails open. List every "
+        "frontend that calls the API from a browser in CORS_ALLOWED_ORIGINS (a comma list)."
+    )
 CONFIRMATION_URL = env.str("CONFIRMATION_URL", default="/confirm").rstrip("/")
 RECOVER_URL = env.str("RECOVER_URL", default="/recover").rstrip("/")
 
-# CORS: the frontend at CLIENT_ORIGIN calls the API from the browser. Tokens travel in the
-# Authorization header, never in cookies, so credentials stay off.
-CORS_ALLOWED_ORIGINS = [CLIENT_ORIGIN]
+# CORS: the frontends that call the API from a browser (a comma list of origins, scheme://host[:port];
+# by default the one at CLIENT_ORIGIN). Tokens travel in the Authorization header, never in
+# cookies, so credentials stay off.
+CORS_ALLOWED_ORIGINS = [
+    origin.strip().rstrip("/") for origin in env.list("CORS_ALLOWED_ORIGINS", default=[CLIENT_ORIGIN]) if origin.strip()
+]
+for _origin in CORS_ALLOWED_ORIGINS:
+    if not re.fullmatch(r"https?://[^/?#\s]+", _origin):
+        raise ImproperlyConfigured(
+            f"CORS_ALLOWED_ORIGINS: {_origin!r} is not an origin; give scheme://host[:port], "
+            "e.g. https://app.example.com, without a path."
+        )
 CORS_URLS_REGEX = r"^/api/.*$"
 CORS_ALLOW_CREDENTIALS = False
 

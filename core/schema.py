@@ -40,6 +40,15 @@ def preprocess_endpoints(endpoints):
     return [endpoint for endpoint in endpoints if not endpoint[0].startswith("/api/auth/")]
 
 
+def paths_without_trailing_slash(result, generator, request, public):
+    """List each path as clients call it, /api/user rather than /api/user/ (the URL patterns take
+    both; drf-spectacular writes their optional slash as a slash)."""
+    result["paths"] = {
+        (path.rstrip("/") or "/"): operations for path, operations in result["paths"].items()
+    }
+    return result
+
+
 # --- shapes shared by every room ---------------------------------------------------------------
 
 

@@ -62,8 +62,12 @@ def _is_ip(value: str | None) -> bool:
     return True
 
 
-def events_prune(*, older_than_days: int) -> int:
-    """Delete the events older than the given number of days; return how many."""
+def events_prune(*, older_than_days: int, dry_run: bool = False) -> int:
+    """Delete the events older than the given number of days; return how many (with `dry_run`,
+    count them and delete nothing)."""
     cutoff = timezone.now() - timedelta(days=older_than_days)
-    deleted, _ = AuthEvent.objects.filter(created_at__lt=cutoff).delete()
+    old = AuthEvent.objects.filter(created_at__lt=cutoff)
+    if dry_run:
+        return old.count()
+    deleted, _ = old.delete()
     return deleted

@@ -5,6 +5,8 @@ previous key → retired, after which its tokens are refused. Every worker and n
 change up within accounts.keys.keyring.RELOAD_SECONDS.
 """
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -21,6 +23,17 @@ State = SigningKey.State
 
 class KeyStateError(ValueError):
     """The key is not in a state that allows what was asked."""
+
+
+class KeyStillInUse(KeyStateError):
+    """Tokens the key signed may still be alive: retiring it now refuses them (force to do it anyway)."""
+
+    def __init__(self, kid: str, alive_until):
+        super().__init__(
+            f"tokens signed by {kid} may be alive until {alive_until.isoformat(timespec='seconds')} "
+            "(TOKEN_LIFETIME after it stopped signing); retiring it now signs their users out"
+        )
+        self.alive_until = alive_until
 
 
 def _by(actor: User | None) -> str:
@@ -78,14 +91,41 @@ def _rotate(algorithm: str, now) -> tuple[SigningKey, SigningKey]:
     return current, upcoming
 
 
-def key_retire(*, kid: str, actor: User | None = None) -> SigningKey:
-    """Retire a previous key: it is no longer published and its tokens are refused."""
+def key_tokens_alive_until(key: SigningKey):
+    """Return until when tokens a previous key signed may be alive (None if none can be by now).
+
+    A key stops signing when the next current key of its algorithm is activated; the tokens it
+    signed live the longest lifetime of a signed token after that (TOKEN_LIFETIME, or the OpenID
+    provider's access and ID token lifetimes if longer).
+    """
+    if key.state != State.PREVIOUS or key.activated_at is None:
+        # Never current (a next key that could not be read): it signed nothing.
+        return None
+    successor = (
+        SigningKey.objects.filter(algorithm=key.algorithm, activated_at__gt=key.activated_at)
+        .order_by("activated_at")
+        .values_list("activated_at", flat=True)
+        .first()
+    )
+    stopped = successor or timezone.now()
+    lifetime = max(settings.TOKEN_LIFETIME, settings.OIDC_ACCESS_TOKEN_LIFETIME, settings.OIDC_ID_TOKEN_LIFETIME)
+    until = stopped + timedelta(seconds=lifetime)
+    return until if until > timezone.now() else None
+
+
+def key_retire(*, kid: str, actor: User | None = None, refuse_if_alive: bool = False) -> SigningKey:
+    """Retire a previous key: it is no longer published and its tokens are refused. With
+    `refuse_if_alive` (the command, without --force), a key whose tokens may still be alive is
+    left as it is (KeyStillInUse)."""
     with transaction.atomic():
         key = SigningKey.objects.select_for_update().filter(kid=kid).first()
         if key is None:
             raise KeyStateError(f"no signing key {kid!r}")
         if key.state != State.PREVIOUS:
             raise KeyStateError(f"key {kid} is {key.state}: only a previous key can be retired (rotate first)")
+        alive_until = key_tokens_alive_until(key)
+        if alive_until is not None and refuse_if_alive:
+            raise KeyStillInUse(kid, alive_until)
         key.state, key.retired_at = State.RETIRED, timezone.now()
         key.save(update_fields=["state", "retired_at"])
     keyring.forget()

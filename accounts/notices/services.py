@@ -1,4 +1,8 @@
-"""The only place that sends mail. Bodies are text templates under templates/accounts/email/.
+"""The only place that sends mail. Every email is multipart: a text part from
+templates/accounts/email/<kind>.txt and an HTML part, both carrying the same link. The HTML part of
+an email with a link is <kind>.html (the product's name, a button, the link written out); that of a
+security notice is notice.html, its text in HTML. Both extend base.html; an operator overrides any
+of them with a template of the same name in a directory of their own (TEMPLATES' DIRS).
 
 Two kinds of email:
 - Links (confirmation, recovery): counted against EMAIL_RATE for the recipient; a failure is
@@ -16,7 +20,7 @@ import smtplib
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -37,12 +41,15 @@ QUEUE_MAX_BACKOFF = timedelta(hours=1)
 UNPROVEN_NAME_MAX_LENGTH = 40
 
 
-def _deliver(*, kind: str, to: str, subject: str, body: str) -> None:
-    """Hand one email to the backend, or raise CouldNotSendEmail; counted in /metrics by `kind`."""
+def _deliver(*, kind: str, to: str, subject: str, body: str, html: str) -> None:
+    """Hand one email (its text `body` and its `html`) to the backend, or raise CouldNotSendEmail;
+    counted in /metrics by `kind`."""
     # A header cannot hold a line break; names set by staff are not filtered like API input.
     subject = " ".join(subject.split())
+    message = EmailMultiAlternatives(subject, body, settings.MAIL_SENDER, [email_delivery(to)])
+    message.attach_alternative(html, "text/html")
     try:
-        send_mail(subject, body, settings.MAIL_SENDER, [email_delivery(to)], fail_silently=False)
+        message.send(fail_silently=False)
     except (smtplib.SMTPException, OSError, UnicodeError, ValueError) as exc:
         # UnicodeError, ValueError: an address the mail library cannot encode.
         logger.warning("Could not send %r to %s: %s", subject, to, exc)
@@ -62,8 +69,18 @@ def _name_shown(user: User, *, proven: bool) -> str:
 
 
 def _body(kind: str, context: dict) -> str:
-    """Render the body of an email of this kind: templates/accounts/email/<kind>.txt."""
+    """Render the text part of an email of this kind: templates/accounts/email/<kind>.txt."""
     return render_to_string(f"accounts/email/{kind}.txt", context)
+
+
+def _html(kind: str, context: dict, *, subject: str, body: str) -> str:
+    """Render the HTML part: <kind>.html for an email with a link (its context holds `link`), else
+    notice.html, from the subject and the text part alone (so that a queued notice sent again
+    renders as the first attempt did)."""
+    shown = {"product_name": settings.PRODUCT_NAME, "subject": subject}
+    if "link" in context:
+        return render_to_string(f"accounts/email/{kind}.html", {**context, **shown})
+    return render_to_string("accounts/email/notice.html", {**shown, "body": body})
 
 
 def _send_link(*, kind: str, to: str, subject: str, context: dict) -> None:
@@ -71,7 +88,8 @@ def _send_link(*, kind: str, to: str, subject: str, context: dict) -> None:
     # Keyed on the mailbox: the address mail goes to, lower-cased (spellings of one address count as one).
     sent = RateLimit("email", email_delivery(to).lower())
     sent.check()
-    _deliver(kind=kind, to=to, subject=subject, body=_body(kind, context))
+    body = _body(kind, context)
+    _deliver(kind=kind, to=to, subject=subject, body=body, html=_html(kind, context, subject=subject, body=body))
     sent.hit()
 
 
@@ -79,7 +97,7 @@ def _send_notice(*, kind: str, to: str, subject: str, context: dict) -> None:
     """Send a security notice now, or queue it to be sent again; never raises for the mail server."""
     body = _body(kind, context)
     try:
-        _deliver(kind=kind, to=to, subject=subject, body=body)
+        _deliver(kind=kind, to=to, subject=subject, body=body, html=_html(kind, context, subject=subject, body=body))
     except CouldNotSendEmail as exc:
         QueuedEmail.objects.create(
             kind=kind,
@@ -177,7 +195,8 @@ def queued_send(*, now=None) -> tuple[int, int, int]:
     sent = failed = given_up = 0
     for email in QueuedEmail.objects.filter(next_attempt_at__lte=now):
         try:
-            _deliver(kind=email.kind, to=email.to, subject=email.subject, body=email.body)
+            html = _html(email.kind, {}, subject=email.subject, body=email.body)
+            _deliver(kind=email.kind, to=email.to, subject=email.subject, body=email.body, html=html)
         except CouldNotSendEmail as exc:
             if now - email.created_at >= QUEUE_GIVE_UP_AFTER:
                 logger.error("Notice %r to %s given up after %d attempts", email.kind, email.to, email.attempts + 1)

@@ -9,11 +9,19 @@ from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.models import Group
 
+from accounts.staff.admin_users import admin_permissions
+
 admin.site.unregister(Group)
 
 
 @admin.register(Group)
 class GroupAdmin(DjangoGroupAdmin):
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "permissions":
+            # Only the permissions of this admin's pages, not Django's own low-level ones.
+            kwargs["queryset"] = admin_permissions(self.admin_site)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
     def has_add_permission(self, request):
         return request.user.is_superuser
 

@@ -12,6 +12,8 @@ views.
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm, AdminUserCreationForm, UserChangeForm
+from django.contrib.auth.models import Permission
+from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q
 from django.utils.translation import ngettext
 
@@ -37,6 +39,13 @@ class UserEditForm(UserChangeForm):
     class Meta:
         model = User
         fields = "__all__"
+        # Shown beside the read-only tick, where the model's "Unselect this" cannot be followed.
+        help_texts = {
+            "is_active": "Not ticked: staff disabled the account (login refused, tokens stop working). "
+            "Change it with the list's Disable and Enable actions.",
+            "user_permissions": "Permissions of this account alone. Prefer a group: give the group the "
+            "permissions and add the account to it. Only the pages of this admin are listed.",
+        }
 
 
 class PasswordSetForm(AdminPasswordChangeForm):
@@ -112,6 +121,17 @@ def _bulk(modeladmin, request, queryset, service, done: str, already: str = "") 
         )
 
 
+def admin_permissions(admin_site):
+    """The permissions that mean something here: those of the models with a page on this admin
+    site (not Django's own low-level ones, such as its sessions' or content types')."""
+    content_types = [
+        content_type.pk
+        for content_type in ContentType.objects.all()
+        if content_type.model_class() is not None and admin_site.is_registered(content_type.model_class())
+    ]
+    return Permission.objects.filter(content_type__in=content_types).select_related("content_type")
+
+
 # Whoever edits these grants privileges, their own included: superusers only.
 PRIVILEGE_FIELDS = ("is_staff", "is_superuser", "groups", "user_permissions")
 
@@ -159,6 +179,11 @@ class UserAdmin(DjangoUserAdmin):
         if request.method == "POST" and response.status_code == 302 and str(request.user.pk) == str(id):
             admin_session_renew(request)
         return response
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "user_permissions":
+            kwargs["queryset"] = admin_permissions(self.admin_site)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def get_inlines(self, request, obj):
         # A new account has no sessions yet.

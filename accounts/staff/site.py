@@ -9,9 +9,11 @@ import registers the pages on this site).
   page checks that it is still open, so "sign out everywhere", a password change or reset,
   deactivation and disabling end the admin's browser session too. Logging out (a POST with the
   CSRF token, as Django's LogoutView requires) ends it; a GET of the logout page ends nothing.
+- The header and the pages' titles carry the product's name (PRODUCT_NAME).
 """
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm, AdminPasswordChangeForm
 from django.contrib.auth import logout
@@ -116,6 +118,17 @@ def admin_session_renew(request) -> None:
 
 class AdminSite(admin.AdminSite):
     login_form = StaffLoginForm
+    index_title = "Administration"
+
+    # The product's name (PRODUCT_NAME), read at use, where Django says "Django administration".
+    @property
+    def site_header(self):
+        return f"{settings.PRODUCT_NAME} administration"
+
+    @property
+    def site_title(self):
+        return f"{settings.PRODUCT_NAME} admin"
+
     # Django's login page, with the form's two-factor field.
     login_template = "admin/accounts/login.html"
 

@@ -149,8 +149,9 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     EMAIL_FIELD = "email"
     USERNAME_FIELD = "email"
-    # createsuperuser asks for the email and password only; the name can be set in the admin.
-    REQUIRED_FIELDS = []
+    # createsuperuser asks for the email, the name (the admin lists accounts by it; it may be left
+    # empty) and the password; with --noinput, DJANGO_SUPERUSER_NAME must be set, empty or not.
+    REQUIRED_FIELDS = ["name"]
 
     def __str__(self):
         return self.email

@@ -40,9 +40,9 @@ from tests.conftest import PROJECT, clean_env, postgresql_database_of_its_own, r
 from tests.support.api import live_login
 from tests.support.servers import free_port, gunicorn
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     importlib.util.find_spec("gunicorn") is None, reason="needs gunicorn (pip install gunicorn) to serve both projects"
-)
+)]
 
 EXAMPLE = Path("examples") / "resource_server"
 PASSWORD = "correct horse battery"
@@ -143,9 +143,15 @@ def auth(project, database_url, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def example(project, auth, tmp_path_factory):
+def example_log(tmp_path_factory) -> Path:
+    """The example's gunicorn log (its Django log lines too)."""
+    return tmp_path_factory.mktemp("example") / "gunicorn.log"
+
+
+@pytest.fixture(scope="module")
+def example(project, auth, example_log):
     """The example under its own gunicorn, given only the auth server's issuer; yield its URL."""
-    log = tmp_path_factory.mktemp("example") / "gunicorn.log"
+    log = example_log
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {"AUTH_ISSUER": auth["base"], "AUTH_AUDIENCE": "authserver", "ALLOWED_HOSTS": "127.0.0.1", "REQUIRED_GROUP": GROUP}
@@ -287,13 +293,35 @@ def _forgeries(auth, token: str) -> dict[str, str]:
     }
 
 
-def test_garbage_and_forged_tokens_are_401(example, auth, tokens):
-    for name, token in _forgeries(auth, tokens[BOB]).items():
+def refusals(log: Path) -> list[str]:
+    return re.findall(r"Token refused: (.*)", log.read_text())
+
+
+def test_garbage_and_forged_tokens_are_401(example, auth, tokens, example_log):
+    forgeries = _forgeries(auth, tokens[BOB])
+    logged_before = len(refusals(example_log))
+    for name, token in forgeries.items():
         for path in ("/me", "/reports"):
             status, body, headers = http("GET", f"{example}{path}", headers=bearer(token))
 
             assert (status, body) == (401, {"status": 401, "message": "Invalid or expired token"}), name
             assert headers["WWW-Authenticate"] == 'Bearer realm="api", error="invalid_token"', name
+
+    # The log says why each was refused (the client is told nothing more), never with the token.
+    logged = refusals(example_log)[logged_before:]
+    assert len(logged) == 2 * len(forgeries)
+    assert all(reason.strip("'\"") for reason in logged), logged
+    text = example_log.read_text()
+    assert not [name for name, token in forgeries.items() if len(token) > 20 and token in text]
+
+
+def test_a_token_of_an_unknown_key_is_logged_with_its_key_id(example, auth, example_log):
+    key = ec.generate_private_key(ec.SECP256R1())
+    token = jwt.encode({"iss": "http://elsewhere.example", "sub": "x"}, key, algorithm="ES256", headers={"kid": "made-up-kid"})
+
+    assert http("GET", f"{example}/me", headers=bearer(token))[0] == 401
+
+    assert "made-up-kid" in refusals(example_log)[-1]
 
 
 def _example_tokens_module():
@@ -375,7 +403,7 @@ def test_rotation_keeps_old_tokens_and_new_ones_work_and_retirement_ends_old_one
     assert status == 200, body
     assert http("GET", f"{example}/me", headers=bearer(new_token))[1]["email"] == ANN
 
-    printed = manage(auth, "signing_keys", "--retire", old_kid)
+    printed = manage(auth, "signing_keys", "--retire", old_kid, "--force")
     assert f"Retired: {old_kid}." in printed
 
     # The auth server refuses the retired key's tokens, and no longer publishes the key.

@@ -171,6 +171,7 @@ def entries(walk) -> list[dict]:
     return [json.loads(line) for line in walk["lines"]]
 
 
+@pytest.mark.slow
 def test_every_line_is_one_json_object(walk):
     assert len(walk["lines"]) > 20
     for line in walk["lines"]:
@@ -180,12 +181,14 @@ def test_every_line_is_one_json_object(walk):
         datetime.fromisoformat(entry["time"])
 
 
+@pytest.mark.slow
 def test_gunicorn_writes_json_too(walk):
     messages = [entry["message"] for entry in entries(walk) if entry["logger"] == "gunicorn.error"]
     assert any("Starting gunicorn" in message for message in messages)
     assert any("Booting worker" in message for message in messages)
 
 
+@pytest.mark.slow
 def test_each_request_is_one_line_with_its_fields(walk):
     requests = [entry for entry in entries(walk) if entry["logger"] == "authserver.requests"]
     by_id = {entry["request_id"]: entry for entry in requests}
@@ -202,12 +205,14 @@ def test_each_request_is_one_line_with_its_fields(walk):
     }
 
 
+@pytest.mark.slow
 def test_lines_written_during_a_request_carry_its_id(walk):
     failures = [entry for entry in entries(walk) if entry["logger"] == "django.request" and entry["level"] == "WARNING"]
     assert failures, "Django logs each 4xx answer as a warning"
     assert all(re.fullmatch(r"[0-9a-f]{32}", entry["request_id"]) for entry in failures)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name",
     ["SECRET_KEY", "METRICS_TOKEN", "password", "wrong password", "new password", "reset password",
@@ -225,6 +230,7 @@ def test_no_line_holds_a_secret(walk, name):
             assert piece not in line, f"{name} in {line}"
 
 
+@pytest.mark.slow
 def test_metrics_sum_both_workers(walk):
     lines = entries(walk)
     workers = {entry["process"] for entry in lines if entry["logger"] == "authserver.requests" and entry["path"] == "/api/authenticate"}

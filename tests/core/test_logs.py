@@ -61,6 +61,7 @@ def raw_request(port: int, data: bytes) -> bytes:
     return answer
 
 
+@pytest.mark.slow
 def test_gunicorn_text_logs_are_redacted(tmp_path):
     """LOG_FORMAT=text under gunicorn: a malformed Authorization line (gunicorn's error log) and a
     password in a query string (its access log) reach no line."""

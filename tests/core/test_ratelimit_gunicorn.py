@@ -20,6 +20,9 @@ import pytest
 
 from tests.support.servers import gunicorn, production_environment
 
+# Starts real servers or runs long: left out by `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 BASE_DIR = Path(__file__).resolve().parents[2]
 
 

@@ -1,4 +1,5 @@
-"""/api/docs: Swagger UI on /api/schema, with its files served by this server (no CDN).
+"""/api/docs: Swagger UI on /api/schema, with its files served by this server (no CDN); the schema's
+version and paths.
 
 The page's scripts and styles must load on a machine without internet access: they come from
 drf-spectacular-sidecar through the static files, found by the finders in development and
@@ -31,6 +32,14 @@ def test_docs_is_swagger_ui_on_the_schema(client, path):
     html = response.content.decode()
     assert 'id="swagger-ui"' in html
     assert '"/api/schema"' in html
+
+
+def test_the_schema_tells_the_version_of_get_root_and_paths_as_clients_call_them(client):
+    schema = client.get("/api/schema").json()
+
+    assert schema["info"]["version"] == client.get("/").json()["version"]
+    assert "/api/user" in schema["paths"] and "/api/sessions/{session_id}" in schema["paths"]
+    assert [path for path in schema["paths"] if path != "/" and path.endswith("/")] == []
 
 
 def test_docs_needs_no_token(client):

@@ -16,40 +16,40 @@ BASE_DIR = Path(__file__).resolve().parents[2]
 
 # Every route and verb of ../shared/CONTRACT.md, with the operation that serves it.
 CONTRACT_OPERATIONS = {
-    ("/api/authenticate/", "post"): "login",
-    ("/api/authenticate/", "get"): "refresh",
-    ("/api/authenticate/", "put"): "change_password",
-    ("/api/authenticate/", "patch"): "recover",
-    ("/api/authenticate/", "delete"): "delete_account",
-    ("/api/user/", "get"): "profile",
-    ("/api/user/", "post"): "register",
-    ("/api/user/", "put"): "update_profile",
-    ("/api/user/", "patch"): "change_email",
-    ("/api/user/", "delete"): "deactivate",
-    ("/api/validate/confirmation/", "post"): "confirm",
-    ("/api/validate/confirmation/", "put"): "resend",
-    ("/api/validate/recovery/", "post"): "reset_password",
-    ("/status/", "get"): "status",
+    ("/api/authenticate", "post"): "login",
+    ("/api/authenticate", "get"): "refresh",
+    ("/api/authenticate", "put"): "change_password",
+    ("/api/authenticate", "patch"): "recover",
+    ("/api/authenticate", "delete"): "delete_account",
+    ("/api/user", "get"): "profile",
+    ("/api/user", "post"): "register",
+    ("/api/user", "put"): "update_profile",
+    ("/api/user", "patch"): "change_email",
+    ("/api/user", "delete"): "deactivate",
+    ("/api/validate/confirmation", "post"): "confirm",
+    ("/api/validate/confirmation", "put"): "resend",
+    ("/api/validate/recovery", "post"): "reset_password",
+    ("/status", "get"): "status",
     # Beyond the old contract: sessions, introspection, the keys.
-    ("/api/sessions/", "get"): "list_sessions",
-    ("/api/sessions/", "delete"): "revoke_others",
-    ("/api/sessions/{session_id}/", "delete"): "revoke",
-    ("/api/introspect/", "post"): "introspect",
-    ("/.well-known/jwks.json/", "get"): "jwks",
-    ("/.well-known/openid-configuration/", "get"): "openid_configuration",
-    ("/.well-known/oauth-authorization-server/", "get"): "authorization_server_metadata",
+    ("/api/sessions", "get"): "list_sessions",
+    ("/api/sessions", "delete"): "revoke_others",
+    ("/api/sessions/{session_id}", "delete"): "revoke",
+    ("/api/introspect", "post"): "introspect",
+    ("/.well-known/jwks.json", "get"): "jwks",
+    ("/.well-known/openid-configuration", "get"): "openid_configuration",
+    ("/.well-known/oauth-authorization-server", "get"): "authorization_server_metadata",
     # The OpenID provider: the apps a user authorized.
-    ("/api/authorizations/", "get"): "list_authorizations",
-    ("/api/authorizations/{authorization_id}/", "delete"): "withdraw",
+    ("/api/authorizations", "get"): "list_authorizations",
+    ("/api/authorizations/{authorization_id}", "delete"): "withdraw",
     # Two-factor sign-in.
-    ("/api/mfa/", "get"): "two_factor_status",
-    ("/api/mfa/totp/", "post"): "totp_enroll",
-    ("/api/mfa/totp/", "put"): "totp_confirm",
-    ("/api/mfa/totp/", "delete"): "totp_disable",
-    ("/api/mfa/recovery-codes/", "post"): "recovery_codes_regenerate",
+    ("/api/mfa", "get"): "two_factor_status",
+    ("/api/mfa/totp", "post"): "totp_enroll",
+    ("/api/mfa/totp", "put"): "totp_confirm",
+    ("/api/mfa/totp", "delete"): "totp_disable",
+    ("/api/mfa/recovery-codes", "post"): "recovery_codes_regenerate",
     # Operations.
     ("/", "get"): "index",
-    ("/metrics/", "get"): "metrics",
+    ("/metrics", "get"): "metrics",
 }
 
 
@@ -149,7 +149,7 @@ def test_schema_has_every_contract_operation(schema):
     assert served == CONTRACT_OPERATIONS
 
 
-@pytest.mark.parametrize(("path", "verb"), [key for key in CONTRACT_OPERATIONS if key[0] != "/status/"])
+@pytest.mark.parametrize(("path", "verb"), [key for key in CONTRACT_OPERATIONS if key[0] != "/status"])
 def test_schema_documents_the_errors(schema, path, verb):
     operation = schema["paths"][path][verb]
     responses = operation["responses"]

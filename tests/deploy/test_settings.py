@@ -197,6 +197,29 @@ def test_dotenv_is_read(own_project):
     }
 
 
+def test_the_development_example_copied_as_dotenv_runs_for_development(own_project):
+    (own_project / ".env").write_text((own_project / ".env.development.example").read_text())
+
+    # Read as a WSGI server would, without manage.py's development default.
+    values = read_settings(own_project, ["DEBUG", "EMAIL_BACKEND", "DATABASES", "TOKEN_ISSUER"])
+    checked = run(own_project, "manage.py", "check")
+
+    assert values["DEBUG"] is True
+    assert values["EMAIL_BACKEND"] == "django.core.mail.backends.console.EmailBackend"
+    assert values["DATABASES"]["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    assert values["TOKEN_ISSUER"] == "http://localhost:8000"
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_the_production_example_copied_as_it_is_refuses_to_start_until_filled_in(own_project):
+    (own_project / ".env").write_text((own_project / ".env.example").read_text())
+
+    result = run(own_project, "manage.py", "check")
+
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
 def test_environment_wins_over_dotenv(own_project):
     (own_project / ".env").write_text(
         f"SECRET_KEY={DOTENV_KEY}\nEMAIL_BACKEND=console\nCLIENT_ORIGIN=https://dotenv.example\n"
@@ -429,6 +452,15 @@ def test_link_and_token_variables_are_mapped(project):
     assert values == expected
 
 
+def test_the_pages_dir_templates_are_searched_first(project, tmp_path):
+    (tmp_path / "templates").mkdir()
+    values = read_settings(project, ["TEMPLATES"], **PRODUCTION, PAGES_DIR=str(tmp_path))
+    unset = read_settings(project, ["TEMPLATES"], **PRODUCTION)
+
+    assert [str(path) for path in values["TEMPLATES"][0]["DIRS"]] == [str(tmp_path / "templates")]
+    assert unset["TEMPLATES"][0]["DIRS"] == []
+
+
 def test_allowed_hosts_is_a_comma_list(project):
     values = read_settings(
         project, ["ALLOWED_HOSTS"], **PRODUCTION, ALLOWED_HOSTS="auth.example.com,api.example.com"
@@ -526,6 +558,55 @@ def test_other_origins_are_not_allowed_by_cors(project):
     answer = preflight(project, "https://evil.example", **PRODUCTION, CLIENT_ORIGIN="https://app.example")
 
     assert answer["allow_origin"] is None
+
+
+def test_cors_allowed_origins_lets_several_frontends_in_and_the_links_keep_client_origin(project):
+    variables = {
+        **PRODUCTION,
+        "CLIENT_ORIGIN": "https://app.example",
+        "CORS_ALLOWED_ORIGINS": "https://app.example, https://admin.example/ ,http://localhost:5173",
+    }
+
+    for origin in ("https://app.example", "https://admin.example", "http://localhost:5173"):
+        assert preflight(project, origin, **variables)["allow_origin"] == origin
+    assert preflight(project, "https://evil.example", **variables)["allow_origin"] is None
+    values = read_settings(project, ["CLIENT_ORIGIN", "CORS_ALLOWED_ORIGINS"], **variables)
+    assert values == {
+        "CLIENT_ORIGIN": "https://app.example",
+        "CORS_ALLOWED_ORIGINS": ["https://app.example", "https://admin.example", "http://localhost:5173"],
+    }
+
+
+def test_cors_allowed_origins_defaults_to_client_origin(project):
+    values = read_settings(project, ["CORS_ALLOWED_ORIGINS"], **PRODUCTION, CLIENT_ORIGIN="https://app.example/")
+
+    assert values["CORS_ALLOWED_ORIGINS"] == ["https://app.example"]
+
+
+@pytest.mark.parametrize(
+    "variables, message",
+    [
+        (
+            {"CLIENT_ORIGIN": "https://a.example,https://b.example"},
+            "CLIENT_ORIGIN='https://a.example,https://b.example': one origin, the frontend the links in emails open. "
+            "List every frontend that calls the API from a browser in CORS_ALLOWED_ORIGINS (a comma list).",
+        ),
+        (
+            {"CORS_ALLOWED_ORIGINS": "https://a.example,app.example"},
+            "CORS_ALLOWED_ORIGINS: 'app.example' is not an origin; give scheme://host[:port], "
+            "e.g. https://app.example.com, without a path.",
+        ),
+        (
+            {"CORS_ALLOWED_ORIGINS": "https://a.example/app"},
+            "CORS_ALLOWED_ORIGINS: 'https://a.example/app' is not an origin",
+        ),
+    ],
+)
+def test_a_list_where_one_origin_goes_or_a_bad_origin_stops_the_start_with_the_reason(project, variables, message):
+    result = run(project, "-c", SETUP_ONLY, **PRODUCTION, **variables)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: " + message in result.stderr
 
 
 # --- HSTS ----------------------------------------------------------------------------------------

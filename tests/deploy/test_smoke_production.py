@@ -35,11 +35,11 @@ from tests.support.servers import free_port, gunicorn, production_environment
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 CACHE_URL = os.environ.get("CACHE_URL", "")
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     not (DATABASE_URL.startswith(("postgres://", "postgresql://")) and CACHE_URL.startswith("redis://")),
     reason="needs PostgreSQL and Redis: set DATABASE_URL=postgres://... and CACHE_URL=redis://... "
     "(as .ci/run does in its second run)",
-)
+)]
 
 EMAIL = "smoke@example.com"
 PASSWORD = "correct horse battery"

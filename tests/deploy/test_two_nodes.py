@@ -52,6 +52,7 @@ CACHE_URL = os.environ.get("CACHE_URL", "")
 NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.skipif(
         not (DATABASE_URL.startswith(("postgres://", "postgresql://")) and CACHE_URL.startswith("redis://")),
         reason="needs PostgreSQL and Redis: set DATABASE_URL=postgres://... and CACHE_URL=redis://... "
@@ -485,7 +486,7 @@ def test_a_key_rotation_and_retirement_reach_every_worker_of_both_nodes(cluster)
         cluster.every_worker(node, read_with(old), ok, "the old key's token works until it is retired")
         cluster.every_worker(node, read_with(fresh), ok, "the new key's token works")
 
-    cluster.manage("signing_keys", "--retire", old_kid)
+    cluster.manage("signing_keys", "--retire", old_kid, "--force")
 
     # Every worker of both nodes refuses the retired key's token (within 30 s; a safety net).
     cluster.until_every_worker(

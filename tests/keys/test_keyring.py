@@ -11,6 +11,7 @@ import hmac
 import json
 import re
 import time
+from datetime import timedelta
 from io import StringIO
 
 import jwt
@@ -19,6 +20,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.keys import keyring as keyring_module
@@ -203,7 +205,7 @@ def test_retirement_unpublishes_the_key_and_refuses_its_tokens(user):
     kid = jwt.get_unverified_header(token)["kid"]
     command("--rotate")
 
-    printed = command("--retire", kid)
+    printed = command("--retire", kid, "--force")
 
     assert printed.splitlines()[0] == f"Retired: {kid}."
     assert kid not in [key["kid"] for key in served_jwks()["keys"]]
@@ -240,7 +242,7 @@ def test_a_key_id_that_begins_with_a_dash_is_retired_with_an_equals_sign(db):
     keys_rotate()
     SigningKey.objects.filter(state="previous", algorithm="ES256").update(kid="-olddashkid00000")
 
-    printed = command("--retire=-olddashkid00000")
+    printed = command("--retire=-olddashkid00000", "--force")
 
     assert printed.splitlines()[0] == "Retired: -olddashkid00000."
     assert SigningKey.objects.get(kid="-olddashkid00000").state == "retired"
@@ -284,6 +286,12 @@ def test_the_admin_shows_no_private_part_and_rotates(user_factory):
         assert current.private_key_encrypted not in html
         assert "PRIVATE KEY" not in html and '"d":' not in html
     assert "Rotate the keys" in listing
+    # The button opens a page that says what a rotation does, and changes nothing yet.
+    confirmation = browser.get("/admin/accounts/signingkey/rotate/")
+    assert confirmation.status_code == 200
+    assert "Rotate the signing keys?" in confirmation.content.decode()
+    assert 'value="Yes, rotate the keys"' in confirmation.content.decode()
+    assert SigningKey.objects.get(pk=current.pk).state == "current"
     response = browser.post("/admin/accounts/signingkey/rotate/", follow=True)
     assert "Keys rotated" in response.content.decode()
     assert SigningKey.objects.get(pk=current.pk).state == "previous"
@@ -476,3 +484,34 @@ def test_dropping_the_secret_key_fallback_after_a_rotation_keeps_tokens_working(
 
     assert APIClient().get("/.well-known/jwks.json").status_code == 200
     assert login(APIClient()).status_code == 200
+
+
+def test_retiring_a_key_whose_tokens_may_be_alive_needs_force(user, settings):
+    settings.TOKEN_LIFETIME = 3600
+    token = login_token()
+    kid = jwt.get_unverified_header(token)["kid"]
+    command("--rotate")
+
+    with pytest.raises(CommandError, match=f"Not retired: tokens signed by {kid} may be alive until .*add --force"):
+        command("--retire", kid)
+
+    assert SigningKey.objects.get(kid=kid).state == "previous"
+    assert APIClient().get("/api/user", HTTP_AUTHORIZATION=token).status_code == 200
+    assert command("--retire", kid, "--force").splitlines()[0] == f"Retired: {kid}."
+    assert SigningKey.objects.get(kid=kid).state == "retired"
+
+
+def test_a_key_that_stopped_signing_longer_ago_than_the_token_lifetime_retires_without_force(db, settings):
+    settings.TOKEN_LIFETIME = 3600
+    served_jwks()
+    keys_rotate()
+    previous = SigningKey.objects.get(state="previous", algorithm="ES256")
+    # It signed from a day ago until its successor took over, an hour and a minute ago: no token
+    # it signed can be alive.
+    SigningKey.objects.filter(pk=previous.pk).update(activated_at=timezone.now() - timedelta(days=1))
+    SigningKey.objects.filter(state="current", algorithm="ES256").update(
+        activated_at=timezone.now() - timedelta(seconds=3660)
+    )
+
+    assert command("--retire", previous.kid).splitlines()[0] == f"Retired: {previous.kid}."
+    assert SigningKey.objects.get(pk=previous.pk).state == "retired"

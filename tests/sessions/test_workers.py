@@ -23,6 +23,9 @@ import pytest
 from tests.support.api import live_call, live_login
 from tests.support.servers import production_environment, start_gunicorn
 
+# Starts real servers or runs long: left out by `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 BASE_DIR = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery"
 
@@ -141,7 +144,7 @@ def test_a_rotation_and_retirement_by_another_process_reach_every_worker(server)
 
     # The operator's command is a process of its own: the workers learn of it by reloading.
     server.manage("signing_keys", "--rotate")
-    server.manage("signing_keys", "--retire", old_kid)
+    server.manage("signing_keys", "--retire", old_kid, "--force")
     current = next(line.split()[0] for line in server.manage("signing_keys").splitlines() if " current " in line)
 
     # Within the reload time (30 s; 90 s is a safety net, not a measure), every worker signs with

@@ -33,10 +33,13 @@ def _first(*candidates: str | None) -> str | None:
 CHROMIUM = _first("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser"))
 CHROMEDRIVER = _first("/usr/bin/chromedriver", shutil.which("chromedriver"))
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or CHROMEDRIVER is None,
-    reason="no Chromium and chromedriver on this machine (Debian: apt-get install chromium chromium-driver)",
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        CHROMIUM is None or CHROMEDRIVER is None,
+        reason="no Chromium and chromedriver on this machine (Debian: apt-get install chromium chromium-driver)",
+    ),
+]
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (see requirements.txt)")
 from selenium.webdriver.chrome.service import Service  # noqa: E402
@@ -47,6 +50,7 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 STAFF_EMAIL = "operator@example.com"
 STAFF_PASSWORD = "operator phrase 31"
+STAFF_NAME = "Olga Operator"
 TARGET_EMAIL = "mallory.target@example.com"
 TARGET_PASSWORD = "target staple phrase 9"
 
@@ -70,9 +74,16 @@ def api(url: str, data: dict | None = None, token: str | None = None) -> tuple[i
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """gunicorn serving a fresh copy of the project in production mode; yield its base URL."""
+    yield from served(tmp_path_factory)
+
+
+def served(tmp_path_factory, **extra: str):
+    """Serve a fresh copy of the project with gunicorn in production mode, its staff account made
+    by `createsuperuser`; yield its base URL, the copy and its variables (`extra` among them)."""
     workdir = tmp_path_factory.mktemp("admin-browser")
     project = copy_project(workdir / "project")
     variables = {
+        **extra,
         "DEBUG": "false",
         "SECRET_KEY": "browser-test-" + "s" * 50,
         "EMAIL_BACKEND": "console",
@@ -92,6 +103,7 @@ def server(tmp_path_factory):
             "manage.py",
             *args,
             DJANGO_SUPERUSER_EMAIL=STAFF_EMAIL,
+            DJANGO_SUPERUSER_NAME=STAFF_NAME,
             DJANGO_SUPERUSER_PASSWORD=STAFF_PASSWORD,
             **variables,
         )

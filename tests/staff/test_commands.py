@@ -136,12 +136,13 @@ def test_generate_for_an_unknown_email_exits_1_with_a_message_on_stderr(tmp_path
 
 def test_createsuperuser_noinput_from_the_environment(api_client, db, monkeypatch):
     monkeypatch.setenv("DJANGO_SUPERUSER_EMAIL", "root@example.com")
+    monkeypatch.setenv("DJANGO_SUPERUSER_NAME", "Rita Root")
     monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "operator phrase 31")
 
     call_command("createsuperuser", interactive=False, stdout=StringIO(), stderr=StringIO())
 
     admin = User.objects.get()
-    assert admin.email == "root@example.com"
+    assert (admin.email, admin.name) == ("root@example.com", "Rita Root")
     assert admin.is_superuser and admin.is_staff and admin.is_active
     assert admin.check_password("operator phrase 31")
     assert admin.confirmed_at is not None
@@ -153,6 +154,7 @@ def test_createsuperuser_noinput_from_the_environment(api_client, db, monkeypatc
 
 def test_createsuperuser_refuses_an_email_taken_in_another_case(user, monkeypatch):
     monkeypatch.setenv("DJANGO_SUPERUSER_EMAIL", "ANN@example.com")
+    monkeypatch.setenv("DJANGO_SUPERUSER_NAME", "")
     monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "operator phrase 31")
 
     with pytest.raises(CommandError, match="already taken"):

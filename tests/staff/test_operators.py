@@ -68,10 +68,25 @@ def test_prune_with_nothing_to_delete_prints_zero(aged_events):
 def test_prune_zero_days_deletes_everything_up_to_now(aged_events):
     future = event_aged(-5 / 1440, email="later@example.com")  # five minutes ahead (a skewed clock)
 
-    printed = command("prune_auth_events", "--older-than", "0")
+    printed = command("prune_auth_events", "--older-than", "0", "--yes")
 
     assert kept() == {future.email}
     assert printed.startswith("5 ")
+
+
+def test_prune_zero_days_without_yes_is_refused_and_deletes_nothing(aged_events):
+    with pytest.raises(CommandError, match="deletes the whole audit trail. Add --yes"):
+        command("prune_auth_events", "--older-than", "0")
+
+    assert len(kept()) == 5
+
+
+@pytest.mark.parametrize("days, count", [("30", 2), ("0", 5)])
+def test_prune_dry_run_counts_and_deletes_nothing(aged_events, days, count):
+    printed = command("prune_auth_events", "--older-than", days, "--dry-run")
+
+    assert printed == f"{count} authentication event(s) older than {days} days would be deleted (dry run: none was).\n"
+    assert len(kept()) == 5
 
 
 def test_prune_keeps_an_event_just_inside_the_window(db):
@@ -202,13 +217,14 @@ def test_commands_work_from_manage_py(project, migrated):
         "createsuperuser",
         "--noinput",
         DJANGO_SUPERUSER_EMAIL="op@example.com",
+        DJANGO_SUPERUSER_NAME="Olga Operator",
         DJANGO_SUPERUSER_PASSWORD="operator phrase 31",
         **migrated,
     )
     assert created.returncode == 0, created.stderr
 
     revoked = run(project, "manage.py", "revoke_tokens", "OP@example.com", **migrated)
-    pruned = run(project, "manage.py", "prune_auth_events", "--older-than", "0", **migrated)
+    pruned = run(project, "manage.py", "prune_auth_events", "--older-than", "0", "--yes", **migrated)
 
     assert revoked.returncode == 0, revoked.stderr
     assert revoked.stdout == "Every session of op@example.com is ended: its tokens are revoked.\n"
@@ -229,6 +245,7 @@ def test_help_documents_the_arguments(project):
 
 def test_createsuperuser_email_logs_into_the_admin(db, monkeypatch):
     monkeypatch.setenv("DJANGO_SUPERUSER_EMAIL", "Root@Example.COM")
+    monkeypatch.setenv("DJANGO_SUPERUSER_NAME", "")
     monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "operator phrase 31")
     call_command("createsuperuser", interactive=False, stdout=StringIO(), stderr=StringIO())
     client = Client()
@@ -241,19 +258,32 @@ def test_createsuperuser_email_logs_into_the_admin(db, monkeypatch):
     assert (admin.email, admin.state) == ("Root@example.com", "active")
 
 
-def test_createsuperuser_interactive_asks_for_the_email(db, monkeypatch):
+def test_createsuperuser_interactive_asks_for_the_email_and_the_name(db, monkeypatch):
     from django.contrib.auth.management.commands import createsuperuser
 
-    answers = iter(["root@example.com"])
-    monkeypatch.setattr("builtins.input", lambda prompt="": next(answers))
+    answers = {"Email address: ": "root@example.com", "Name: ": "Rita Root"}
+    asked = []
+    monkeypatch.setattr("builtins.input", lambda prompt="": asked.append(prompt) or answers[prompt])
     monkeypatch.setattr(createsuperuser.getpass, "getpass", lambda prompt="": "operator phrase 31")
     out = StringIO()
 
     call_command("createsuperuser", interactive=True, stdout=out, stderr=StringIO(), stdin=_Tty())
 
+    assert asked == ["Email address: ", "Name: "]
     admin = User.objects.get()
-    assert (admin.email, admin.is_superuser, admin.is_staff) == ("root@example.com", True, True)
+    assert (admin.email, admin.name, admin.is_superuser, admin.is_staff) == ("root@example.com", "Rita Root", True, True)
     assert admin.check_password("operator phrase 31")
+
+
+def test_createsuperuser_noinput_needs_the_name_given(db, monkeypatch):
+    monkeypatch.setenv("DJANGO_SUPERUSER_EMAIL", "root@example.com")
+    monkeypatch.delenv("DJANGO_SUPERUSER_NAME", raising=False)
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "operator phrase 31")
+
+    with pytest.raises(CommandError, match="You must use --name with --noinput."):
+        call_command("createsuperuser", interactive=False, stdout=StringIO(), stderr=StringIO())
+
+    assert not User.objects.exists()
 
 
 class _Tty(StringIO):

@@ -4,6 +4,8 @@
   No Authorization header (or another scheme) → 401 `Login required`; a token that does not
   verify → 401 `Invalid or expired token`; both with `WWW-Authenticate: Bearer`. The auth
   server's keys out of reach → 503. (The messages and the envelope: resource_server.errors.)
+  Each refused token is logged with the reason (the issuer, the expiry, an unknown key, ...),
+  which the client's answer does not tell; never the token itself.
 - InGroup: 403 for a signed-in user outside the group.
 """
 
@@ -56,7 +58,9 @@ class BearerTokenAuthentication(BaseAuthentication):
         try:
             claims = verifier().claims(token.strip())
             user = user_from_claims(claims)
-        except InvalidToken:
+        except InvalidToken as exc:
+            # The reason, quoted: a made-up kid is the caller's text and could hold a line break.
+            logger.info("Token refused: %r", str(exc)[:300])
             raise exceptions.AuthenticationFailed("Invalid or expired token") from None
         except KeysUnavailable as exc:
             logger.warning("The auth server's keys could not be fetched: %s", exc)
