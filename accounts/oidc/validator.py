@@ -64,6 +64,13 @@ class Validator(OAuth2Validator):
         allowed = set(client.scope_list()) & set(oauth2_settings._SCOPES)
         return set(scopes) <= allowed
 
+    def validate_response_type(self, client_id, response_type, client, request, *args, **kwargs):
+        # Only the code flow: the implicit and hybrid ones are not "unauthorized" for this client
+        # (the toolkit's answer) but not offered at all.
+        if response_type != "code":
+            raise errors.UnsupportedResponseTypeError(request=request)
+        return super().validate_response_type(client_id, response_type, client, request, *args, **kwargs)
+
     def get_default_scopes(self, client_id, request, *args, **kwargs):
         client = request.client
         if client is not None and client.is_service:
@@ -137,6 +144,13 @@ class Validator(OAuth2Validator):
             request.nonce = grant.nonce
         if grant.claims:
             request.claims = json.loads(grant.claims)
+        return True
+
+    def confirm_redirect_uri(self, client_id, code, redirect_uri, client, request, *args, **kwargs):
+        # RFC 6749, 5.2: a code sent with another redirect URI than its own is invalid_grant
+        # (oauthlib would answer invalid_request).
+        if not super().confirm_redirect_uri(client_id, code, redirect_uri, client, request, *args, **kwargs):
+            raise errors.InvalidGrantError(description="The redirect_uri is not the one the code was issued for.", request=request)
         return True
 
     def invalidate_authorization_code(self, client_id, code, request, *args, **kwargs):
@@ -219,6 +233,17 @@ class Validator(OAuth2Validator):
         if not rt.access_token_id:
             return []
         return AccessToken.objects.filter(pk=rt.access_token_id).values_list("scope", flat=True).first().split()
+
+    # --- prompt=none ------------------------------------------------------------------------
+
+    # oauthlib asks these of every prompt=none request (and raises NotImplementedError without
+    # them): AuthorizeView answers login_required and consent_required itself, from the browser's
+    # session and the user's consents, which the validator does not see.
+    def validate_silent_login(self, request):
+        return True
+
+    def validate_silent_authorization(self, request):
+        return True
 
     # --- ID tokens -------------------------------------------------------------------------
 

@@ -22,8 +22,11 @@ from oauth2_provider.exceptions import OAuthToolkitError
 from oauth2_provider.views import AuthorizationView, RevokeTokenView, TokenView
 from oauthlib.common import add_params_to_uri
 
+from accounts.clients.errors import InvalidClientCredentials
 from accounts.clients.models import Client
+from accounts.clients.services import secret_matches
 from accounts.oidc import services, tokens
+from accounts.oidc.introspection_api import basic_credentials
 from accounts.oidc.models import AccessToken, RefreshToken
 from accounts.oidc.pages import CSP, Page, error_page, page_language, render_page
 from accounts.sessions.browser import browser_session, browser_sign_out
@@ -89,12 +92,31 @@ class AuthorizeView(AuthorizationView):
         return HttpResponseRedirect(f"{reverse('oidc-signin')}?{urlencode(query)}")
 
     def handle_no_permission(self):
-        prompt = set(self.request.GET.get("prompt", "").split())
-        if "none" in prompt:
-            return super().handle_no_permission()
         if self.request.method != "GET":
             return error_page(self.request, title=_("Signed out"), detail=_("Your sign-in ended. Start again from the app."), status=400)
+        # The request is checked before anyone is asked to sign in: one that cannot be answered
+        # (an unknown client, a redirect URI not registered) ends on the error page at once, and
+        # any other error goes back to the app, not through the sign-in page first.
+        checked = self._request_check(self.request)
+        if not isinstance(checked, tuple):
+            return checked
+        _scopes, credentials, client = checked
+        prompt = set(self.request.GET.get("prompt", "").split())
+        if "none" in prompt:
+            return self._error_redirect(credentials, client, "login_required", "The user is not signed in.")
         return self._signin_redirect(_without(self.request, "prompt", "max_age") if {"login"} & prompt else self.request.get_full_path())
+
+    def _request_check(self, request):
+        """Return (scopes, credentials, client) of a valid authorization request, or the answer
+        to an invalid one: the error page, or the error redirected to the client."""
+        try:
+            scopes, credentials = self.validate_authorization_request(request)
+        except OAuthToolkitError as error:
+            return self.error_response(error, application=None)
+        client = Client.objects.get(client_id=credentials["client_id"])
+        if credentials.get("code_challenge_method") != "S256":
+            return self._error_redirect(credentials, client, "invalid_request", 'PKCE is required, with code_challenge_method "S256".')
+        return scopes, credentials, client
 
     def _error_redirect(self, credentials, client, error: str, description: str):
         params = [("error", error), ("error_description", description)]
@@ -106,7 +128,9 @@ class AuthorizeView(AuthorizationView):
     def error_response(self, error, application, **kwargs):
         redirect, response = OAuthToolkitError_response(self, error, **kwargs)
         if redirect:
-            return self.redirect(response["url"], application)
+            # RFC 9207 (the metadata says so): the issuer in every authorization response, errors
+            # too; the toolkit adds it to codes only.
+            return self.redirect(add_params_to_uri(response["url"], [("iss", settings.TOKEN_ISSUER)]), application)
         oauth_error = response["error"]
         return error_page(
             self.request,
@@ -116,14 +140,11 @@ class AuthorizeView(AuthorizationView):
         )
 
     def get(self, request, *args, **kwargs):
-        try:
-            scopes, credentials = self.validate_authorization_request(request)
-        except OAuthToolkitError as error:
-            return self.error_response(error, application=None)
-        client = Client.objects.get(client_id=credentials["client_id"])
+        checked = self._request_check(request)
+        if not isinstance(checked, tuple):
+            return checked
+        scopes, credentials, client = checked
         prompt = set(request.GET.get("prompt", "").split())
-        if credentials.get("code_challenge_method") != "S256":
-            return self._error_redirect(credentials, client, "invalid_request", 'PKCE is required, with code_challenge_method "S256".')
         session = self.server_session
         max_age = request.GET.get("max_age")
         too_old = False
@@ -200,6 +221,28 @@ def OAuthToolkitError_response(view, error, **kwargs):
 # --- token ---------------------------------------------------------------------------------------
 
 
+def _retry_allowed(request, parent: RefreshToken) -> bool:
+    """Whether a retried refresh comes from the parent's client (its id, and its secret when it
+    has one, by client_secret_basic or client_secret_post) and its session is still open."""
+    client = parent.application
+    if request.META.get("HTTP_AUTHORIZATION"):
+        try:
+            credentials = basic_credentials(request.META["HTTP_AUTHORIZATION"])
+        except InvalidClientCredentials:
+            return False
+    else:
+        credentials = {"client_id": request.POST.get("client_id", ""), "client_secret": request.POST.get("client_secret", "")}
+    if credentials["client_id"] != client.client_id or not client.is_active:
+        return False
+    if client.client_type != Client.CLIENT_PUBLIC and not secret_matches(client.client_secret, credentials["client_secret"]):
+        return False
+    try:
+        session_check(user=parent.user, session=parent.session)
+    except AuthError:
+        return False
+    return True
+
+
 @method_decorator(csrf_exempt, name="dispatch")
 class OIDCTokenView(TokenView):
     """POST /oauth/token: authorization_code, refresh_token (rotated), client_credentials.
@@ -217,8 +260,16 @@ class OIDCTokenView(TokenView):
         checksum = hashlib.sha256(refresh.encode()).hexdigest()
         key = f"oidc:refresh-grace:{checksum}"
         with transaction.atomic():
-            parent = RefreshToken.objects.select_for_update().filter(token_checksum=checksum).order_by("-pk").first()
-            if parent is not None and parent.revoked is not None:
+            parent = (
+                RefreshToken.objects.select_for_update()
+                .select_related("application", "session", "user")
+                .filter(token_checksum=checksum)
+                .order_by("-pk")
+                .first()
+            )
+            # The retry must come from the token's own client, authenticated as the toolkit would
+            # (else it goes on to the toolkit, which refuses it), and while the session is open.
+            if parent is not None and parent.revoked is not None and _retry_allowed(request, parent):
                 kept = cache.get(key)
                 if kept is not None:
                     try:
