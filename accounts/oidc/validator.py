@@ -205,6 +205,13 @@ class Validator(OAuth2Validator):
         refresh_token.save()
         return refresh_token
 
+    def save_bearer_token(self, token, request, *args, **kwargs):
+        # offline_access brings a refresh token, and nothing else does (oauthlib makes one with
+        # every code). Only at the code's exchange: a refresh always rotates, whatever its scope.
+        if request.grant_type == "authorization_code" and "offline_access" not in (request.scopes or []):
+            token.pop("refresh_token", None)
+        return super().save_bearer_token(token, request, *args, **kwargs)
+
     def rotate_refresh_token(self, request):
         return True
 
