@@ -13,6 +13,7 @@ What changes from the toolkit's own:
 
 import hashlib
 import json
+import re
 import uuid
 from datetime import timedelta
 
@@ -29,6 +30,20 @@ from accounts.oidc.models import AccessToken, Grant, IDToken, RefreshToken
 from accounts.sessions.tokens import session_check
 from core import metrics
 from core.errors import AuthError
+
+
+# RFC 7636, 4.2: what a code challenge may be (S256's is 43 characters). Checked before a code
+# is stored: PostgreSQL refuses what does not fit its column (a 500).
+CODE_CHALLENGE = re.compile(r"[A-Za-z0-9._~-]{43,128}")
+
+
+def authorization_request_problem(*, code_challenge, nonce) -> str | None:
+    """What is wrong with an authorization request's PKCE challenge or nonce, or None."""
+    if not isinstance(code_challenge, str) or not CODE_CHALLENGE.fullmatch(code_challenge):
+        return "code_challenge must be 43 to 128 characters of A-Z, a-z, 0-9, '-', '.', '_', '~' (RFC 7636)."
+    if nonce and len(nonce) > Grant._meta.get_field("nonce").max_length:
+        return f"nonce must be {Grant._meta.get_field('nonce').max_length} characters at most."
+    return None
 
 
 def _session_usable(session, user) -> bool:
@@ -77,6 +92,11 @@ class Validator(OAuth2Validator):
             return client.scope_list()
         return ["openid"]
 
+    def validate_user(self, username, password, client, request, *args, **kwargs):
+        # The password grant is not offered (OIDCTokenView refuses it first); never a password
+        # check here, which would skip the sign-in's limits, audit trail and two-factor.
+        return False
+
     def validate_grant_type(self, client_id, grant_type, client, request, *args, **kwargs):
         if not super().validate_grant_type(client_id, grant_type, client, request, *args, **kwargs):
             return False
@@ -99,6 +119,9 @@ class Validator(OAuth2Validator):
     def _create_authorization_code(self, request, code, expires=None):
         if request.code_challenge_method != "S256":
             raise errors.InvalidRequestError(description='PKCE is required, with code_challenge_method "S256".', request=request)
+        problem = authorization_request_problem(code_challenge=request.code_challenge, nonce=request.nonce)
+        if problem:
+            raise errors.InvalidRequestError(description=problem, request=request)
         session = request.server_session
         expires = expires or timezone.now() + timedelta(seconds=oauth2_settings.AUTHORIZATION_CODE_EXPIRE_SECONDS)
         grant = Grant.objects.create(
@@ -217,15 +240,14 @@ class Validator(OAuth2Validator):
 
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
         checksum = hashlib.sha256(refresh_token.encode("utf-8")).hexdigest() if isinstance(refresh_token, str) else ""
-        spent = (
-            RefreshToken.objects.filter(token_checksum=checksum, revoked__isnull=False, application=client)
-            .select_related("user")
-            .first()
-        )
+        # Whichever client presents it: a spent token out in the open leaked (the toolkit revokes
+        # its family, and this records it).
+        spent = RefreshToken.objects.filter(token_checksum=checksum, revoked__isnull=False).select_related("user", "application").first()
         if not super().validate_refresh_token(refresh_token, client, request, *args, **kwargs):
             if spent is not None:
                 # A refresh token used again: the toolkit revoked its family (reuse protection).
-                audit.record(audit.Type.REFRESH_REUSED, user=spent.user, detail=f"{client.name}: its family revoked")
+                by = "" if spent.application_id == client.pk else f", presented by {client.name}"
+                audit.record(audit.Type.REFRESH_REUSED, user=spent.user, detail=f"{spent.application.name}: its family revoked{by}")
                 metrics.oidc_counted("refresh_reused")
             return False
         rt = request.refresh_token_instance

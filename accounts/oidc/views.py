@@ -20,7 +20,7 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider.exceptions import OAuthToolkitError
 from oauth2_provider.views import AuthorizationView, RevokeTokenView, TokenView
-from oauthlib.common import add_params_to_uri
+from oauthlib.common import add_params_to_uri, urldecode
 
 from accounts.clients.errors import InvalidClientCredentials
 from accounts.clients.models import Client
@@ -28,11 +28,56 @@ from accounts.clients.services import secret_matches
 from accounts.oidc import services, tokens
 from accounts.oidc.introspection_api import basic_credentials
 from accounts.oidc.models import AccessToken, RefreshToken
+from accounts.oidc.validator import authorization_request_problem
 from accounts.oidc.pages import CSP, Page, error_page, page_language, render_page
 from accounts.sessions.browser import browser_session, browser_sign_out
 from accounts.sessions.tokens import Extra, SessionRead, _group_names, session_check
 from core import metrics, vault
 from core.errors import AuthError
+
+# --- what no endpoint hands on ------------------------------------------------------------------
+
+
+def refused_input(request) -> str | None:
+    """Why a request's parameters cannot go on to oauthlib or the database, or None: a query
+    string oauthlib cannot parse (it raises ValueError: a 500), or a NUL in a name or value
+    (PostgreSQL refuses it in text: a 500 there too)."""
+    try:
+        urldecode(request.META.get("QUERY_STRING", ""))
+    except ValueError:
+        return "The query string is malformed."
+    for source in (request.GET, request.POST):
+        for name, values in source.lists():
+            if "\x00" in name or any("\x00" in value for value in values):
+                return "A parameter holds a NUL character."
+    return None
+
+
+def _oauth_error(status: int, error: str, description: str) -> JsonResponse:
+    response = JsonResponse({"error": error, "error_description": description}, status=status)
+    response["Cache-Control"] = "no-store"
+    if status == 401:
+        response["WWW-Authenticate"] = 'Basic realm="oauth"'
+    return response
+
+
+class ClientEndpoint:
+    """The token and revocation endpoints' edge: refused input answers invalid_request, and an
+    Authorization: Basic header that cannot be read answers invalid_client (the toolkit's own
+    reading raises ValueError on a non-ASCII one: a 500)."""
+
+    def dispatch(self, request, *args, **kwargs):
+        reason = refused_input(request)
+        if reason:
+            return _oauth_error(400, "invalid_request", reason)
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if header.strip().split(" ", 1)[0].lower() == "basic":
+            try:
+                basic_credentials(header)
+            except InvalidClientCredentials:
+                return _oauth_error(401, "invalid_client", "The client credentials cannot be read.")
+        return super().dispatch(request, *args, **kwargs)
+
 
 # --- authorization -------------------------------------------------------------------------------
 
@@ -65,8 +110,12 @@ class AuthorizeView(AuthorizationView):
 
         with translation.override(language):
             request.LANGUAGE_CODE = language
-            self.server_session = browser_session(request)
-            response = super().dispatch(request, *args, **kwargs)
+            reason = refused_input(request)
+            if reason:
+                response = error_page(request, title=_("This sign-in request cannot go on"), detail=f"invalid_request: {reason}")
+            else:
+                self.server_session = browser_session(request)
+                response = super().dispatch(request, *args, **kwargs)
             if hasattr(response, "render") and not getattr(response, "is_rendered", True):
                 response.render()
         response["Content-Security-Policy"] = CSP
@@ -116,6 +165,9 @@ class AuthorizeView(AuthorizationView):
         client = Client.objects.get(client_id=credentials["client_id"])
         if credentials.get("code_challenge_method") != "S256":
             return self._error_redirect(credentials, client, "invalid_request", 'PKCE is required, with code_challenge_method "S256".')
+        problem = authorization_request_problem(code_challenge=credentials.get("code_challenge"), nonce=credentials.get("nonce"))
+        if problem:
+            return self._error_redirect(credentials, client, "invalid_request", problem)
         return scopes, credentials, client
 
     def _error_redirect(self, credentials, client, error: str, description: str):
@@ -198,12 +250,15 @@ class AuthorizeView(AuthorizationView):
 
     def form_valid(self, form):
         client = Client.objects.filter(client_id=form.cleaned_data.get("client_id")).first()
+        if client is None:
+            # The toolkit's form_valid would raise DoesNotExist (a 500) for a client_id made up.
+            return error_page(self.request, title=_("This sign-in request cannot go on"), detail="invalid_client: Unknown client.")
         scopes = (form.cleaned_data.get("scope") or "").split()
         allow = bool(form.cleaned_data.get("allow")) and "deny" not in self.request.POST
         if not allow:
             form.cleaned_data["allow"] = False
         response = super().form_valid(form)
-        if client is not None and response.status_code in (301, 302):
+        if response.status_code in (301, 302):
             if allow and "code=" in response.get("Location", ""):
                 services.consent_give(user=self.request.user, client=client, scopes=scopes)
             elif not allow:
@@ -243,8 +298,14 @@ def _retry_allowed(request, parent: RefreshToken) -> bool:
     return True
 
 
+# The grant types offered; the toolkit knows others (password, device code), which it would
+# answer with checks of their own: the password grant checks a user's password without the
+# sign-in's limits, audit trail and two-factor.
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+
+
 @method_decorator(csrf_exempt, name="dispatch")
-class OIDCTokenView(TokenView):
+class OIDCTokenView(ClientEndpoint, TokenView):
     """POST /oauth/token: authorization_code, refresh_token (rotated), client_credentials.
 
     A refresh token retried within OIDC_REFRESH_REUSE_GRACE of its use (the answer was lost)
@@ -254,6 +315,9 @@ class OIDCTokenView(TokenView):
     """
 
     def post(self, request, *args, **kwargs):
+        grant_type = request.POST.get("grant_type")
+        if grant_type and grant_type not in GRANT_TYPES:
+            return _oauth_error(400, "unsupported_grant_type", f"The grant types are {', '.join(GRANT_TYPES)}.")
         refresh = request.POST.get("refresh_token") if request.POST.get("grant_type") == "refresh_token" else None
         if not refresh or not settings.OIDC_REFRESH_REUSE_GRACE:
             return super().post(request, *args, **kwargs)
@@ -292,7 +356,7 @@ class OIDCTokenView(TokenView):
 
 
 @method_decorator(csrf_exempt, name="dispatch")
-class OIDCRevokeView(RevokeTokenView):
+class OIDCRevokeView(ClientEndpoint, RevokeTokenView):
     """POST /oauth/revoke (RFC 7009)."""
 
 
@@ -398,15 +462,19 @@ class EndSessionView(Page):
         return {name: source.get(name, "") for name in ("id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales")}
 
     def _handle(self, request):
+        if refused_input(request):
+            return error_page(request, title=_("Sign-out request refused"), detail=_("The request is malformed."))
         params = self._params(request)
         client, claims = None, None
         if params["id_token_hint"]:
             claims = tokens.id_token_hint_verify(params["id_token_hint"])
-            if claims is None:
+            client = Client.objects.filter(client_id=claims["aud"]).first() if claims is not None else None
+            # An ID token's audience is the app it was issued to: a token of this server with
+            # another audience (an access token's, say) is no ID token.
+            if client is None:
                 return error_page(request, title=_("Sign-out request refused"), detail=_("The ID token given is not one of this server's."))
             if params["client_id"] and params["client_id"] != claims["aud"]:
                 return error_page(request, title=_("Sign-out request refused"), detail=_("The ID token was not issued to this client."))
-            client = Client.objects.filter(client_id=claims["aud"]).first()
         elif params["client_id"]:
             client = Client.objects.filter(client_id=params["client_id"]).first()
             if client is None:
