@@ -394,6 +394,19 @@ def test_only_an_id_token_is_an_id_token_hint(logout_app, user, token_for, kind,
     assert session_open(sid)
 
 
+def test_an_id_token_of_another_session_does_not_sign_the_browser_out_unasked(logout_app, user, user_factory):
+    """The attacker's own, valid ID token (same app) as the hint, in the victim's browser."""
+    attacker = user_factory(email="mallory@example.net")
+    attackers_token = sign_in_app(signed_in_browser(attacker.email), logout_app)["id_token"]
+    victim = signed_in_browser(user.email)
+    sid = claims_of(sign_in_app(victim, logout_app)["id_token"])["sid"]
+
+    response = victim.get(LOGOUT, {"id_token_hint": attackers_token, "post_logout_redirect_uri": POST_LOGOUT_URI})
+
+    assert response.status_code == 200 and b'name="confirm"' in response.content
+    assert session_open(sid)
+
+
 def test_an_id_token_hint_of_the_browsers_session_signs_out_at_once(logout_app, user):
     browser = signed_in_browser(user.email)
     tokens = sign_in_app(browser, logout_app)
@@ -721,6 +734,27 @@ def test_the_sign_in_page_shares_the_apis_address_limit(user_factory, settings):
 
     assert refused.status_code == 429
     assert elsewhere.status_code == 302
+
+
+def test_the_two_factor_step_shares_the_apis_limit_on_codes(user, totp_clock, settings):
+    from tests.conftest import totp_code
+
+    api = client_with(login(APIClient(), user.email).json()["token"])
+    secret = api.post("/api/mfa/totp", {"password": PASSWORD}, format="json").json()["secret"]
+    assert api.put("/api/mfa/totp", {"code": totp_code(secret, totp_clock.now)}, format="json").status_code == 200
+    settings.LOGIN_ACCOUNT_RATE = "2/hour"
+    browser = Browser()
+    browser.post("/signin", {"email": user.email, "password": PASSWORD})
+    totp_clock.tick()
+    right = totp_code(secret, totp_clock.now)
+    wrong = str((int(right) + 1) % 1_000_000).zfill(6)
+
+    assert browser.post("/signin/two-factor", {"otp": wrong}).status_code == 401
+    assert login(APIClient(), user.email, otp=wrong).status_code == 401
+    refused = browser.post("/signin/two-factor", {"otp": right})
+
+    assert refused.status_code == 429
+    assert not Session.objects.filter(amr=["pwd", "otp"]).exists()
 
 
 def test_the_sign_in_page_counts_against_login_rate(user, settings):
