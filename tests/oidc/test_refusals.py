@@ -6,7 +6,6 @@ one revokes its whole family; a grant's tokens die with its session.
 Everything goes through the endpoints (tests/support/oidc_flow.py), as a browser and an app would.
 """
 
-import json
 import time
 from datetime import timedelta
 
