@@ -403,9 +403,8 @@ OAUTH2_PROVIDER = {
     "OAUTH2_VALIDATOR_CLASS": "accounts.oidc.validator.Validator",
     "OAUTH2_BACKEND_CLASS": "oauth2_provider.oauth2_backends.OAuthLibCore",
     "ACCESS_TOKEN_GENERATOR": "accounts.oidc.tokens.access_token_generate",
-    # Refresh tokens are opaque (oauthlib's 30 random letters and digits, which introspection
-    # expects). Unset, oauthlib would make them with ACCESS_TOKEN_GENERATOR: signed `at+jwt`
-    # access tokens that any resource server verifying offline would accept.
+    # Without it the toolkit makes refresh tokens with ACCESS_TOKEN_GENERATOR: each would be a signed
+    # access token too (at+jwt), good at any resource server until its exp. Opaque and random instead.
     "REFRESH_TOKEN_GENERATOR": "oauthlib.oauth2.rfc6749.tokens.random_token_generator",
     "SCOPES": {
         "openid": "Sign you in",

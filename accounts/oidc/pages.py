@@ -104,10 +104,21 @@ def _safe_next(request, candidate: str | None) -> str:
     return reverse("oidc-signed-in")
 
 
+class NextField(forms.CharField):
+    """Where to go after signing in, as the page carried it: never an error (the user could not
+    see or fix one in a hidden field); a value it refuses is no place to go (_safe_next's default)."""
+
+    def clean(self, value):
+        try:
+            return super().clean(value)
+        except forms.ValidationError:
+            return ""
+
+
 class SignInForm(forms.Form):
     email = forms.CharField(label=_("Email"), max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "username", "autofocus": True}))
     password = forms.CharField(label=_("Password"), max_length=4096, strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
-    next = forms.CharField(required=False, widget=forms.HiddenInput, max_length=4096)
+    next = NextField(required=False, widget=forms.HiddenInput, max_length=4096)
 
 
 class OTPForm(forms.Form):
@@ -118,7 +129,7 @@ class OTPForm(forms.Form):
         # No inputmode="numeric": a recovery code has letters, which a phone's number pad cannot type.
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autocapitalize": "none", "spellcheck": "false", "autofocus": True}),
     )
-    next = forms.CharField(required=False, widget=forms.HiddenInput, max_length=4096)
+    next = NextField(required=False, widget=forms.HiddenInput, max_length=4096)
 
 
 # What the page says for a refusal: the API's message (core.errors' catalogue), word for word in

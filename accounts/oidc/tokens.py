@@ -113,7 +113,10 @@ def id_token_hint_verify(token: str) -> dict | None:
     if not isinstance(token, str) or len(token) > 8192:
         return None
     try:
-        kid, _typ = jose.unverified_header(token)
+        kid, typ = jose.unverified_header(token)
+        # An access token (at+jwt) or a logout token (logout+jwt) is signed by the same keys.
+        if typ not in (None, "JWT"):
+            return None
         key = keyring.verifying_key(kid) if kid else None
         if key is None:
             return None
@@ -129,6 +132,9 @@ def id_token_hint_verify(token: str) -> dict | None:
     except (jose.InvalidToken, ValueError, TypeError):
         return None
     if not isinstance(claims.get("aud"), str) or not isinstance(claims.get("sub"), str):
+        return None
+    # The API's auth tokens are signed by the same keys too, and say what they are.
+    if settings.SIMPLE_JWT["TOKEN_TYPE_CLAIM"] in claims:
         return None
     return claims
 

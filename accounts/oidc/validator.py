@@ -14,6 +14,7 @@ What changes from the toolkit's own:
 
 import hashlib
 import json
+import re
 import uuid
 from datetime import timedelta
 
@@ -30,6 +31,20 @@ from accounts.oidc.models import AccessToken, Grant, IDToken, RefreshToken
 from accounts.sessions.tokens import session_check
 from core import metrics
 from core.errors import AuthError
+
+
+# RFC 7636, 4.2: what a code challenge may be (S256's is 43 characters). Checked before a code
+# is stored: PostgreSQL refuses what does not fit its column (a 500).
+CODE_CHALLENGE = re.compile(r"[A-Za-z0-9._~-]{43,128}")
+
+
+def authorization_request_problem(*, code_challenge, nonce) -> str | None:
+    """What is wrong with an authorization request's PKCE challenge or nonce, or None."""
+    if not isinstance(code_challenge, str) or not CODE_CHALLENGE.fullmatch(code_challenge):
+        return "code_challenge must be 43 to 128 characters of A-Z, a-z, 0-9, '-', '.', '_', '~' (RFC 7636)."
+    if nonce and len(nonce) > Grant._meta.get_field("nonce").max_length:
+        return f"nonce must be {Grant._meta.get_field('nonce').max_length} characters at most."
+    return None
 
 
 def _session_usable(session, user) -> bool:
@@ -65,11 +80,23 @@ class Validator(OAuth2Validator):
         allowed = set(client.scope_list()) & set(oauth2_settings._SCOPES)
         return set(scopes) <= allowed
 
+    def validate_response_type(self, client_id, response_type, client, request, *args, **kwargs):
+        # Only the code flow: the implicit and hybrid ones are not "unauthorized" for this client
+        # (the toolkit's answer) but not offered at all.
+        if response_type != "code":
+            raise errors.UnsupportedResponseTypeError(request=request)
+        return super().validate_response_type(client_id, response_type, client, request, *args, **kwargs)
+
     def get_default_scopes(self, client_id, request, *args, **kwargs):
         client = request.client
         if client is not None and client.is_service:
             return client.scope_list()
         return ["openid"]
+
+    def validate_user(self, username, password, client, request, *args, **kwargs):
+        # The password grant is not offered (OIDCTokenView refuses it first); never a password
+        # check here, which would skip the sign-in's limits, audit trail and two-factor.
+        return False
 
     def validate_grant_type(self, client_id, grant_type, client, request, *args, **kwargs):
         if not super().validate_grant_type(client_id, grant_type, client, request, *args, **kwargs):
@@ -93,6 +120,9 @@ class Validator(OAuth2Validator):
     def _create_authorization_code(self, request, code, expires=None):
         if request.code_challenge_method != "S256":
             raise errors.InvalidRequestError(description='PKCE is required, with code_challenge_method "S256".', request=request)
+        problem = authorization_request_problem(code_challenge=request.code_challenge, nonce=request.nonce)
+        if problem:
+            raise errors.InvalidRequestError(description=problem, request=request)
         session = request.server_session
         expires = expires or timezone.now() + timedelta(seconds=oauth2_settings.AUTHORIZATION_CODE_EXPIRE_SECONDS)
         grant = Grant.objects.create(
@@ -138,6 +168,13 @@ class Validator(OAuth2Validator):
             request.nonce = grant.nonce
         if grant.claims:
             request.claims = json.loads(grant.claims)
+        return True
+
+    def confirm_redirect_uri(self, client_id, code, redirect_uri, client, request, *args, **kwargs):
+        # RFC 6749, 5.2: a code sent with another redirect URI than its own is invalid_grant
+        # (oauthlib would answer invalid_request).
+        if not super().confirm_redirect_uri(client_id, code, redirect_uri, client, request, *args, **kwargs):
+            raise errors.InvalidGrantError(description="The redirect_uri is not the one the code was issued for.", request=request)
         return True
 
     def invalidate_authorization_code(self, client_id, code, request, *args, **kwargs):
@@ -193,9 +230,9 @@ class Validator(OAuth2Validator):
         return refresh_token
 
     def save_bearer_token(self, token, request, *args, **kwargs):
-        # A refresh token only for `offline_access`: oauthlib adds one to every code exchange.
-        # (A refresh keeps rotating: its grant had offline_access.)
-        if request.grant_type == "authorization_code" and "offline_access" not in (request.scopes or ()):
+        # offline_access brings a refresh token, and nothing else does (oauthlib makes one with
+        # every code). Only at the code's exchange: a refresh always rotates, whatever its scope.
+        if request.grant_type == "authorization_code" and "offline_access" not in (request.scopes or []):
             token.pop("refresh_token", None)
         return super().save_bearer_token(token, request, *args, **kwargs)
 
@@ -204,15 +241,14 @@ class Validator(OAuth2Validator):
 
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
         checksum = hashlib.sha256(refresh_token.encode("utf-8")).hexdigest() if isinstance(refresh_token, str) else ""
-        spent = (
-            RefreshToken.objects.filter(token_checksum=checksum, revoked__isnull=False, application=client)
-            .select_related("user")
-            .first()
-        )
+        # Whichever client presents it: a spent token out in the open leaked (the toolkit revokes
+        # its family, and this records it).
+        spent = RefreshToken.objects.filter(token_checksum=checksum, revoked__isnull=False).select_related("user", "application").first()
         if not super().validate_refresh_token(refresh_token, client, request, *args, **kwargs):
             if spent is not None:
                 # A refresh token used again: the toolkit revoked its family (reuse protection).
-                audit.record(audit.Type.REFRESH_REUSED, user=spent.user, detail=f"{client.name}: its family revoked")
+                by = "" if spent.application_id == client.pk else f", presented by {client.name}"
+                audit.record(audit.Type.REFRESH_REUSED, user=spent.user, detail=f"{spent.application.name}: its family revoked{by}")
                 metrics.oidc_counted("refresh_reused")
             return False
         rt = request.refresh_token_instance
@@ -227,6 +263,17 @@ class Validator(OAuth2Validator):
         if not rt.access_token_id:
             return []
         return AccessToken.objects.filter(pk=rt.access_token_id).values_list("scope", flat=True).first().split()
+
+    # --- prompt=none ------------------------------------------------------------------------
+
+    # oauthlib asks these of every prompt=none request (and raises NotImplementedError without
+    # them): AuthorizeView answers login_required and consent_required itself, from the browser's
+    # session and the user's consents, which the validator does not see.
+    def validate_silent_login(self, request):
+        return True
+
+    def validate_silent_authorization(self, request):
+        return True
 
     # --- ID tokens -------------------------------------------------------------------------
 

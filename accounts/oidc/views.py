@@ -21,17 +21,65 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider.exceptions import OAuthToolkitError
 from oauth2_provider.views import AuthorizationView, RevokeTokenView, TokenView
-from oauthlib.common import add_params_to_uri
+from oauthlib.common import add_params_to_uri, urldecode
 from oauthlib.oauth2.rfc6749 import errors as oauth2_errors
 
+from accounts.clients.errors import InvalidClientCredentials
 from accounts.clients.models import Client
+from accounts.clients.services import secret_matches
 from accounts.oidc import services, tokens
+from accounts.oidc.introspection_api import basic_credentials
 from accounts.oidc.models import AccessToken, RefreshToken
 from accounts.oidc.pages import Page, error_page, page_headers, page_language, render_page
+from accounts.oidc.validator import authorization_request_problem
 from accounts.sessions.browser import browser_session, browser_sign_out
 from accounts.sessions.tokens import Extra, SessionRead, _group_names, session_check
 from core import metrics, vault
 from core.errors import AuthError
+
+# --- what no endpoint hands on ------------------------------------------------------------------
+
+
+def refused_input(request) -> str | None:
+    """Why a request's parameters cannot go on to oauthlib or the database, or None: a query
+    string oauthlib cannot parse (it raises ValueError: a 500), or a NUL in a name or value
+    (PostgreSQL refuses it in text: a 500 there too)."""
+    try:
+        urldecode(request.META.get("QUERY_STRING", ""))
+    except ValueError:
+        return "The query string is malformed."
+    for source in (request.GET, request.POST):
+        for name, values in source.lists():
+            if "\x00" in name or any("\x00" in value for value in values):
+                return "A parameter holds a NUL character."
+    return None
+
+
+def _oauth_error(status: int, error: str, description: str) -> JsonResponse:
+    response = JsonResponse({"error": error, "error_description": description}, status=status)
+    response["Cache-Control"] = "no-store"
+    if status == 401:
+        response["WWW-Authenticate"] = 'Basic realm="oauth"'
+    return response
+
+
+class ClientEndpoint:
+    """The token and revocation endpoints' edge: refused input answers invalid_request, and an
+    Authorization: Basic header that cannot be read answers invalid_client (the toolkit's own
+    reading raises ValueError on a non-ASCII one: a 500)."""
+
+    def dispatch(self, request, *args, **kwargs):
+        reason = refused_input(request)
+        if reason:
+            return _oauth_error(400, "invalid_request", reason)
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if header.strip().split(" ", 1)[0].lower() == "basic":
+            try:
+                basic_credentials(header)
+            except InvalidClientCredentials:
+                return _oauth_error(401, "invalid_client", "The client credentials cannot be read.")
+        return super().dispatch(request, *args, **kwargs)
+
 
 # --- authorization -------------------------------------------------------------------------------
 
@@ -82,8 +130,12 @@ class AuthorizeView(AuthorizationView):
 
         with translation.override(language):
             request.LANGUAGE_CODE = language
-            self.server_session = browser_session(request)
-            response = super().dispatch(request, *args, **kwargs)
+            reason = refused_input(request)
+            if reason:
+                response = error_page(request, title=_("This sign-in request cannot go on"), detail=f"invalid_request: {reason}")
+            else:
+                self.server_session = browser_session(request)
+                response = super().dispatch(request, *args, **kwargs)
             if hasattr(response, "render") and not getattr(response, "is_rendered", True):
                 response.render()
         response["Cache-Control"] = "no-store"
@@ -107,22 +159,34 @@ class AuthorizeView(AuthorizationView):
         return HttpResponseRedirect(f"{reverse('oidc-signin')}?{urlencode(query)}")
 
     def handle_no_permission(self):
-        prompt = set(self.request.GET.get("prompt", "").split())
-        if "none" in prompt:
-            return super().handle_no_permission()
         if self.request.method != "GET":
             return error_page(self.request, title=_("Signed out"), detail=_("Your sign-in ended. Start again from the app."), status=400)
-        # The request is checked before anyone is asked to sign in: an unknown client or redirect
-        # URI ends on the error page at once, other errors go back to the app (a user never signs
-        # in for a request that cannot go on).
+        # The request is checked before anyone is asked to sign in: one that cannot be answered
+        # (an unknown client, a redirect URI not registered) ends on the error page at once, and
+        # any other error goes back to the app, not through the sign-in page first.
+        checked = self._request_check(self.request)
+        if not isinstance(checked, tuple):
+            return checked
+        _scopes, credentials, client = checked
+        prompt = set(self.request.GET.get("prompt", "").split())
+        if "none" in prompt:
+            return self._error_redirect(credentials, client, "login_required", "The user is not signed in.")
+        return self._signin_redirect(_without(self.request, "prompt", "max_age") if {"login"} & prompt else self.request.get_full_path())
+
+    def _request_check(self, request):
+        """Return (scopes, credentials, client) of a valid authorization request, or the answer
+        to an invalid one: the error page, or the error redirected to the client."""
         try:
-            _scopes, credentials = self.validate_authorization_request(self.request)
+            scopes, credentials = self.validate_authorization_request(request)
         except OAuthToolkitError as error:
             return self.error_response(error, application=None)
+        client = Client.objects.get(client_id=credentials["client_id"])
         if credentials.get("code_challenge_method") != "S256":
-            client = Client.objects.get(client_id=credentials["client_id"])
             return self._error_redirect(credentials, client, "invalid_request", PKCE_REQUIRED)
-        return self._signin_redirect(_without(self.request, "prompt", "max_age") if {"login"} & prompt else self.request.get_full_path())
+        problem = authorization_request_problem(code_challenge=credentials.get("code_challenge"), nonce=credentials.get("nonce"))
+        if problem:
+            return self._error_redirect(credentials, client, "invalid_request", problem)
+        return scopes, credentials, client
 
     def _error_redirect(self, credentials, client, error: str, description: str):
         params = [("error", error), ("error_description", description)]
@@ -134,7 +198,9 @@ class AuthorizeView(AuthorizationView):
     def error_response(self, error, application, **kwargs):
         redirect, response = OAuthToolkitError_response(self, error, **kwargs)
         if redirect:
-            return self.redirect(response["url"], application)
+            # RFC 9207 (the metadata says so): the issuer in every authorization response, errors
+            # too; the toolkit adds it to codes only.
+            return self.redirect(add_params_to_uri(response["url"], [("iss", settings.TOKEN_ISSUER)]), application)
         oauth_error = response["error"]
         return error_page(
             self.request,
@@ -145,14 +211,11 @@ class AuthorizeView(AuthorizationView):
         )
 
     def get(self, request, *args, **kwargs):
-        try:
-            scopes, credentials = self.validate_authorization_request(request)
-        except OAuthToolkitError as error:
-            return self.error_response(error, application=None)
-        client = Client.objects.get(client_id=credentials["client_id"])
+        checked = self._request_check(request)
+        if not isinstance(checked, tuple):
+            return checked
+        scopes, credentials, client = checked
         prompt = set(request.GET.get("prompt", "").split())
-        if credentials.get("code_challenge_method") != "S256":
-            return self._error_redirect(credentials, client, "invalid_request", PKCE_REQUIRED)
         session = self.server_session
         max_age = request.GET.get("max_age")
         too_old = False
@@ -206,12 +269,15 @@ class AuthorizeView(AuthorizationView):
 
     def form_valid(self, form):
         client = Client.objects.filter(client_id=form.cleaned_data.get("client_id")).first()
+        if client is None:
+            # The toolkit's form_valid would raise DoesNotExist (a 500) for a client_id made up.
+            return error_page(self.request, title=_("This sign-in request cannot go on"), detail="invalid_client: Unknown client.")
         scopes = (form.cleaned_data.get("scope") or "").split()
         allow = bool(form.cleaned_data.get("allow")) and "deny" not in self.request.POST
         if not allow:
             form.cleaned_data["allow"] = False
         response = super().form_valid(form)
-        if client is not None and response.status_code in (301, 302):
+        if response.status_code in (301, 302):
             if allow and "code=" in response.get("Location", ""):
                 services.consent_give(user=self.request.user, client=client, scopes=scopes)
             elif not allow:
@@ -229,8 +295,36 @@ def OAuthToolkitError_response(view, error, **kwargs):
 # --- token ---------------------------------------------------------------------------------------
 
 
+def _retry_allowed(request, parent: RefreshToken) -> bool:
+    """Whether a retried refresh comes from the parent's client (its id, and its secret when it
+    has one, by client_secret_basic or client_secret_post) and its session is still open."""
+    client = parent.application
+    if request.META.get("HTTP_AUTHORIZATION"):
+        try:
+            credentials = basic_credentials(request.META["HTTP_AUTHORIZATION"])
+        except InvalidClientCredentials:
+            return False
+    else:
+        credentials = {"client_id": request.POST.get("client_id", ""), "client_secret": request.POST.get("client_secret", "")}
+    if credentials["client_id"] != client.client_id or not client.is_active:
+        return False
+    if client.client_type != Client.CLIENT_PUBLIC and not secret_matches(client.client_secret, credentials["client_secret"]):
+        return False
+    try:
+        session_check(user=parent.user, session=parent.session)
+    except AuthError:
+        return False
+    return True
+
+
+# The grant types offered; the toolkit knows others (password, device code), which it would
+# answer with checks of their own: the password grant checks a user's password without the
+# sign-in's limits, audit trail and two-factor.
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+
+
 @method_decorator(csrf_exempt, name="dispatch")
-class OIDCTokenView(TokenView):
+class OIDCTokenView(ClientEndpoint, TokenView):
     """POST /oauth/token: authorization_code, refresh_token (rotated), client_credentials.
 
     A refresh token retried within OIDC_REFRESH_REUSE_GRACE of its use (the answer was lost)
@@ -240,14 +334,25 @@ class OIDCTokenView(TokenView):
     """
 
     def post(self, request, *args, **kwargs):
+        grant_type = request.POST.get("grant_type")
+        if grant_type and grant_type not in GRANT_TYPES:
+            return _oauth_error(400, "unsupported_grant_type", f"The grant types are {', '.join(GRANT_TYPES)}.")
         refresh = request.POST.get("refresh_token") if request.POST.get("grant_type") == "refresh_token" else None
         if not refresh or not settings.OIDC_REFRESH_REUSE_GRACE:
             return super().post(request, *args, **kwargs)
         checksum = hashlib.sha256(refresh.encode()).hexdigest()
         key = f"oidc:refresh-grace:{checksum}"
         with transaction.atomic():
-            parent = RefreshToken.objects.select_for_update().filter(token_checksum=checksum).order_by("-pk").first()
-            if parent is not None and parent.revoked is not None:
+            parent = (
+                RefreshToken.objects.select_for_update()
+                .select_related("application", "session", "user")
+                .filter(token_checksum=checksum)
+                .order_by("-pk")
+                .first()
+            )
+            # The retry must come from the token's own client, authenticated as the toolkit would
+            # (else it goes on to the toolkit, which refuses it), and while the session is open.
+            if parent is not None and parent.revoked is not None and _retry_allowed(request, parent):
                 kept = cache.get(key)
                 if kept is not None:
                     try:
@@ -270,7 +375,7 @@ class OIDCTokenView(TokenView):
 
 
 @method_decorator(csrf_exempt, name="dispatch")
-class OIDCRevokeView(RevokeTokenView):
+class OIDCRevokeView(ClientEndpoint, RevokeTokenView):
     """POST /oauth/revoke (RFC 7009)."""
 
 
@@ -376,15 +481,19 @@ class EndSessionView(Page):
         return {name: source.get(name, "") for name in ("id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales")}
 
     def _handle(self, request):
+        if refused_input(request):
+            return error_page(request, title=_("Sign-out request refused"), detail=_("The request is malformed."))
         params = self._params(request)
         client, claims = None, None
         if params["id_token_hint"]:
             claims = tokens.id_token_hint_verify(params["id_token_hint"])
-            if claims is None:
+            client = Client.objects.filter(client_id=claims["aud"]).first() if claims is not None else None
+            # An ID token's audience is the app it was issued to: a token of this server with
+            # another audience (an access token's, say) is no ID token.
+            if client is None:
                 return error_page(request, title=_("Sign-out request refused"), detail=_("The ID token given is not one of this server's."))
             if params["client_id"] and params["client_id"] != claims["aud"]:
                 return error_page(request, title=_("Sign-out request refused"), detail=_("The ID token was not issued to this client."))
-            client = Client.objects.filter(client_id=claims["aud"]).first()
         elif params["client_id"]:
             client = Client.objects.filter(client_id=params["client_id"]).first()
             if client is None:

@@ -22,6 +22,7 @@ from accounts.mfa.models import two_factor_on
 from accounts.passwords import services as passwords
 from accounts.privileges import rules as privileges
 from accounts.sessions.admin import OpenSessionInline
+from accounts.sessions.models import Session
 from accounts.sessions.services import EndReason, sessions_end
 from accounts.staff import services as staff
 from accounts.staff.site import admin_session_renew
@@ -204,6 +205,14 @@ class UserAdmin(DjangoUserAdmin):
     def has_delete_permission(self, request, obj=None):
         allowed = obj is None or privileges.staff_action_allowed(actor=request.user, user=obj)
         return allowed and super().has_delete_permission(request, obj)
+
+    def get_deleted_objects(self, objs, request):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # An account's sessions go with it (ended first, in log_deletions). The sessions admin
+        # refuses deleting a session on its own (revoke it instead), which must not make every
+        # account that ever signed in impossible to delete.
+        perms_needed.discard(Session._meta.verbose_name)
+        return deleted, counts, perms_needed, protected
 
     # Django calls these with the request after each save of the add, change and password
     # forms, and before a deletion: the one place that knows which staff member acted.
