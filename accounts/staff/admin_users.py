@@ -22,7 +22,6 @@ from accounts.mfa.models import two_factor_on
 from accounts.passwords import services as passwords
 from accounts.privileges import rules as privileges
 from accounts.sessions.admin import OpenSessionInline
-from accounts.sessions.models import Session
 from accounts.sessions.services import EndReason, sessions_end
 from accounts.staff import services as staff
 from accounts.staff.site import admin_session_renew
@@ -208,10 +207,13 @@ class UserAdmin(DjangoUserAdmin):
 
     def get_deleted_objects(self, objs, request):
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
-        # An account's sessions go with it (ended first, in log_deletions). The sessions admin
-        # refuses deleting a session on its own (revoke it instead), which must not make every
-        # account that ever signed in impossible to delete.
-        perms_needed.discard(Session._meta.verbose_name)
+        # What goes with an account is the account's own: its sessions (ended first, in
+        # log_deletions), the apps' grants and consents, its two-factor devices. Their admin pages
+        # refuse deleting such a row on its own (revoke or withdraw instead), which must not make
+        # every account that ever signed in impossible to delete: deleting the account is governed
+        # by the staff rules above (has_delete_permission, which puts the accounts staff may not
+        # delete into perms_needed: those stay), not by those pages.
+        perms_needed.intersection_update({self.model._meta.verbose_name})
         return deleted, counts, perms_needed, protected
 
     # Django calls these with the request after each save of the add, change and password
