@@ -9,16 +9,24 @@ What changes from the toolkit's own:
   revokes what the first issued (one statement per table), as a replayed refresh token does;
 - a code exchange brings a refresh token only when `offline_access` was granted;
 - ID tokens carry `sid`, `amr`, `auth_time` from the session and the user's public id as `sub`,
-  and are signed by the keyring in the client's algorithm.
+  and are signed by the keyring in the client's algorithm;
+- a refresh reads its token, client, user, session and access token in one locking SELECT
+  (`refresh_token_locked`, taken by the token view before oauthlib runs) and rotates in four
+  statements: the parent spent (one UPDATE), its access token deleted, the new pair inserted.
+  A retry of the parent within OIDC_REFRESH_REUSE_GRACE gets the answer kept, sealed, on the child.
 """
 
 import hashlib
 import json
 import uuid
+from contextvars import ContextVar
 from datetime import timedelta
 
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
+from oauth2_provider.models import refresh_token_expire_timedelta
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749 import errors
@@ -28,8 +36,47 @@ from accounts.clients.services import secret_matches
 from accounts.oidc import tokens
 from accounts.oidc.models import AccessToken, Grant, IDToken, RefreshToken
 from accounts.sessions.tokens import session_check
-from core import metrics
+from core import metrics, vault
 from core.errors import AuthError
+
+# The refresh token row the token view locked for this request (refresh_token_locked), with its
+# client, user, session and access token: the validator is shared by every thread, the row is not.
+refresh_token_preloaded: ContextVar = ContextVar("refresh_token_preloaded", default=None)
+
+
+def checksum_of(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def refresh_token_locked(raw: str):
+    """The refresh token row of a raw token (the live one first, else the latest revoked), with
+    its client, user, session and access token, locked until the transaction ends: one SELECT.
+    Concurrent refreshes of one token queue here, so only the first makes a child."""
+    return (
+        RefreshToken.objects.select_for_update(of=("self",))
+        .select_related("application", "user", "session", "access_token")
+        .filter(token_checksum=checksum_of(raw))
+        .order_by(F("revoked").desc(nulls_first=True))
+        .first()
+    )
+
+
+class GraceAnswer(Exception):
+    """A retry of a refresh token just spent: answer `body`, the token answer its child came with."""
+
+    def __init__(self, body: str):
+        super().__init__("refresh token retried within the grace window")
+        self.body = body
+
+
+def _access_token_delete(pk: int) -> None:
+    # One statement: the queryset's delete() would first SELECT the row and null the refresh
+    # token's pointer, which the caller's UPDATE has already done (the only row that points here).
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {quote(AccessToken._meta.db_table)} WHERE {quote(AccessToken._meta.pk.column)} = %s", [pk]
+        )
 
 
 def _session_usable(session, user) -> bool:
@@ -60,6 +107,26 @@ class Validator(OAuth2Validator):
 
     def _check_secret(self, provided_secret, stored_secret):
         return secret_matches(stored_secret, provided_secret or "")
+
+    @staticmethod
+    def _client_preload(request) -> None:
+        # The refresh token's client came with its row; the toolkit takes it only if its
+        # client_id is the one that authenticates, and checks the secret against it as ever.
+        rt = refresh_token_preloaded.get()
+        if request.client is None and rt is not None and request.grant_type == "refresh_token":
+            request.client = rt.application
+
+    def client_authentication_required(self, request, *args, **kwargs):
+        self._client_preload(request)
+        return super().client_authentication_required(request, *args, **kwargs)
+
+    def authenticate_client(self, request, *args, **kwargs):
+        self._client_preload(request)
+        return super().authenticate_client(request, *args, **kwargs)
+
+    def authenticate_client_id(self, client_id, request, *args, **kwargs):
+        self._client_preload(request)
+        return super().authenticate_client_id(client_id, request, *args, **kwargs)
 
     def validate_scopes(self, client_id, scopes, client, request, *args, **kwargs):
         allowed = set(client.scope_list()) & set(oauth2_settings._SCOPES)
@@ -175,7 +242,7 @@ class Validator(OAuth2Validator):
         metrics.oidc_counted(f"token_{request.grant_type}")
         return access_token
 
-    def _create_refresh_token(self, request, refresh_token_code, access_token, previous_refresh_token):
+    def _create_refresh_token(self, request, refresh_token_code, access_token, previous_refresh_token, grace_answer=""):
         if previous_refresh_token:
             family = previous_refresh_token.token_family
         else:
@@ -187,6 +254,7 @@ class Validator(OAuth2Validator):
             token_family=family,
             resource=getattr(request, "resource", []),
             session=request.server_session,
+            grace_answer=grace_answer,
         )
         self._set_token_value(refresh_token, refresh_token_code)
         refresh_token.save()
@@ -197,36 +265,95 @@ class Validator(OAuth2Validator):
         # (A refresh keeps rotating: its grant had offline_access.)
         if request.grant_type == "authorization_code" and "offline_access" not in (request.scopes or ()):
             token.pop("refresh_token", None)
-        return super().save_bearer_token(token, request, *args, **kwargs)
+        if request.grant_type == "client_credentials":
+            # One INSERT: no transaction needed around it.
+            return self._save_bearer_token(token, request, *args, **kwargs)
+        # Several writes: in a transaction, the token view's own for a refresh (no savepoint).
+        with transaction.atomic(savepoint=False):
+            return self._save_bearer_token(token, request, *args, **kwargs)
+
+    def _save_bearer_token(self, token, request, *args, **kwargs):
+        parent = getattr(request, "refresh_token_instance", None)
+        if request.grant_type != "refresh_token" or not token.get("refresh_token") or parent is None:
+            return super()._save_bearer_token(token, request, *args, **kwargs)
+        # Rotation, under the lock the token view took on the parent: spend it (one UPDATE, which
+        # also drops its pointer to its access token and the answer kept for its own parent's
+        # retry), delete its access token, insert the new pair.
+        self._check_and_set_request_resource(request)
+        now = timezone.now()
+        expires = now + timedelta(seconds=token.get("expires_in", oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS))
+        spent = RefreshToken.objects.filter(pk=parent.pk, revoked__isnull=True).update(
+            revoked=now, updated=now, access_token=None, grace_answer=""
+        )
+        if not spent:
+            raise errors.InvalidGrantError(request=request)
+        if parent.access_token_id:
+            _access_token_delete(parent.access_token_id)
+        access_token = self._create_access_token(expires, request, token, source_refresh_token=parent)
+        answer = ""
+        if settings.OIDC_REFRESH_REUSE_GRACE:
+            answer = vault.seal(json.dumps(token).encode(), secret=request.refresh_token)
+        self._create_refresh_token(request, token["refresh_token"], access_token, parent, grace_answer=answer)
 
     def rotate_refresh_token(self, request):
         return True
 
+    def _refresh_reused(self, rt, client, raw: str) -> bool:
+        """A spent refresh token presented again: its child's answer again if it is the immediate
+        parent retried within the grace window (GraceAnswer), else its family revoked (one
+        statement per table), audited."""
+        grace = settings.OIDC_REFRESH_REUSE_GRACE
+        if grace and rt.application_id == client.pk and rt.revoked > timezone.now() - timedelta(seconds=grace):
+            kept = (
+                RefreshToken.objects.filter(access_token__source_refresh_token_id=rt.pk, revoked__isnull=True)
+                .values_list("grace_answer", flat=True)
+                .first()
+            )
+            try:
+                body = vault.unseal(kept, secret=raw).decode() if kept else None
+            except vault.SecretUnreadable:
+                body = None
+            if body is not None:
+                raise GraceAnswer(body)
+        if rt.token_family:
+            RefreshToken.revoke_family(rt.token_family)
+        if rt.application_id == client.pk:
+            audit.record(audit.Type.REFRESH_REUSED, user=rt.user, detail=f"{client.name}: its family revoked")
+            metrics.oidc_counted("refresh_reused")
+        return False
+
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
-        checksum = hashlib.sha256(refresh_token.encode("utf-8")).hexdigest() if isinstance(refresh_token, str) else ""
-        spent = (
-            RefreshToken.objects.filter(token_checksum=checksum, revoked__isnull=False, application=client)
-            .select_related("user")
-            .first()
-        )
-        if not super().validate_refresh_token(refresh_token, client, request, *args, **kwargs):
-            if spent is not None:
-                # A refresh token used again: the toolkit revoked its family (reuse protection).
-                audit.record(audit.Type.REFRESH_REUSED, user=spent.user, detail=f"{client.name}: its family revoked")
-                metrics.oidc_counted("refresh_reused")
+        if not isinstance(refresh_token, str):
             return False
-        rt = request.refresh_token_instance
-        session = rt.session
-        if not _session_usable(session, rt.user):
+        rt = refresh_token_preloaded.get()
+        if rt is None or rt.token_checksum != checksum_of(refresh_token):
+            rt = (
+                RefreshToken.objects.select_related("application", "user", "session", "access_token")
+                .filter(token_checksum=checksum_of(refresh_token))
+                .order_by(F("revoked").desc(nulls_first=True))
+                .first()
+            )
+        if rt is None:
             return False
-        request.server_session = session
+        if rt.revoked is not None:
+            return self._refresh_reused(rt, client, refresh_token)
+        # A live token always has its access token (rotation makes the pair together); its
+        # lifetime slides with it (REFRESH_TOKEN_EXPIRE_SECONDS after the access token expires).
+        if rt.access_token is None:
+            return False
+        lifetime = refresh_token_expire_timedelta()
+        if lifetime and rt.access_token.expires + lifetime <= timezone.now():
+            return False
+        if rt.application_id != client.pk or not _session_usable(rt.session, rt.user):
+            return False
+        request.user = rt.user
+        request.refresh_token = refresh_token
+        request.refresh_token_instance = rt
+        request.server_session = rt.session
         return True
 
     def get_original_scopes(self, refresh_token, request, *args, **kwargs):
-        rt = request.refresh_token_instance
-        if not rt.access_token_id:
-            return []
-        return AccessToken.objects.filter(pk=rt.access_token_id).values_list("scope", flat=True).first().split()
+        return request.refresh_token_instance.access_token.scope.split()
 
     # --- ID tokens -------------------------------------------------------------------------
 
@@ -256,6 +383,10 @@ class Validator(OAuth2Validator):
         id_token["iat"] = int(timezone.now().timestamp())
         algorithm = request.client.algorithm or "RS256"
         signed = tokens.sign(id_token, algorithm=algorithm)
+        if request.grant_type == "refresh_token":
+            # The code exchange's row already records that this session signed in to this client
+            # (what back-channel logout and the sessions list read); a row per refresh adds nothing.
+            return signed
         request.id_token = IDToken.objects.create(
             user=request.user,
             scope=request.scope or " ".join(request.scopes),

@@ -9,26 +9,28 @@ import json
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
-from django.http import HttpResponseRedirect, JsonResponse
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters
 from oauth2_provider.exceptions import OAuthToolkitError
+from oauth2_provider.signals import app_authorized
 from oauth2_provider.views import AuthorizationView, RevokeTokenView, TokenView
 from oauthlib.common import add_params_to_uri
 
 from accounts.clients.models import Client
 from accounts.oidc import services, tokens
-from accounts.oidc.models import AccessToken, RefreshToken
+from accounts.oidc.models import AccessToken
 from accounts.oidc.pages import CSP, Page, error_page, page_language, render_page
+from accounts.oidc.validator import GraceAnswer, refresh_token_locked, refresh_token_preloaded
 from accounts.sessions.browser import browser_session, browser_sign_out
 from accounts.sessions.tokens import Extra, SessionRead, _group_names, session_check
-from core import metrics, vault
+from core import metrics
 from core.errors import AuthError
 
 # --- authorization -------------------------------------------------------------------------------
@@ -204,40 +206,40 @@ def OAuthToolkitError_response(view, error, **kwargs):
 class OIDCTokenView(TokenView):
     """POST /oauth/token: authorization_code, refresh_token (rotated), client_credentials.
 
-    A refresh token retried within OIDC_REFRESH_REUSE_GRACE of its use (the answer was lost)
-    gets the same tokens again, if they are still the live ones; any other reuse revokes the
-    family (the toolkit's reuse protection). The spent token's row is locked while it is used, so
-    concurrent refreshes of one token yield one live child.
+    A refresh locks its token's row first (with its client, user, session and access token: one
+    SELECT the validator reads from), so concurrent refreshes of one token yield one live child.
+    The parent retried within OIDC_REFRESH_REUSE_GRACE of its use (the answer was lost) gets the
+    same answer again, once its client has authenticated and if the child is still live; any
+    other reuse revokes the family (accounts.oidc.validator).
     """
 
     def post(self, request, *args, **kwargs):
         refresh = request.POST.get("refresh_token") if request.POST.get("grant_type") == "refresh_token" else None
-        if not refresh or not settings.OIDC_REFRESH_REUSE_GRACE:
+        if not refresh:
             return super().post(request, *args, **kwargs)
-        checksum = hashlib.sha256(refresh.encode()).hexdigest()
-        key = f"oidc:refresh-grace:{checksum}"
         with transaction.atomic():
-            parent = RefreshToken.objects.select_for_update().filter(token_checksum=checksum).order_by("-pk").first()
-            if parent is not None and parent.revoked is not None:
-                kept = cache.get(key)
-                if kept is not None:
-                    try:
-                        child_checksum, body = json.loads(vault.decrypt(kept))
-                    except (vault.SecretUnreadable, ValueError):
-                        child_checksum, body = None, None
-                    if child_checksum and RefreshToken.objects.filter(token_checksum=child_checksum, revoked__isnull=True).exists():
-                        response = JsonResponse(json.loads(body))
-                        response["Cache-Control"] = "no-store"
-                        response["Pragma"] = "no-cache"
-                        return response
-            response = super().post(request, *args, **kwargs)
-            if response.status_code == 200 and parent is not None and parent.revoked is None:
-                answer = json.loads(response.content)
-                if answer.get("refresh_token"):
-                    child_checksum = hashlib.sha256(answer["refresh_token"].encode()).hexdigest()
-                    kept = vault.encrypt(json.dumps([child_checksum, response.content.decode()]).encode())
-                    cache.set(key, kept, timeout=settings.OIDC_REFRESH_REUSE_GRACE)
-            return response
+            preloaded = refresh_token_preloaded.set(refresh_token_locked(refresh))
+            try:
+                return super().post(request, *args, **kwargs)
+            except GraceAnswer as retry:
+                response = HttpResponse(retry.body, content_type="application/json")
+                response["Cache-Control"] = "no-store"
+                response["Pragma"] = "no-cache"
+                return response
+            finally:
+                refresh_token_preloaded.reset(preloaded)
+
+    @method_decorator(sensitive_post_parameters("password", "client_secret"))
+    def authorization_flow_token_response(self, request, *args, **kwargs):
+        if app_authorized.has_listeners():
+            return super().authorization_flow_token_response(request, *args, **kwargs)
+        # The toolkit reads the new access token's row back only to send app_authorized, which
+        # nothing here listens to: a SELECT per token request saved.
+        _url, headers, body, status = self.create_token_response(request)
+        response = HttpResponse(content=body, status=status)
+        for name, value in headers.items():
+            response[name] = value
+        return response
 
 
 @method_decorator(csrf_exempt, name="dispatch")
