@@ -5,6 +5,7 @@ authenticated) gets the same answer, any other reuse revokes the family and is a
 after the session ended is refused, the answer kept for a retry is readable only with the parent
 token."""
 
+import base64
 import json
 import re
 
@@ -175,3 +176,41 @@ def test_another_clients_refresh_token_is_invalid_grant(user, app):
 
     assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
     assert refresh(app, first["refresh_token"]).status_code == 200  # still the app's, unspent
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        "wrong secret",
+        "unknown client",
+        "Basic !!not base64!!",
+        "Basic " + base64.b64encode(b"\xff\xfe:x").decode(),
+        "Basic " + base64.b64encode(b"no colon").decode(),
+    ],
+)
+def test_client_credentials_refuses_a_client_that_does_not_authenticate(db, authorization):
+    service, secret = resource_server_create(name="reports")
+    header = {
+        "wrong secret": basic(service.client_id, "x" + secret),
+        "unknown client": basic("nobody", secret),
+    }.get(authorization, authorization)
+
+    response = Client().post("/oauth/token", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=header)
+
+    assert response.status_code == 401 and response.json()["error"] == "invalid_client"
+    assert AccessToken.objects.count() == 0
+
+
+def test_a_disabled_client_gets_no_token_by_any_grant(user, app):
+    first = tokens_of(user, app, SCOPE)
+    service, secret = resource_server_create(name="reports")
+    type(app).objects.filter(pk__in=[app.pk, service.pk]).update(is_active=False)
+
+    refreshed = refresh(app, first["refresh_token"])
+    exchanged = Client().post(
+        "/oauth/token", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=basic(service.client_id, secret)
+    )
+
+    assert refreshed.status_code == 401 and refreshed.json()["error"] == "invalid_client"
+    assert exchanged.status_code == 401 and exchanged.json()["error"] == "invalid_client"
+    assert RefreshToken.objects.filter(revoked__isnull=True).count() == 1  # the refresh token unspent

@@ -1,5 +1,5 @@
-"""accounts.oidc.refresh_read: the token endpoint's one SELECT gives what the queryset it replaces
-gives (the same row first, every column converted as the ORM converts it, the relations set)."""
+"""accounts.oidc.reads: the token endpoint's one-SELECT reads give what the querysets they replace
+give (the same row first, every column converted as the ORM converts it, the relations set)."""
 
 import pytest
 from django.db import connection
@@ -7,9 +7,10 @@ from django.db.models import F
 from django.test import Client
 from django.utils import timezone
 
+from accounts.clients.models import Client as OIDCClient
 from accounts.clients.services import client_create
 from accounts.oidc.models import RefreshToken
-from accounts.oidc.refresh_read import refresh_token_locked
+from accounts.oidc.reads import client_by_id, refresh_token_locked
 from tests.oidc.test_refresh_tokens import REDIRECT_URI, basic, tokens_of
 
 SCOPE = "openid profile email offline_access"
@@ -71,10 +72,23 @@ def test_an_unknown_checksum_is_none(db):
 
 
 def test_it_locks_the_token_row_only_where_the_database_can(db):
-    from accounts.oidc.refresh_read import _plan
-
-    sql = _plan(connection).sql
+    sql = refresh_token_locked._plan(connection).sql
     if connection.features.has_select_for_update_of:
         assert sql.endswith(connection.ops.for_update_sql(of=(connection.ops.quote_name(RefreshToken._meta.db_table),)))
     else:
         assert "FOR UPDATE" not in sql  # SQLite: the write transaction (IMMEDIATE) serializes instead
+
+
+def test_a_client_reads_as_the_queryset_reads_it(db, django_assert_num_queries):
+    app, _secret = client_create(
+        name="Notes", redirect_uris=[REDIRECT_URI, "http://127.0.0.1:8080/cb"], first_party=True, scopes=SCOPE,
+        post_logout_redirect_uris=[REDIRECT_URI],
+    )
+
+    with django_assert_num_queries(1):
+        got = client_by_id(app.client_id)
+
+    assert values(got) == values(OIDCClient.objects.get(client_id=app.client_id))
+    assert client_by_id("no such client") is None
+    with pytest.raises(TypeError):
+        client_by_id(None)
