@@ -1,9 +1,9 @@
 """The token endpoint's reads, each one SELECT whose SQL is built once per connection: the refresh
-token with its client, user, session and access token (locked), and a client by its client_id.
+token with its client, user, session and access token, and a client by its client_id.
 
 Every refresh reads the first, every token request the second. The querysets that say the same
-(`RefreshToken.objects.select_for_update(of=("self",)).select_related("application", "user",
-"session", "access_token").filter(token_checksum=...)`, the live row first;
+(`RefreshToken.objects.select_related("application", "user", "session", "access_token")
+.filter(token_checksum=...)`, the live row first;
 `Client.objects.filter(client_id=...)`) cost more CPU to compile than to run, every time; here the
 SQL is made once, and each call only runs it and turns the row into instances, as
 accounts.sessions.tokens.SessionRead does for the session and its user.
@@ -30,11 +30,10 @@ class _Plan:
 class RowRead:
     """One row of `model` whose `lookup` field equals a value, with the forward relations named in
     `relations` ((name, nullable), as select_related sets them): `live_first` orders by that
-    nullable column, NULL first then the latest; `lock` locks the row (FOR UPDATE OF its table)
-    where the database locks rows."""
+    nullable column, NULL first then the latest."""
 
-    def __init__(self, model, lookup: str, relations=(), *, live_first: str | None = None, lock: bool = False):
-        self.model, self.lookup, self.relations, self.live_first, self.lock = model, lookup, relations, live_first, lock
+    def __init__(self, model, lookup: str, relations=(), *, live_first: str | None = None):
+        self.model, self.lookup, self.relations, self.live_first = model, lookup, relations, live_first
         self._plans: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def _plan(self, connection) -> _Plan:
@@ -61,8 +60,6 @@ class RowRead:
             column = f"{table}.{quote(meta.get_field(self.live_first).column)}"
             sql += f" ORDER BY CASE WHEN {column} IS NULL THEN 0 ELSE 1 END, {column} DESC"
         sql += " LIMIT 1"
-        if self.lock and connection.features.has_select_for_update:
-            sql += " " + connection.ops.for_update_sql(of=(table,) if connection.features.has_select_for_update_of else ())
         converters = []
         for index, field in enumerate(columns):
             column = field.get_col(field.model._meta.db_table)
@@ -106,13 +103,12 @@ class RowRead:
 
 
 # The token endpoint's refresh: the row of a refresh token's checksum, the live one first (several
-# may share a checksum: uniqueness is (token_checksum, revoked)), locked until the transaction ends.
-refresh_token_locked = RowRead(
+# may share a checksum: uniqueness is (token_checksum, revoked)).
+refresh_token_by_checksum = RowRead(
     RefreshToken,
     "token_checksum",
     (("application", False), ("user", False), ("session", False), ("access_token", True)),
     live_first="revoked",
-    lock=True,
 )
 
 # Every token request's client, by the client_id it authenticates with.

@@ -10,10 +10,13 @@ What changes from the toolkit's own:
 - a code exchange brings a refresh token only when `offline_access` was granted;
 - ID tokens carry `sid`, `amr`, `auth_time` from the session and the user's public id as `sub`,
   and are signed by the keyring in the client's algorithm;
-- a refresh reads its token, client, user, session and access token in one locking SELECT
-  (`refresh_token_locked`, taken by the token view before oauthlib runs) and rotates in four
-  statements: the parent spent (one UPDATE), its access token deleted, the new pair inserted.
-  A retry of the parent within OIDC_REFRESH_REUSE_GRACE gets the answer kept, sealed, on the child.
+- a refresh reads its token, client, user, session and access token in one SELECT
+  (`refresh_token_read`, by the token view before oauthlib runs) and rotates in one short
+  transaction of four statements: the parent spent (one UPDATE, only if it is still live: the row
+  lock it takes makes it the one point where concurrent refreshes of a token are decided), its
+  access token deleted, the new pair inserted. A refresh that finds its token spent there lost to
+  a concurrent one, and is answered as a retry: the winner's answer, within
+  OIDC_REFRESH_REUSE_GRACE, which the child keeps sealed under the parent token; else a reuse.
 """
 
 import base64
@@ -41,7 +44,7 @@ from accounts.sessions.tokens import session_check
 from core import metrics, vault
 from core.errors import AuthError
 
-# The refresh token row the token view locked for this request (refresh_token_locked), with its
+# The refresh token row the token view read for this request (refresh_token_read), with its
 # client, user, session and access token: the validator is shared by every thread, the row is not.
 refresh_token_preloaded: ContextVar = ContextVar("refresh_token_preloaded", default=None)
 
@@ -50,11 +53,10 @@ def checksum_of(raw: str) -> str:
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
-def refresh_token_locked(raw: str):
+def refresh_token_read(raw: str):
     """The refresh token row of a raw token (the live one first, else the latest revoked), with
-    its client, user, session and access token, locked until the transaction ends: one SELECT.
-    Concurrent refreshes of one token queue here, so only the first makes a child."""
-    return reads.refresh_token_locked(checksum_of(raw))
+    its client, user, session and access token: one SELECT."""
+    return reads.refresh_token_by_checksum(checksum_of(raw))
 
 
 class GraceAnswer(Exception):
@@ -295,32 +297,37 @@ class Validator(OAuth2Validator):
         # (A refresh keeps rotating: its grant had offline_access.)
         if request.grant_type == "authorization_code" and "offline_access" not in (request.scopes or ()):
             token.pop("refresh_token", None)
-        if request.grant_type == "client_credentials":
-            # One INSERT: no transaction needed around it.
+        if request.grant_type in ("client_credentials", "refresh_token"):
+            # One INSERT, or a rotation that makes its own transaction (_save_bearer_token).
             return self._save_bearer_token(token, request, *args, **kwargs)
-        # Several writes: in a transaction, the token view's own for a refresh (no savepoint).
-        with transaction.atomic(savepoint=False):
-            return self._save_bearer_token(token, request, *args, **kwargs)
+        return super().save_bearer_token(token, request, *args, **kwargs)
 
     def _save_bearer_token(self, token, request, *args, **kwargs):
         parent = getattr(request, "refresh_token_instance", None)
         if request.grant_type != "refresh_token" or not token.get("refresh_token") or parent is None:
             return super()._save_bearer_token(token, request, *args, **kwargs)
-        # Rotation, under the lock the token view took on the parent: spend it (one UPDATE, which
-        # also drops its pointer to its access token and the answer kept for its own parent's
-        # retry), delete its access token, insert the new pair.
+        # Rotation: spend the parent (only if it is still live), delete its access token, insert
+        # the new pair, in one transaction that holds the database's write lock only that long.
         self._check_and_set_request_resource(request)
         now = timezone.now()
         expires = now + timedelta(seconds=token.get("expires_in", oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS))
-        if not _refresh_token_spend(parent.pk, now):
-            raise errors.InvalidGrantError(request=request)
-        if parent.access_token_id:
-            _access_token_delete(parent.access_token_id)
-        access_token = self._create_access_token(expires, request, token, source_refresh_token=parent)
         answer = ""
         if settings.OIDC_REFRESH_REUSE_GRACE:
             answer = vault.seal(json.dumps(token).encode(), secret=request.refresh_token)
-        self._create_refresh_token(request, token["refresh_token"], access_token, parent, grace_answer=answer)
+        with transaction.atomic(savepoint=False):
+            spent = _refresh_token_spend(parent.pk, now)
+            if spent:
+                if parent.access_token_id:
+                    _access_token_delete(parent.access_token_id)
+                access_token = self._create_access_token(expires, request, token, source_refresh_token=parent)
+                self._create_refresh_token(request, token["refresh_token"], access_token, parent, grace_answer=answer)
+        if not spent:
+            # A concurrent refresh of the same token spent it first (its UPDATE held the row):
+            # answered as a retry of it, the winner's answer within the grace window, else a reuse.
+            current = refresh_token_read(request.refresh_token)
+            if current is not None and current.revoked is not None:
+                self._refresh_reused(current, request.client, request.refresh_token)
+            raise errors.InvalidGrantError(request=request)
 
     def rotate_refresh_token(self, request):
         return True

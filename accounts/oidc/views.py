@@ -9,7 +9,6 @@ import json
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.db import transaction
 from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -27,7 +26,7 @@ from accounts.clients.models import Client
 from accounts.oidc import services, tokens
 from accounts.oidc.models import AccessToken
 from accounts.oidc.pages import CSP, Page, error_page, page_language, render_page
-from accounts.oidc.validator import GraceAnswer, refresh_token_locked, refresh_token_preloaded
+from accounts.oidc.validator import GraceAnswer, refresh_token_preloaded, refresh_token_read
 from accounts.sessions.browser import browser_session, browser_sign_out
 from accounts.sessions.tokens import Extra, SessionRead, _group_names, session_check
 from core import metrics
@@ -206,28 +205,28 @@ def OAuthToolkitError_response(view, error, **kwargs):
 class OIDCTokenView(TokenView):
     """POST /oauth/token: authorization_code, refresh_token (rotated), client_credentials.
 
-    A refresh locks its token's row first (with its client, user, session and access token: one
-    SELECT the validator reads from), so concurrent refreshes of one token yield one live child.
-    The parent retried within OIDC_REFRESH_REUSE_GRACE of its use (the answer was lost) gets the
-    same answer again, once its client has authenticated and if the child is still live; any
-    other reuse revokes the family (accounts.oidc.validator).
+    A refresh reads its token's row first (with its client, user, session and access token: one
+    SELECT the validator reads from). The parent retried within OIDC_REFRESH_REUSE_GRACE of its
+    use (the answer was lost, or a concurrent refresh of it won) gets the same answer again, once
+    its client has authenticated and if the child is still live; any other reuse revokes the
+    family. Concurrent refreshes of one token yield one live child: the rotation spends the
+    parent with an UPDATE that only a live row matches (accounts.oidc.validator).
     """
 
     def post(self, request, *args, **kwargs):
         refresh = request.POST.get("refresh_token") if request.POST.get("grant_type") == "refresh_token" else None
         if not refresh:
             return super().post(request, *args, **kwargs)
-        with transaction.atomic():
-            preloaded = refresh_token_preloaded.set(refresh_token_locked(refresh))
-            try:
-                return super().post(request, *args, **kwargs)
-            except GraceAnswer as retry:
-                response = HttpResponse(retry.body, content_type="application/json")
-                response["Cache-Control"] = "no-store"
-                response["Pragma"] = "no-cache"
-                return response
-            finally:
-                refresh_token_preloaded.reset(preloaded)
+        preloaded = refresh_token_preloaded.set(refresh_token_read(refresh))
+        try:
+            return super().post(request, *args, **kwargs)
+        except GraceAnswer as retry:
+            response = HttpResponse(retry.body, content_type="application/json")
+            response["Cache-Control"] = "no-store"
+            response["Pragma"] = "no-cache"
+            return response
+        finally:
+            refresh_token_preloaded.reset(preloaded)
 
     @method_decorator(sensitive_post_parameters("password", "client_secret"))
     def authorization_flow_token_response(self, request, *args, **kwargs):
@@ -236,7 +235,9 @@ class OIDCTokenView(TokenView):
         # The toolkit reads the new access token's row back only to send app_authorized, which
         # nothing here listens to: a SELECT per token request saved.
         _url, headers, body, status = self.create_token_response(request)
-        response = HttpResponse(content=body, status=status)
+        # Every answer is JSON, an error raised while saving the tokens too (oauthlib gives
+        # those no Content-Type).
+        response = HttpResponse(content=body, status=status, content_type="application/json")
         for name, value in headers.items():
             response[name] = value
         return response

@@ -2,7 +2,6 @@
 give (the same row first, every column converted as the ORM converts it, the relations set)."""
 
 import pytest
-from django.db import connection
 from django.db.models import F
 from django.test import Client
 from django.utils import timezone
@@ -10,7 +9,7 @@ from django.utils import timezone
 from accounts.clients.models import Client as OIDCClient
 from accounts.clients.services import client_create
 from accounts.oidc.models import RefreshToken
-from accounts.oidc.reads import client_by_id, refresh_token_locked
+from accounts.oidc.reads import client_by_id, refresh_token_by_checksum
 from tests.oidc.test_refresh_tokens import REDIRECT_URI, basic, tokens_of
 
 SCOPE = "openid profile email offline_access"
@@ -46,15 +45,15 @@ def test_the_live_and_the_spent_token_read_as_the_queryset_reads_them(family, dj
     for row in family:
         expected = queryset_row(row.token_checksum)
         with django_assert_num_queries(1):
-            got = refresh_token_locked(row.token_checksum)
+            got = refresh_token_by_checksum(row.token_checksum)
             assert values(got) == values(expected)
             for name in ("application", "user", "session"):
                 assert values(getattr(got, name)) == values(getattr(expected, name))
             assert (got.access_token is None) == (expected.access_token is None)
             if got.access_token is not None:
                 assert values(got.access_token) == values(expected.access_token)
-    assert family[0].revoked is not None and refresh_token_locked(family[0].token_checksum).access_token is None
-    assert isinstance(refresh_token_locked(family[1].token_checksum).access_token.expires, type(timezone.now()))
+    assert family[0].revoked is not None and refresh_token_by_checksum(family[0].token_checksum).access_token is None
+    assert isinstance(refresh_token_by_checksum(family[1].token_checksum).access_token.expires, type(timezone.now()))
 
 
 def test_the_live_row_comes_before_a_revoked_one_of_the_same_checksum(family):
@@ -64,19 +63,11 @@ def test_the_live_row_comes_before_a_revoked_one_of_the_same_checksum(family):
         revoked=timezone.now(), token_family=live.token_family,
     )
 
-    assert refresh_token_locked(live.token_checksum).pk == live.pk != revoked.pk
+    assert refresh_token_by_checksum(live.token_checksum).pk == live.pk != revoked.pk
 
 
 def test_an_unknown_checksum_is_none(db):
-    assert refresh_token_locked("0" * 64) is None
-
-
-def test_it_locks_the_token_row_only_where_the_database_can(db):
-    sql = refresh_token_locked._plan(connection).sql
-    if connection.features.has_select_for_update_of:
-        assert sql.endswith(connection.ops.for_update_sql(of=(connection.ops.quote_name(RefreshToken._meta.db_table),)))
-    else:
-        assert "FOR UPDATE" not in sql  # SQLite: the write transaction (IMMEDIATE) serializes instead
+    assert refresh_token_by_checksum("0" * 64) is None
 
 
 def test_a_client_reads_as_the_queryset_reads_it(db, django_assert_num_queries):
