@@ -65,3 +65,29 @@ def reencrypt(ciphertext: str) -> str:
         return _current().rotate(ciphertext.encode("ascii")).decode("ascii")
     except (InvalidToken, UnicodeError) as exc:
         raise SecretUnreadable("encrypted under a key that is neither SECRET_KEY nor a fallback") from exc
+
+
+_SEALED_LABEL = b"authserver sealed under a bearer secret v1"
+
+
+def _sealing(secret: str) -> Fernet:
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=settings.SECRET_KEY.encode(), info=_SEALED_LABEL).derive(
+        secret.encode()
+    )
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def seal(plaintext: bytes, *, secret: str) -> str:
+    """Return the plaintext encrypted under a key derived from `secret` (and SECRET_KEY).
+
+    For a value only the holder of a secret the server does not keep (a raw token, of which only
+    a checksum is stored) may read back: neither the database nor SECRET_KEY alone opens it."""
+    return _sealing(secret).encrypt(plaintext).decode("ascii")
+
+
+def unseal(ciphertext: str, *, secret: str) -> bytes:
+    """Return the plaintext of `seal`'s output under the same secret, or raise SecretUnreadable."""
+    try:
+        return _sealing(secret).decrypt(ciphertext.encode("ascii"))
+    except (InvalidToken, UnicodeError) as exc:
+        raise SecretUnreadable("sealed under another secret") from exc

@@ -41,6 +41,10 @@ class AccessToken(AbstractAccessToken):
 
 class RefreshToken(AbstractRefreshToken):
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="+")
+    # The token answer that brought this row, sealed under its parent's raw refresh token (which
+    # the server never keeps): a retry of the parent within OIDC_REFRESH_REUSE_GRACE reads it back
+    # and gets the same answer. Emptied when this token is spent in turn.
+    grace_answer = models.TextField(blank=True, default="", editable=False)
 
     class Meta(AbstractRefreshToken.Meta):
         swappable = "OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL"

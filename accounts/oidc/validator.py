@@ -9,28 +9,100 @@ What changes from the toolkit's own:
   revokes what the first issued (one statement per table), as a replayed refresh token does;
 - a code exchange brings a refresh token only when `offline_access` was granted;
 - ID tokens carry `sid`, `amr`, `auth_time` from the session and the user's public id as `sub`,
-  and are signed by the keyring in the client's algorithm.
+  and are signed by the keyring in the client's algorithm;
+- a refresh reads its token, client, user, session and access token in one SELECT
+  (`refresh_token_read`, by the token view before oauthlib runs) and rotates in one short
+  transaction of four statements: the parent spent (one UPDATE, only if it is still live: the row
+  lock it takes makes it the one point where concurrent refreshes of a token are decided), its
+  access token deleted, the new pair inserted. A refresh that finds its token spent there lost to
+  a concurrent one, and is answered as a retry: the winner's answer, within
+  OIDC_REFRESH_REUSE_GRACE, which the child keeps sealed under the parent token; else a reuse.
 """
 
+import base64
 import hashlib
 import json
 import re
 import uuid
+from contextvars import ContextVar
 from datetime import timedelta
+from urllib.parse import unquote_plus
 
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
+from oauth2_provider.models import refresh_token_expire_timedelta
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749 import errors
 
 from accounts.audit import services as audit
 from accounts.clients.services import secret_matches
-from accounts.oidc import tokens
+from accounts.oidc import reads, tokens
 from accounts.oidc.models import AccessToken, Grant, IDToken, RefreshToken
 from accounts.sessions.tokens import session_check
-from core import metrics
+from core import metrics, vault
 from core.errors import AuthError
+
+# The refresh token row the token view read for this request (refresh_token_read), with its
+# client, user, session and access token: the validator is shared by every thread, the row is not.
+refresh_token_preloaded: ContextVar = ContextVar("refresh_token_preloaded", default=None)
+
+
+def checksum_of(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def refresh_token_read(raw: str):
+    """The refresh token row of a raw token (the live one first, else the latest revoked), with
+    its client, user, session and access token: one SELECT."""
+    return reads.refresh_token_by_checksum(checksum_of(raw))
+
+
+class GraceAnswer(Exception):
+    """A retry of a refresh token just spent: answer `body`, the token answer its child came with."""
+
+    def __init__(self, body: str):
+        super().__init__("refresh token retried within the grace window")
+        self.body = body
+
+
+def _refresh_token_spend(pk: int, now) -> bool:
+    """Mark a live refresh token spent, drop its pointer to its access token and the answer kept
+    for its own parent's retry: one UPDATE, built once (the queryset's update() costs more CPU to
+    compile than to run). False if it was not live."""
+    meta, quote = RefreshToken._meta, connection.ops.quote_name
+    column = {name: quote(meta.get_field(name).column) for name in ("revoked", "updated", "access_token", "grace_answer")}
+    moment = meta.get_field("revoked").get_db_prep_value(now, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(meta.db_table)} SET {column['revoked']} = %s, {column['updated']} = %s, "
+            f"{column['access_token']} = NULL, {column['grace_answer']} = '' "
+            f"WHERE {quote(meta.pk.column)} = %s AND {column['revoked']} IS NULL",
+            [moment, moment, pk],
+        )
+        return cursor.rowcount == 1
+
+
+def _basic_client_id(credentials: str | None) -> str | None:
+    """The client_id of HTTP Basic credentials (RFC 6749 §2.3.1), or None if they do not parse:
+    only a hint for the read, which the toolkit checks against the client_id it authenticates."""
+    try:
+        client_id, _, _secret = base64.b64decode(credentials or "", validate=True).decode("utf-8").partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return unquote_plus(client_id) or None
+
+
+def _access_token_delete(pk: int) -> None:
+    # One statement: the queryset's delete() would first SELECT the row and null the refresh
+    # token's pointer, which the caller's UPDATE has already done (the only row that points here).
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {quote(AccessToken._meta.db_table)} WHERE {quote(AccessToken._meta.pk.column)} = %s", [pk]
+        )
 
 
 # RFC 7636, 4.2: what a code challenge may be (S256's is 43 characters). Checked before a code
@@ -75,6 +147,33 @@ class Validator(OAuth2Validator):
 
     def _check_secret(self, provided_secret, stored_secret):
         return secret_matches(stored_secret, provided_secret or "")
+
+    def _client_preload(self, request) -> None:
+        # The client read in one prepared SELECT (accounts.oidc.reads) rather than the toolkit's
+        # queryset; for a refresh it came with the token's row. The toolkit takes request.client
+        # only if its client_id is the one that authenticates (else it reads the client itself),
+        # and checks the secret and whether the client is usable as ever.
+        if request.client is not None:
+            return
+        rt = refresh_token_preloaded.get()
+        if rt is not None and request.grant_type == "refresh_token":
+            request.client = rt.application
+            return
+        client_id = request.client_id or _basic_client_id(self._extract_basic_auth(request))
+        if client_id:
+            request.client = reads.client_by_id(client_id)
+
+    def client_authentication_required(self, request, *args, **kwargs):
+        self._client_preload(request)
+        return super().client_authentication_required(request, *args, **kwargs)
+
+    def authenticate_client(self, request, *args, **kwargs):
+        self._client_preload(request)
+        return super().authenticate_client(request, *args, **kwargs)
+
+    def authenticate_client_id(self, client_id, request, *args, **kwargs):
+        self._client_preload(request)
+        return super().authenticate_client_id(client_id, request, *args, **kwargs)
 
     def validate_scopes(self, client_id, scopes, client, request, *args, **kwargs):
         allowed = set(client.scope_list()) & set(oauth2_settings._SCOPES)
@@ -212,7 +311,7 @@ class Validator(OAuth2Validator):
         metrics.oidc_counted(f"token_{request.grant_type}")
         return access_token
 
-    def _create_refresh_token(self, request, refresh_token_code, access_token, previous_refresh_token):
+    def _create_refresh_token(self, request, refresh_token_code, access_token, previous_refresh_token, grace_answer=""):
         if previous_refresh_token:
             family = previous_refresh_token.token_family
         else:
@@ -224,6 +323,7 @@ class Validator(OAuth2Validator):
             token_family=family,
             resource=getattr(request, "resource", []),
             session=request.server_session,
+            grace_answer=grace_answer,
         )
         self._set_token_value(refresh_token, refresh_token_code)
         refresh_token.save()
@@ -234,35 +334,103 @@ class Validator(OAuth2Validator):
         # every code). Only at the code's exchange: a refresh always rotates, whatever its scope.
         if request.grant_type == "authorization_code" and "offline_access" not in (request.scopes or []):
             token.pop("refresh_token", None)
+        if request.grant_type in ("client_credentials", "refresh_token"):
+            # One INSERT, or a rotation that makes its own transaction (_save_bearer_token).
+            return self._save_bearer_token(token, request, *args, **kwargs)
         return super().save_bearer_token(token, request, *args, **kwargs)
+
+    def _save_bearer_token(self, token, request, *args, **kwargs):
+        parent = getattr(request, "refresh_token_instance", None)
+        if request.grant_type != "refresh_token" or not token.get("refresh_token") or parent is None:
+            return super()._save_bearer_token(token, request, *args, **kwargs)
+        # Rotation: spend the parent (only if it is still live), delete its access token, insert
+        # the new pair, in one transaction that holds the database's write lock only that long.
+        self._check_and_set_request_resource(request)
+        now = timezone.now()
+        expires = now + timedelta(seconds=token.get("expires_in", oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS))
+        answer = ""
+        if settings.OIDC_REFRESH_REUSE_GRACE:
+            answer = vault.seal(json.dumps(token).encode(), secret=request.refresh_token)
+        with transaction.atomic(savepoint=False):
+            spent = _refresh_token_spend(parent.pk, now)
+            if spent:
+                if parent.access_token_id:
+                    _access_token_delete(parent.access_token_id)
+                access_token = self._create_access_token(expires, request, token, source_refresh_token=parent)
+                self._create_refresh_token(request, token["refresh_token"], access_token, parent, grace_answer=answer)
+        if not spent:
+            # A concurrent refresh of the same token spent it first (its UPDATE held the row):
+            # answered as a retry of it, the winner's answer within the grace window, else a reuse.
+            current = refresh_token_read(request.refresh_token)
+            if current is not None and current.revoked is not None:
+                self._refresh_reused(current, request.client, request.refresh_token)
+            raise errors.InvalidGrantError(request=request)
 
     def rotate_refresh_token(self, request):
         return True
 
+    def _refresh_reused(self, rt, client, raw: str) -> bool:
+        """A spent refresh token presented again: its child's answer again if it is the immediate
+        parent retried within the grace window (GraceAnswer), else its family revoked (one
+        statement per table), audited."""
+        grace = settings.OIDC_REFRESH_REUSE_GRACE
+        if (
+            grace
+            and rt.application_id == client.pk
+            and rt.revoked > timezone.now() - timedelta(seconds=grace)
+            and _session_usable(rt.session, rt.user)
+        ):
+            kept = (
+                RefreshToken.objects.filter(access_token__source_refresh_token_id=rt.pk, revoked__isnull=True)
+                .values_list("grace_answer", flat=True)
+                .first()
+            )
+            try:
+                body = vault.unseal(kept, secret=raw).decode() if kept else None
+            except vault.SecretUnreadable:
+                body = None
+            if body is not None:
+                raise GraceAnswer(body)
+        if rt.token_family:
+            RefreshToken.revoke_family(rt.token_family)
+        # Whichever client presents it: a spent token out in the open has leaked.
+        by = "" if rt.application_id == client.pk else f", presented by {client.name}"
+        audit.record(audit.Type.REFRESH_REUSED, user=rt.user, detail=f"{rt.application.name}: its family revoked{by}")
+        metrics.oidc_counted("refresh_reused")
+        return False
+
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
-        checksum = hashlib.sha256(refresh_token.encode("utf-8")).hexdigest() if isinstance(refresh_token, str) else ""
-        # Whichever client presents it: a spent token out in the open leaked (the toolkit revokes
-        # its family, and this records it).
-        spent = RefreshToken.objects.filter(token_checksum=checksum, revoked__isnull=False).select_related("user", "application").first()
-        if not super().validate_refresh_token(refresh_token, client, request, *args, **kwargs):
-            if spent is not None:
-                # A refresh token used again: the toolkit revoked its family (reuse protection).
-                by = "" if spent.application_id == client.pk else f", presented by {client.name}"
-                audit.record(audit.Type.REFRESH_REUSED, user=spent.user, detail=f"{spent.application.name}: its family revoked{by}")
-                metrics.oidc_counted("refresh_reused")
+        if not isinstance(refresh_token, str):
             return False
-        rt = request.refresh_token_instance
-        session = rt.session
-        if not _session_usable(session, rt.user):
+        rt = refresh_token_preloaded.get()
+        if rt is None or rt.token_checksum != checksum_of(refresh_token):
+            rt = (
+                RefreshToken.objects.select_related("application", "user", "session", "access_token")
+                .filter(token_checksum=checksum_of(refresh_token))
+                .order_by(F("revoked").desc(nulls_first=True))
+                .first()
+            )
+        if rt is None:
             return False
-        request.server_session = session
+        if rt.revoked is not None:
+            return self._refresh_reused(rt, client, refresh_token)
+        # A live token always has its access token (rotation makes the pair together); its
+        # lifetime slides with it (REFRESH_TOKEN_EXPIRE_SECONDS after the access token expires).
+        if rt.access_token is None:
+            return False
+        lifetime = refresh_token_expire_timedelta()
+        if lifetime and rt.access_token.expires + lifetime <= timezone.now():
+            return False
+        if rt.application_id != client.pk or not _session_usable(rt.session, rt.user):
+            return False
+        request.user = rt.user
+        request.refresh_token = refresh_token
+        request.refresh_token_instance = rt
+        request.server_session = rt.session
         return True
 
     def get_original_scopes(self, refresh_token, request, *args, **kwargs):
-        rt = request.refresh_token_instance
-        if not rt.access_token_id:
-            return []
-        return AccessToken.objects.filter(pk=rt.access_token_id).values_list("scope", flat=True).first().split()
+        return request.refresh_token_instance.access_token.scope.split()
 
     # --- prompt=none ------------------------------------------------------------------------
 
@@ -303,6 +471,10 @@ class Validator(OAuth2Validator):
         id_token["iat"] = int(timezone.now().timestamp())
         algorithm = request.client.algorithm or "RS256"
         signed = tokens.sign(id_token, algorithm=algorithm)
+        if request.grant_type == "refresh_token":
+            # The code exchange's row already records that this session signed in to this client
+            # (what back-channel logout and the sessions list read); a row per refresh adds nothing.
+            return signed
         request.id_token = IDToken.objects.create(
             user=request.user,
             scope=request.scope or " ".join(request.scopes),

@@ -9,9 +9,7 @@ import json
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.core.cache import cache
-from django.db import transaction
-from django.http import HttpResponseRedirect, JsonResponse
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
@@ -19,22 +17,23 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters
 from oauth2_provider.exceptions import OAuthToolkitError
+from oauth2_provider.signals import app_authorized
 from oauth2_provider.views import AuthorizationView, RevokeTokenView, TokenView
 from oauthlib.common import add_params_to_uri, urldecode
 from oauthlib.oauth2.rfc6749 import errors as oauth2_errors
 
 from accounts.clients.errors import InvalidClientCredentials
 from accounts.clients.models import Client
-from accounts.clients.services import secret_matches
 from accounts.oidc import services, tokens
 from accounts.oidc.introspection_api import basic_credentials
-from accounts.oidc.models import AccessToken, RefreshToken
+from accounts.oidc.models import AccessToken
 from accounts.oidc.pages import Page, error_page, page_headers, page_language, render_page
-from accounts.oidc.validator import authorization_request_problem
+from accounts.oidc.validator import GraceAnswer, authorization_request_problem, refresh_token_preloaded, refresh_token_read
 from accounts.sessions.browser import browser_session, browser_sign_out
 from accounts.sessions.tokens import Extra, SessionRead, _group_names, session_check
-from core import metrics, vault
+from core import metrics
 from core.errors import AuthError
 
 # --- what no endpoint hands on ------------------------------------------------------------------
@@ -295,28 +294,6 @@ def OAuthToolkitError_response(view, error, **kwargs):
 # --- token ---------------------------------------------------------------------------------------
 
 
-def _retry_allowed(request, parent: RefreshToken) -> bool:
-    """Whether a retried refresh comes from the parent's client (its id, and its secret when it
-    has one, by client_secret_basic or client_secret_post) and its session is still open."""
-    client = parent.application
-    if request.META.get("HTTP_AUTHORIZATION"):
-        try:
-            credentials = basic_credentials(request.META["HTTP_AUTHORIZATION"])
-        except InvalidClientCredentials:
-            return False
-    else:
-        credentials = {"client_id": request.POST.get("client_id", ""), "client_secret": request.POST.get("client_secret", "")}
-    if credentials["client_id"] != client.client_id or not client.is_active:
-        return False
-    if client.client_type != Client.CLIENT_PUBLIC and not secret_matches(client.client_secret, credentials["client_secret"]):
-        return False
-    try:
-        session_check(user=parent.user, session=parent.session)
-    except AuthError:
-        return False
-    return True
-
-
 # The grant types offered; the toolkit knows others (password, device code), which it would
 # answer with checks of their own: the password grant checks a user's password without the
 # sign-in's limits, audit trail and two-factor.
@@ -327,10 +304,12 @@ GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 class OIDCTokenView(ClientEndpoint, TokenView):
     """POST /oauth/token: authorization_code, refresh_token (rotated), client_credentials.
 
-    A refresh token retried within OIDC_REFRESH_REUSE_GRACE of its use (the answer was lost)
-    gets the same tokens again, if they are still the live ones; any other reuse revokes the
-    family (the toolkit's reuse protection). The spent token's row is locked while it is used, so
-    concurrent refreshes of one token yield one live child.
+    A refresh reads its token's row first (with its client, user, session and access token: one
+    SELECT the validator reads from). The parent retried within OIDC_REFRESH_REUSE_GRACE of its
+    use (the answer was lost, or a concurrent refresh of it won) gets the same answer again, once
+    its client has authenticated and if the child is still live; any other reuse revokes the
+    family. Concurrent refreshes of one token yield one live child: the rotation spends the
+    parent with an UPDATE that only a live row matches (accounts.oidc.validator).
     """
 
     def post(self, request, *args, **kwargs):
@@ -338,40 +317,32 @@ class OIDCTokenView(ClientEndpoint, TokenView):
         if grant_type and grant_type not in GRANT_TYPES:
             return _oauth_error(400, "unsupported_grant_type", f"The grant types are {', '.join(GRANT_TYPES)}.")
         refresh = request.POST.get("refresh_token") if request.POST.get("grant_type") == "refresh_token" else None
-        if not refresh or not settings.OIDC_REFRESH_REUSE_GRACE:
+        if not refresh:
             return super().post(request, *args, **kwargs)
-        checksum = hashlib.sha256(refresh.encode()).hexdigest()
-        key = f"oidc:refresh-grace:{checksum}"
-        with transaction.atomic():
-            parent = (
-                RefreshToken.objects.select_for_update()
-                .select_related("application", "session", "user")
-                .filter(token_checksum=checksum)
-                .order_by("-pk")
-                .first()
-            )
-            # The retry must come from the token's own client, authenticated as the toolkit would
-            # (else it goes on to the toolkit, which refuses it), and while the session is open.
-            if parent is not None and parent.revoked is not None and _retry_allowed(request, parent):
-                kept = cache.get(key)
-                if kept is not None:
-                    try:
-                        child_checksum, body = json.loads(vault.decrypt(kept))
-                    except (vault.SecretUnreadable, ValueError):
-                        child_checksum, body = None, None
-                    if child_checksum and RefreshToken.objects.filter(token_checksum=child_checksum, revoked__isnull=True).exists():
-                        response = JsonResponse(json.loads(body))
-                        response["Cache-Control"] = "no-store"
-                        response["Pragma"] = "no-cache"
-                        return response
-            response = super().post(request, *args, **kwargs)
-            if response.status_code == 200 and parent is not None and parent.revoked is None:
-                answer = json.loads(response.content)
-                if answer.get("refresh_token"):
-                    child_checksum = hashlib.sha256(answer["refresh_token"].encode()).hexdigest()
-                    kept = vault.encrypt(json.dumps([child_checksum, response.content.decode()]).encode())
-                    cache.set(key, kept, timeout=settings.OIDC_REFRESH_REUSE_GRACE)
+        preloaded = refresh_token_preloaded.set(refresh_token_read(refresh))
+        try:
+            return super().post(request, *args, **kwargs)
+        except GraceAnswer as retry:
+            response = HttpResponse(retry.body, content_type="application/json")
+            response["Cache-Control"] = "no-store"
+            response["Pragma"] = "no-cache"
             return response
+        finally:
+            refresh_token_preloaded.reset(preloaded)
+
+    @method_decorator(sensitive_post_parameters("password", "client_secret"))
+    def authorization_flow_token_response(self, request, *args, **kwargs):
+        if app_authorized.has_listeners():
+            return super().authorization_flow_token_response(request, *args, **kwargs)
+        # The toolkit reads the new access token's row back only to send app_authorized, which
+        # nothing here listens to: a SELECT per token request saved.
+        _url, headers, body, status = self.create_token_response(request)
+        # Every answer is JSON, an error raised while saving the tokens too (oauthlib gives
+        # those no Content-Type).
+        response = HttpResponse(content=body, status=status, content_type="application/json")
+        for name, value in headers.items():
+            response[name] = value
+        return response
 
 
 @method_decorator(csrf_exempt, name="dispatch")
