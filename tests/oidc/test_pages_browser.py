@@ -53,7 +53,7 @@ pytestmark = [
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (see requirements.txt)")
 pyotp = pytest.importorskip("pyotp")
-from selenium.common.exceptions import TimeoutException  # noqa: E402
+from selenium.common.exceptions import TimeoutException, WebDriverException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions  # noqa: E402
@@ -315,8 +315,14 @@ def axe_violations(browser) -> list[dict]:
 
 def wait_for_heading(browser, heading: str) -> None:
     """Wait until the page's h1 is `heading`; else fail with where the browser is and what it shows."""
+    # Read in the page's current document (a script, not an element handle), and any WebDriver
+    # error while a navigation replaces the document (a node of the old one, no context yet) is
+    # only "not yet": Chromium answers such a read with an inspector error, not a stale element.
+    def shown(driver) -> bool:
+        return driver.execute_script("const h = document.querySelector('h1'); return h ? h.innerText.trim() : null") == heading
+
     try:
-        WebDriverWait(browser, 20).until(expected_conditions.text_to_be_present_in_element((By.TAG_NAME, "h1"), heading))
+        WebDriverWait(browser, 20, ignored_exceptions=(WebDriverException,)).until(shown)
     except TimeoutException:
         raise AssertionError(f"no h1 {heading!r} at {browser.current_url}:\n{browser.find_element(By.TAG_NAME, 'body').text}") from None
     assert browser.find_element(By.TAG_NAME, "h1").text == heading
