@@ -42,6 +42,7 @@ class Session(models.Model):
         OPERATOR = "operator", "Revoked by an operator"
         TWO_FACTOR_RESET = "two_factor_reset", "Two-factor reset by staff"
         DELETED = "deleted", "Account deleted"
+        EXPIRED = "expired", "Expired"
 
     public_id = models.CharField("id", max_length=64, unique=True, default=session_id_new, editable=False)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="auth_sessions")

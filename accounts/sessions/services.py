@@ -141,6 +141,13 @@ def session_is_open(*, session_id: str | None, user: User) -> bool:
     return bool(session_id) and Session.objects.open().filter(public_id=session_id, user=user).exists()
 
 
+def sessions_expired_end() -> int:
+    """End the sessions whose time ran out (their tokens were refused from that moment already),
+    so that the listeners hear of them too: the apps signed in with them get their back-channel
+    logout. Return how many."""
+    return _end(Session.objects.filter(ended_at__isnull=True, expires_at__lte=timezone.now()), EndReason.EXPIRED)
+
+
 def sessions_prune(*, older_than_days: int) -> int:
     """Delete sessions that ended, or expired, more than the given number of days ago."""
     cutoff = timezone.now() - timedelta(days=older_than_days)

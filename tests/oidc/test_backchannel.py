@@ -13,6 +13,7 @@ import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
+from datetime import timedelta
 
 import jwt
 import pytest
@@ -20,6 +21,7 @@ from django.conf import settings
 from django.core import mail
 from django.core.cache import cache
 from django.core.management import call_command
+from django.utils import timezone
 from django.test import Client as Browser
 
 from accounts.audit.models import AuthEvent
@@ -288,6 +290,16 @@ def operator_service(signed):
     staff_services.tokens_revoke(user=signed.user, actor=None)
 
 
+def expiry_then_prune_sessions(signed):
+    # The session's time runs out: its tokens are refused from then on; the apps hear of it when
+    # prune_sessions (run hourly) ends the expired sessions.
+    Session.objects.filter(public_id=signed.sid).update(expires_at=timezone.now() - timedelta(seconds=1))
+    out = io.StringIO()
+    call_command("prune_sessions", "--older-than", "30", stdout=out)
+    assert out.getvalue().startswith("1 expired session(s) ended.")
+    assert Session.objects.get(public_id=signed.sid).end_reason == Session.EndReason.EXPIRED
+
+
 WAYS = [
     hosted_sign_out, end_session_with_id_token_hint, end_session_confirmed, sessions_api_revoke_one,
     sessions_api_sign_out_everywhere, password_change, password_reset, deactivation, account_deletion,
@@ -295,6 +307,7 @@ WAYS = [
     staff_password_in_admin, staff_two_factor_reset_in_admin, staff_delete_in_admin, staff_delete_selected_in_admin,
     operator_revoke_tokens_command,
     operator_service,
+    expiry_then_prune_sessions,
 ]
 
 
