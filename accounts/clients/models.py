@@ -101,6 +101,14 @@ class Client(AbstractApplication):
     def resource_list(self) -> list[str]:
         return self.resources.split()
 
+    # Exact string matching (OpenID Connect Core 3.1.2.1, RFC 9700 2.1): the toolkit's own check
+    # compares parsed parts and takes the host in any letter case.
+    def redirect_uri_allowed(self, uri: str) -> bool:
+        return isinstance(uri, str) and uri in self.redirect_uris.split()
+
+    def post_logout_redirect_uri_allowed(self, uri: str) -> bool:
+        return isinstance(uri, str) and uri in self.post_logout_redirect_uris.split()
+
     def clean(self):
         # django-oauth-toolkit's clean() asks for an RSA key in settings; ours are in the keyring.
         # The URIs are checked by our one rule (uri_problem), in the admin as in the command.
