@@ -463,8 +463,11 @@ def test_a_key_rotation_and_retirement_reach_every_worker_of_both_nodes(cluster)
     # The operator rotates with the command, a process of its own on the shared database: the
     # nodes learn of it by reloading their keys (every 30 s).
     cluster.manage("signing_keys", "--rotate")
-    states = {line.split()[0]: line.split()[2] for line in cluster.manage("signing_keys").splitlines()}
-    (current,) = [key for key, state in states.items() if state == "current"]
+    # One line per key: kid, algorithm, state, created. The auth tokens are ES256 (an RS256 key
+    # beside it signs the OpenID provider's ID tokens).
+    listed = [line.split() for line in cluster.manage("signing_keys").splitlines()]
+    states = {fields[0]: fields[2] for fields in listed}
+    (current,) = [fields[0] for fields in listed if fields[2] == "current" and fields[1] == "ES256"]
     assert states[old_kid] == "previous" and current != old_kid
 
     # At once: the old key's token still works everywhere (a previous key is published).
