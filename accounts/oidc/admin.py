@@ -6,27 +6,19 @@ from django.utils.translation import ngettext
 
 from accounts.oidc import services
 from accounts.oidc.models import Consent, RefreshToken
+from core.admin import ReadOnlyModelAdmin
 
 
 @admin.register(Consent)
-class ConsentAdmin(admin.ModelAdmin):
+class ConsentAdmin(ReadOnlyModelAdmin):
     list_display = ("user", "client", "scope", "created_at", "updated_at")
     list_filter = ("client",)
     search_fields = ("user__email", "client__name", "client__client_id")
     list_select_related = ("user", "client")
     fields = ("public_id", "user", "client", "scope", "created_at", "updated_at")
     readonly_fields = fields
+    # Read-only: deleting the row would leave the app's tokens alive; withdraw instead (the action).
     actions = ["withdraw"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        # Deleting the row would leave the app's tokens alive: withdraw instead (the action).
-        return False
 
     @admin.action(description="Withdraw the selected consents (the apps' tokens are revoked)", permissions=["view"])
     def withdraw(self, request, queryset):
@@ -53,7 +45,7 @@ class LiveFilter(admin.SimpleListFilter):
 
 
 @admin.register(RefreshToken)
-class GrantAdmin(admin.ModelAdmin):
+class GrantAdmin(ReadOnlyModelAdmin):
     """A grant: what an app holds to act for a user (a refresh token, renewed at each use, with the
     access tokens issued beside it), inside one server session."""
 
@@ -68,15 +60,6 @@ class GrantAdmin(admin.ModelAdmin):
     @admin.display(description="state")
     def state(self, token):
         return "revoked" if token.revoked else "live"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.action(description="Revoke the selected grants (the apps' tokens stop working)", permissions=["view"])
     def revoke(self, request, queryset):
