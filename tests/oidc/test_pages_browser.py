@@ -325,7 +325,14 @@ def wait_for_heading(browser, heading: str) -> None:
         WebDriverWait(browser, 20, ignored_exceptions=(WebDriverException,)).until(shown)
     except TimeoutException:
         raise AssertionError(f"no h1 {heading!r} at {browser.current_url}:\n{browser.find_element(By.TAG_NAME, 'body').text}") from None
-    assert browser.find_element(By.TAG_NAME, "h1").text == heading
+
+
+def submit(browser, selector: str) -> None:
+    """Click `selector` and wait until the browser has left the page: a page that answers with
+    the same heading (a refused code, a wrong password) must not be read before it has loaded."""
+    page = browser.find_element(By.TAG_NAME, "html")
+    browser.find_element(By.CSS_SELECTOR, selector).click()
+    WebDriverWait(browser, 20).until(expected_conditions.staleness_of(page))
 
 
 def check_page(browser, shot: str, *, heading: str) -> None:
@@ -352,7 +359,7 @@ def check_page(browser, shot: str, *, heading: str) -> None:
 def sign_in(browser, email: str, password: str = PASSWORD) -> None:
     browser.find_element(By.NAME, "email").send_keys(email)
     browser.find_element(By.NAME, "password").send_keys(password)
-    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    submit(browser, "form button[type=submit]")
 
 
 def wait_for_app(browser, app_server, path: str) -> dict:
@@ -392,7 +399,7 @@ def test_sign_in_consent_allow_then_the_app_signs_the_user_out(server, app_serve
     browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
     check_page(browser, "en-consent-dark", heading="Allow Billing?")
     browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
-    browser.find_element(By.CSS_SELECTOR, "button[name=allow]").click()
+    submit(browser, "button[name=allow]")
 
     answer = wait_for_app(browser, app_server, "/callback")
     assert answer["state"] == "st-allow"
@@ -428,7 +435,7 @@ def test_consent_deny_in_german_by_ui_locales_on_a_phone_sized_window(server, ap
     # Nothing is wider than the window (a long address wraps).
     assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
     assert browser.find_element(By.CSS_SELECTOR, "button[name=deny]").text == "Ablehnen"
-    browser.find_element(By.CSS_SELECTOR, "button[name=deny]").click()
+    submit(browser, "button[name=deny]")
 
     answer = wait_for_app(browser, app_server, "/callback")
     assert answer["error"] == "access_denied"
@@ -452,7 +459,7 @@ def test_two_factor_step_then_consent(server, app_server, open_browser, language
     check_page(browser, f"{prefix}-two-factor", heading=heading)
 
     browser.find_element(By.NAME, "otp").send_keys("000000")
-    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    submit(browser, "form button[type=submit]")
     check_page(browser, f"{prefix}-two-factor-refused", heading=heading)
     refused = browser.find_element(By.ID, "id_otp_error").text
     assert refused == ("Ungültiger Zwei-Faktor-Code" if german else "Invalid two-factor code")
@@ -467,9 +474,9 @@ def test_two_factor_step_then_consent(server, app_server, open_browser, language
         code = pyotp.TOTP(secret).at(time.time() + 30)
     browser.find_element(By.NAME, "otp").clear()
     browser.find_element(By.NAME, "otp").send_keys(code)
-    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    submit(browser, "form button[type=submit]")
     check_page(browser, f"{prefix}-consent-2fa-user", heading="Billing zulassen?" if german else "Allow Billing?")
-    browser.find_element(By.CSS_SELECTOR, "button[name=allow]").click()
+    submit(browser, "button[name=allow]")
 
     answer = wait_for_app(browser, app_server, "/callback")
     assert answer["state"] == f"st-otp-{prefix}"
@@ -489,9 +496,9 @@ def test_the_user_signs_out_on_the_sign_out_page(server, app_server, open_browse
     sign_in(browser, email)
     check_page(browser, f"{prefix}-signed-in", heading="Angemeldet" if german else "Signed in")
 
-    browser.find_element(By.CSS_SELECTOR, "main a").click()
+    submit(browser, "main a")
     check_page(browser, f"{prefix}-signout", heading="Abmelden" if german else "Sign out")
-    browser.find_element(By.CSS_SELECTOR, "button[name=confirm]").click()
+    submit(browser, "button[name=confirm]")
 
     check_page(browser, f"{prefix}-signed-out", heading="Abgemeldet" if german else "Signed out")
     # Signed out for real: the app's next request asks for the sign-in again.
@@ -530,7 +537,7 @@ def test_sign_in_and_consent_work_with_javascript_turned_off(server, app_server,
     sign_in(browser, email)
     wait_for_heading(browser, "Billing zulassen?")
     browser.save_screenshot(str(SHOTS / "de-consent-nojs.png"))
-    browser.find_element(By.CSS_SELECTOR, "button[name=allow]").click()
+    submit(browser, "button[name=allow]")
 
     answer = wait_for_app(browser, app_server, "/callback")
     assert answer["state"] == "st-nojs"
