@@ -21,45 +21,27 @@ import hashlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import json
 import secrets
-import shutil
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import copy_project, run
+from tests.support.browser import CHROMIUM_MISSING, CHROMIUM_MISSING_REASON, SHOTS, axe_violations, chromium, wait_for_heading
 from tests.support.node import axe_script
 from tests.support.servers import free_port, gunicorn, production_environment
 
-
-def _first(*candidates: str | None) -> str | None:
-    return next((path for path in candidates if path and Path(path).is_file()), None)
-
-
-CHROMIUM = _first("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser"))
-CHROMEDRIVER = _first("/usr/bin/chromedriver", shutil.which("chromedriver"))
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        CHROMIUM is None or CHROMEDRIVER is None,
-        reason="no Chromium and chromedriver on this machine (Debian: apt-get install chromium chromium-driver)",
-    ),
-]
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(CHROMIUM_MISSING, reason=CHROMIUM_MISSING_REASON)]
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (see requirements.txt)")
 pyotp = pytest.importorskip("pyotp")
-from selenium.common.exceptions import TimeoutException, WebDriverException  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-SHOTS = Path("/tmp/w22b-shots")
 PASSWORD = "consent walk phrase 7"
 # What the hosted pages answer with, every one of them: no script of any kind, not even the
 # server's own (default-src 'none' and no script-src).
@@ -248,34 +230,6 @@ def tokens_for(server, app_server, code: str) -> dict:
 # --- The browser ---------------------------------------------------------------------------------
 
 
-def chromium(tmp_path: Path, *, language: str = "en-US", javascript: bool = True, size: str = "1280,900"):
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--force-color-profile=srgb",
-        f"--window-size={size}",
-        f"--lang={language}",
-        f"--user-data-dir={tmp_path / f'chromium-{language}-{javascript}-{size}'}",
-    ):
-        options.add_argument(argument)
-    prefs = {"intl.accept_languages": language}
-    if not javascript:
-        prefs["profile.managed_default_content_settings.javascript"] = 2
-    options.add_experimental_option("prefs", prefs)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    driver.set_script_timeout(60)
-    return driver
-
-
 @pytest.fixture
 def open_browser(tmp_path):
     """Open Chromium browsers (each with a profile of its own) for the test; all quit after it."""
@@ -291,40 +245,6 @@ def open_browser(tmp_path):
     finally:
         for driver in opened:
             driver.quit()
-
-
-def axe_violations(browser) -> list[dict]:
-    """Run axe-core on the page; return its serious and critical violations, readable."""
-    browser.execute_script(axe_script())
-    violations = browser.execute_async_script(
-        "const done = arguments[arguments.length - 1];"
-        "axe.run(document, {resultTypes: ['violations']})"
-        ".then(results => done(results.violations), error => done([{id: 'axe-error', impact: 'critical', help: String(error), nodes: []}]));"
-    )
-    return [
-        {
-            "id": violation["id"],
-            "impact": violation["impact"],
-            "help": violation["help"],
-            "nodes": [f"{node['html']}: {node.get('failureSummary', '')}" for node in violation["nodes"]],
-        }
-        for violation in violations
-        if violation["impact"] in ("serious", "critical")
-    ]
-
-
-def wait_for_heading(browser, heading: str) -> None:
-    """Wait until the page's h1 is `heading`; else fail with where the browser is and what it shows."""
-    # Read in the page's current document (a script, not an element handle), and any WebDriver
-    # error while a navigation replaces the document (a node of the old one, no context yet) is
-    # only "not yet": Chromium answers such a read with an inspector error, not a stale element.
-    def shown(driver) -> bool:
-        return driver.execute_script("const h = document.querySelector('h1'); return h ? h.innerText.trim() : null") == heading
-
-    try:
-        WebDriverWait(browser, 20, ignored_exceptions=(WebDriverException,)).until(shown)
-    except TimeoutException:
-        raise AssertionError(f"no h1 {heading!r} at {browser.current_url}:\n{browser.find_element(By.TAG_NAME, 'body').text}") from None
 
 
 def submit(browser, selector: str) -> None:
