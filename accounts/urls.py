@@ -7,6 +7,13 @@ from accounts.account.api import ConfirmationViewSet, UserViewSet
 from accounts.oidc.api import AuthorizationsViewSet, AuthorizationViewSet
 from accounts.oidc.introspection_api import IntrospectionViewSet
 from accounts.mfa.api import RecoveryCodesViewSet, TOTPViewSet, TwoFactorViewSet
+from accounts.passkeys.api import (
+    PasskeyOptionsViewSet,
+    PasskeySignInOptionsViewSet,
+    PasskeySignInViewSet,
+    PasskeysViewSet,
+    PasskeyViewSet,
+)
 from accounts.passwords.api import RecoveryViewSet
 from accounts.sessions.api import SessionsViewSet, SessionViewSet
 from accounts.signin.api import AuthenticateViewSet
@@ -21,6 +28,9 @@ urlpatterns = [
     route("authenticate", AuthenticateViewSet, "authenticate"),
     # The old server's code and its Insomnia collection used /api/auth.
     route("auth", AuthenticateViewSet, "auth"),
+    # Signing in with a passkey (WebAuthn).
+    route("authenticate/passkey/options", PasskeySignInOptionsViewSet, "passkey-signin-options"),
+    route("authenticate/passkey", PasskeySignInViewSet, "passkey-signin"),
     route("user", UserViewSet, "user"),
     route("validate/confirmation", ConfirmationViewSet, "confirmation"),
     route("validate/recovery", RecoveryViewSet, "recovery"),
@@ -40,6 +50,10 @@ urlpatterns = [
     route("mfa", TwoFactorViewSet, "mfa"),
     route("mfa/totp", TOTPViewSet, "mfa-totp"),
     route("mfa/recovery-codes", RecoveryCodesViewSet, "mfa-recovery-codes"),
+    # The signed-in user's passkeys.
+    route("passkeys/options", PasskeyOptionsViewSet, "passkey-options"),
+    route("passkeys", PasskeysViewSet, "passkeys"),
+    route("passkeys/(?P<passkey_id>[0-9]{1,18})", PasskeyViewSet, "passkey"),
     re_path(r"^schema/?$", SpectacularJSONAPIView.as_view(), name="schema"),
     # Swagger UI on the schema above; its files come from drf-spectacular-sidecar (no CDN).
     re_path(r"^docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

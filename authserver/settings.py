@@ -476,6 +476,54 @@ for _origin in CORS_ALLOWED_ORIGINS:
             "e.g. https://app.example.com, without a path."
         )
 CORS_URLS_REGEX = r"^/api/.*$"
+
+# Passkeys (accounts.passkeys): the WebAuthn relying party. WEBAUTHN_RP_ID is the domain passkeys are
+# bound to (default: TOKEN_ISSUER's host); a frontend on app.example.com and this server on
+# auth.example.com share passkeys with WEBAUTHN_RP_ID=example.com. WEBAUTHN_ORIGINS lists the pages
+# allowed to run a ceremony: by default CLIENT_ORIGIN, CORS_ALLOWED_ORIGINS and TOKEN_ISSUER's
+# origin, those of them whose host the RP ID covers (the host itself or a parent domain of it).
+WEBAUTHN_RP_ID = env.str("WEBAUTHN_RP_ID", default="").strip().lower().rstrip(".")
+WEBAUTHN_RP_NAME = env.str("WEBAUTHN_RP_NAME", default="").strip() or MFA_ISSUER
+WEBAUTHN_ORIGINS = [origin.strip().rstrip("/") for origin in env.list("WEBAUTHN_ORIGINS", default=[]) if origin.strip()]
+
+
+def _host(origin: str) -> str:
+    match = re.fullmatch(r"(https?)://([^/?#\s:@]+|\[[0-9a-fA-F:.]+\])(:[0-9]{1,5})?", origin)
+    return match.group(2).lower() if match else ""
+
+
+def _covered(host: str, rp_id: str) -> bool:
+    return host == rp_id or host.endswith("." + rp_id)
+
+
+# A WEBAUTHN_RP_ID set by hand must be a domain; one taken from an IP-address TOKEN_ISSUER only
+# leaves passkeys unusable (browsers refuse an IP address), which a system check warns about.
+_DOMAIN = r"(?![0-9.]+$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*"
+if WEBAUTHN_RP_ID and not re.fullmatch(_DOMAIN, WEBAUTHN_RP_ID):
+    raise ImproperlyConfigured(
+        f"WEBAUTHN_RP_ID={WEBAUTHN_RP_ID!r}: passkeys need a domain name (e.g. example.com), not an IP address; "
+        "set WEBAUTHN_RP_ID, or a TOKEN_ISSUER with a domain name."
+    )
+WEBAUTHN_RP_ID = WEBAUTHN_RP_ID or _host(TOKEN_ISSUER).strip("[]")
+if WEBAUTHN_ORIGINS:
+    for _origin in WEBAUTHN_ORIGINS:
+        if not _host(_origin):
+            raise ImproperlyConfigured(
+                f"WEBAUTHN_ORIGINS: {_origin!r} is not an origin; give scheme://host[:port], e.g. https://app.example.com."
+            )
+        if not _covered(_host(_origin), WEBAUTHN_RP_ID):
+            raise ImproperlyConfigured(
+                f"WEBAUTHN_ORIGINS: the host of {_origin!r} is not covered by WEBAUTHN_RP_ID={WEBAUTHN_RP_ID!r}: "
+                "the RP ID must be that host or a parent domain of it (a browser refuses the ceremony otherwise)."
+            )
+else:
+    WEBAUTHN_ORIGINS = list(
+        dict.fromkeys(
+            origin
+            for origin in (CLIENT_ORIGIN, *CORS_ALLOWED_ORIGINS, TOKEN_ISSUER)
+            if _host(origin) and _covered(_host(origin), WEBAUTHN_RP_ID)
+        )
+    )
 CORS_ALLOW_CREDENTIALS = False
 
 # Email: EMAIL_BACKEND is `smtp` (to EMAIL_HOST) or `console` (printed to standard output);

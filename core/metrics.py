@@ -70,8 +70,9 @@ _LOGIN_OUTCOMES = (
     "account_disabled",
     "two_factor_required",
     "invalid_two_factor_code",
+    "invalid_passkey",
 )
-for _entry in ("api", "admin"):
+for _entry in ("api", "admin", "page"):
     for _outcome in _LOGIN_OUTCOMES:
         LOGINS.labels(_entry, _outcome)
 for _outcome in ("success", "token_invalid", "login_required", "account_not_active", "account_disabled"):

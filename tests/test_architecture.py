@@ -35,15 +35,19 @@ ALLOWED: dict[str, set[str]] = {
         "accounts.users", "accounts.audit", "accounts.notices", "accounts.sessions", "accounts.passwords",
         "accounts.account",
     },
+    "accounts.passkeys": {
+        "accounts.users", "accounts.audit", "accounts.notices", "accounts.sessions", "accounts.passwords",
+        "accounts.signin",
+    },
     "accounts.clients": {"accounts.users", "accounts.audit"},
     "accounts.oidc": {
         "accounts.users", "accounts.audit", "accounts.keys", "accounts.sessions", "accounts.clients",
-        "accounts.signin", "accounts.mfa",
+        "accounts.signin", "accounts.mfa", "accounts.passkeys",
     },
     "accounts.staff": {
         "accounts.users", "accounts.audit", "accounts.notices", "accounts.privileges", "accounts.keys",
         "accounts.sessions", "accounts.passwords", "accounts.account", "accounts.mfa", "accounts.signin",
-        "accounts.clients",
+        "accounts.clients", "accounts.passkeys",
     },
     "legacy_flask": {"accounts.users", "accounts.passwords"},
 }

@@ -47,6 +47,10 @@ class AuthEvent(models.Model):
         OIDC_LOGOUT = "oidc_logout", "Signed out by an app (RP-initiated)"
         BACKCHANNEL_LOGOUT = "backchannel_logout", "Back-channel logout sent"
         BACKCHANNEL_LOGOUT_FAILED = "backchannel_logout_failed", "Back-channel logout not delivered"
+        PASSKEY_ADDED = "passkey_added", "Passkey added"
+        PASSKEY_REMOVED = "passkey_removed", "Passkey removed"
+        PASSKEY_FAILED = "passkey_failed", "Passkey refused"
+        PASSKEY_CLONED = "passkey_cloned", "Passkey's counter went backwards (cloned?)"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     type = models.CharField(max_length=32, choices=Type.choices, db_index=True)

@@ -10,6 +10,7 @@ from accounts.keys.models import SigningKey
 from accounts.mfa.models import RecoveryCode, TOTPDevice
 from accounts.notices.models import QueuedEmail
 from accounts.oidc.models import AccessToken, Consent, Grant, IDToken, RefreshToken
+from accounts.passkeys.models import Passkey
 from accounts.sessions.models import Session
 
 # UserManager is named by migration 0001 as accounts.models.UserManager.
@@ -22,6 +23,7 @@ __all__ = [
     "Consent",
     "Grant",
     "IDToken",
+    "Passkey",
     "RefreshToken",
     "QueuedEmail",
     "RecoveryCode",

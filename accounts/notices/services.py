@@ -184,6 +184,16 @@ def send_two_factor_disabled(*, user: User, how: str) -> None:
     _notify_user("two_factor_disabled", "Two-factor sign-in was turned off", user=user, how=how)
 
 
+def send_passkey_added(*, user: User, name: str) -> None:
+    """Tell the user that a passkey was added to their account."""
+    _notify_user("passkey_added", "A passkey was added to your account", user=user, passkey=name)
+
+
+def send_passkey_removed(*, user: User, name: str, how: str) -> None:
+    """Tell the user that a passkey was removed (`how`: "with your password", "by our staff")."""
+    _notify_user("passkey_removed", "A passkey was removed from your account", user=user, passkey=name, how=how)
+
+
 def send_recovery_code_used(*, user: User, codes_left: int) -> None:
     """Tell the user that one of their recovery codes was used, and how many are left."""
     _notify_user("recovery_code_used", "A recovery code was used", user=user, codes_left=codes_left)

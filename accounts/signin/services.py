@@ -53,12 +53,12 @@ def credentials_check(*, email: str, password: str, client_address: str, where: 
             raise AccountDisabled
     except Throttled as exc:
         # The failures that reached the limit are recorded; a flood of refusals writes nothing.
-        metrics.login_counted(entry=_entry(where), exc=exc)
+        metrics.login_counted(entry=entry_of(where), exc=exc)
         raise
     except AuthError as exc:
         detail = f"{exc.message} ({where})" if where else exc.message
         audit.record(audit.Type.LOGIN_FAILED, user=user, email=email, detail=detail)
-        metrics.login_counted(entry=_entry(where), exc=exc)
+        metrics.login_counted(entry=entry_of(where), exc=exc)
         raise
     return user
 
@@ -80,7 +80,7 @@ def second_factor_check(*, user: User, otp: str, email: str, client_address: str
         if exc.wrong_guess:
             for limit in _login_limits(email=email, client_address=client_address):
                 limit.hit()
-        metrics.login_counted(entry=_entry(where), exc=exc)
+        metrics.login_counted(entry=entry_of(where), exc=exc)
         raise
 
 
@@ -103,13 +103,14 @@ def sign_in(*, user: User, remember: bool, amr: list[str], client_address: str, 
     if remember:
         details.append("remember")
     audit.record(audit.Type.LOGIN, user=user, detail=", ".join(details))
-    metrics.login_counted(entry=_entry(where))
+    metrics.login_counted(entry=entry_of(where))
     return session
 
 
-def _entry(where: str) -> str:
-    """Return the entry point's label in /metrics: "api", or "admin" for the admin site."""
-    return "admin" if where else "api"
+def entry_of(where: str) -> str:
+    """Return the entry point's label in /metrics: "api", "admin" for the admin site, "page" for
+    the hosted sign-in page (`where` may name the method too: "passkey, admin site")."""
+    return "admin" if "admin" in where else "page" if "page" in where else "api"
 
 
 def user_login(
