@@ -372,7 +372,9 @@ def resigned(browser, credential: dict, authenticator_data: bytes | None = None)
     response = credential["response"]
     data = authenticator_data if authenticator_data is not None else b64decode(response["authenticatorData"])
     signed = data + hashlib.sha256(b64decode(response["clientDataJSON"])).digest()
-    signature = authenticator_key(browser, credential["id"]).sign(signed, ec.ECDSA(hashes.SHA256()))
+    key = authenticator_key(browser, credential["id"])
+    # The algorithm the authenticator chose from the options' list: Ed25519 or ES256.
+    signature = key.sign(signed, ec.ECDSA(hashes.SHA256())) if isinstance(key, ec.EllipticCurvePrivateKey) else key.sign(signed)
     return {**credential, "response": {**response, "authenticatorData": b64encode(data), "signature": b64encode(signature)}}
 
 
