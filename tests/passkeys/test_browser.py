@@ -475,6 +475,18 @@ def test_a_passkey_registered_from_the_frontend_signs_in_with_and_without_the_em
     assert [excluded["id"] for excluded in again["options"]["excludeCredentials"]] == [registered["credential"]["id"]]
     assert again["step"] == "create" and again["error"].startswith("InvalidStateError"), again
 
+    # Another authenticator (a phone): a second passkey, with the account's same user handle,
+    # listed first; each signs in.
+    phone = open_browser()
+    second = register_passkey(phone, server, token, "Phone")
+    assert second["options"]["user"]["id"] == options["user"]["id"]
+    status, listed = api(server["base"], "GET", "/api/passkeys", token=token)
+    assert [passkey["name"] for passkey in listed["passkeys"]] == ["Phone", "Work laptop"], listed
+    assert_signed_in_as(server, signed_in(passkey_sign_in(phone, server)), email)
+    named = passkey_sign_in(phone, server, email)
+    assert {allowed["id"] for allowed in named["options"]["allowCredentials"]} == {registered["credential"]["id"], second["credential"]["id"]}
+    assert_signed_in_as(server, signed_in(named), email)
+
 
 def test_a_user_with_two_factor_on_signs_in_with_a_passkey_and_no_code(server, open_browser):
     email = "totp.walker@example.com"
