@@ -29,6 +29,7 @@ urlpatterns = [
     path("oauth/logout", EndSessionView.as_view(), name="oidc-end-session"),
     path("signin", pages.SignInView.as_view(), name="oidc-signin"),
     path("signin/two-factor", pages.OTPView.as_view(), name="oidc-signin-otp"),
+    path("signin/passkey", pages.PasskeySignInView.as_view(), name="oidc-signin-passkey"),
     path("signin/done", pages.SignedInView.as_view(), name="oidc-signed-in"),
     path("signout", pages.SignOutView.as_view(), name="oidc-signout"),
     path("admin/", admin.site.urls),

@@ -1,6 +1,8 @@
 """The hosted pages: sign-in (email and password, then the two-factor code for those who turned it
-on), sign-out, and the page every refusal ends on. Plain HTML forms that work without JavaScript,
-CSRF-protected, with a Content-Security-Policy that allows no script at all.
+on; or a passkey), sign-out, and the page every refusal ends on. Plain HTML forms that work without
+JavaScript, CSRF-protected, with a Content-Security-Policy that allows no script at all, but for
+the sign-in page's one static file (passkeys/signin.js: the passkey ceremony, which only a script
+can run) and its request for the ceremony's options (connect-src 'self').
 
 Sign-in runs accounts.signin's checks, as the API's login and the admin's do: the same rate
 limits, equal timing, audit trail and messages. Between the password and the code, the browser's
@@ -23,6 +25,8 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_protect
 
 from accounts.mfa.errors import InvalidTwoFactorCode, TwoFactorRequired
+from accounts.passkeys.errors import InvalidPasskey
+from accounts.passkeys.services import passkey_check
 from accounts.sessions.browser import browser_session, browser_sign_in, browser_sign_out
 from accounts.signin.services import credentials_check, second_factor_check, sign_in
 from accounts.users.models import User
@@ -37,6 +41,8 @@ CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' https: data:; base-uri 'none'; "
     "frame-ancestors 'none'; form-action 'self' https: http:"
 )
+# The sign-in page: its passkey script, a static file of this server, and the options it fetches.
+SIGNIN_CSP = CSP.replace("default-src 'none';", "default-src 'none'; script-src 'self'; connect-src 'self';")
 REFERRER_POLICY = "same-origin"
 
 
@@ -55,8 +61,9 @@ def page_language(request) -> str:
 
 
 def page_headers(response, language: str):
-    """A hosted page's headers: no script at all, no referrer to other sites, its language."""
-    response["Content-Security-Policy"] = CSP
+    """A hosted page's headers: no script (the sign-in page's own file aside), no referrer to
+    other sites, its language."""
+    response.setdefault("Content-Security-Policy", CSP)
     # Not "no-referrer": under it a browser posts the page's forms with `Origin: null`, which
     # Django's CSRF check refuses. "same-origin" keeps the page's URL (the authorization request)
     # from other sites all the same, the app included.
@@ -116,7 +123,7 @@ class NextField(forms.CharField):
 
 
 class SignInForm(forms.Form):
-    email = forms.CharField(label=_("Email"), max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "username", "autofocus": True}))
+    email = forms.CharField(label=_("Email"), max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "username webauthn", "autofocus": True}))
     password = forms.CharField(label=_("Password"), max_length=4096, strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
     next = NextField(required=False, widget=forms.HiddenInput, max_length=4096)
 
@@ -140,6 +147,7 @@ REFUSALS = {
     UserConfirmationRequired: _("Please confirm your account"),
     AccountDisabled: _("Account disabled"),
     InvalidTwoFactorCode: _("Invalid two-factor code"),
+    InvalidPasskey: _("Invalid passkey"),
 }
 
 
@@ -157,14 +165,14 @@ def _language_carried(request) -> dict:
     return {"ui_locales": wanted} if wanted else {}
 
 
-def _open_session(request, *, user: User, amr: list[str], next_url: str):
+def _open_session(request, *, user: User, amr: list[str], next_url: str, where: str = WHERE):
     session = sign_in(
         user=user,
         remember=False,
         amr=amr,
         client_address=client_address(request.META),
         user_agent=request.META.get("HTTP_USER_AGENT", ""),
-        where=WHERE,
+        where=where,
     )
     # Signing in anew replaces the browser's former sign-in (prompt=login, or another account).
     previous = browser_session(request)
@@ -174,17 +182,26 @@ def _open_session(request, *, user: User, amr: list[str], next_url: str):
     return HttpResponseRedirect(next_url)
 
 
+def render_signin(request, form, status: int = 200, *, refusal=None):
+    """The sign-in page, whose CSP lets its passkey script run and fetch the ceremony's options;
+    `refusal` says why a passkey did not sign in."""
+    context = {"form": form, "next": form["next"].value() or "", "refusal": refusal}
+    response = render_page(request, "oidc/signin.html", context, status=status)
+    response["Content-Security-Policy"] = SIGNIN_CSP
+    return response
+
+
 class SignInView(Page):
     """GET /signin: the form; POST: check the email and password (then ask for the code)."""
 
     def get(self, request):
         initial = {"next": request.GET.get("next", ""), "email": request.GET.get("login_hint", "")}
-        return render_page(request, "oidc/signin.html", {"form": SignInForm(initial=initial)})
+        return render_signin(request, SignInForm(initial=initial))
 
     def post(self, request):
         form = SignInForm(request.POST)
         if not form.is_valid():
-            return render_page(request, "oidc/signin.html", {"form": form}, status=400)
+            return render_signin(request, form, status=400)
         email, password = form.cleaned_data["email"], form.cleaned_data["password"]
         next_url = _safe_next(request, form.cleaned_data["next"])
         address = client_address(request.META)
@@ -198,8 +215,38 @@ class SignInView(Page):
         except AuthError as exc:
             form.add_error(None, _message_of(exc))
             status = 429 if isinstance(exc, Throttled) else 401
-            return render_page(request, "oidc/signin.html", {"form": form}, status=status)
+            return render_signin(request, form, status=status)
         return _open_session(request, user=user, amr=amr, next_url=next_url)
+
+
+class PasskeySignInForm(forms.Form):
+    ceremony = forms.CharField(max_length=2048)
+    credential = forms.JSONField(max_length=64 * 1024)
+    next = NextField(required=False, max_length=4096)
+
+
+class PasskeySignInView(Page):
+    """POST /signin/passkey: what the sign-in page's script posts once the browser has run the
+    passkey ceremony (the ceremony, and the credential as JSON); signs in as a password would."""
+
+    def post(self, request):
+        form = PasskeySignInForm(request.POST)
+        page_form = SignInForm(initial={"next": request.POST.get("next", "")})
+        if not form.is_valid() or not isinstance(form.cleaned_data["credential"], dict):
+            return render_signin(request, page_form, status=400, refusal=_("Invalid passkey"))
+        try:
+            user, amr = passkey_check(
+                ceremony_sealed=form.cleaned_data["ceremony"],
+                credential=form.cleaned_data["credential"],
+                client_address=client_address(request.META),
+                where=WHERE,
+            )
+        except AuthError as exc:
+            return render_signin(
+                request, page_form, status=exc.status if isinstance(exc, Throttled) else 401, refusal=_message_of(exc)
+            )
+        next_url = _safe_next(request, form.cleaned_data["next"])
+        return _open_session(request, user=user, amr=amr, next_url=next_url, where=f"passkey, {WHERE}")
 
 
 class OTPView(Page):

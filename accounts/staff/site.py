@@ -9,19 +9,32 @@ import registers the pages on this site).
   page checks that it is still open, so "sign out everywhere", a password change or reset,
   deactivation and disabling end the admin's browser session too. Logging out (a POST with the
   CSRF token, as Django's LogoutView requires) ends it; a GET of the logout page ends nothing.
+- Staff may sign in with a passkey instead: the login page's script (passkeys/signin.js, as on
+  the hosted sign-in page) runs the ceremony and posts it to /admin/login/passkey/, which checks it
+  with accounts.passkeys.services, as the API does, and lets staff only in.
 - The header and the pages' titles carry the product's name (PRODUCT_NAME).
 """
+
+import json
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm, AdminPasswordChangeForm
+from django.contrib.auth import login as django_login
 from django.contrib.auth import logout
 from django.contrib.auth.views import PasswordChangeView
 from django.core.exceptions import ValidationError
-from django.urls import reverse
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.utils.decorators import method_decorator
 
 from accounts.mfa.errors import InvalidTwoFactorCode, TwoFactorRequired
+from accounts.passkeys.services import passkey_check
 from accounts.passwords.credentials import password_check
 from accounts.passwords.services import password_replace
 from accounts.sessions.models import Session
@@ -52,6 +65,11 @@ class StaffLoginForm(AdminAuthenticationForm):
         "two_factor_required": "Enter the code of your authenticator app (or a recovery code).",
         "invalid_two_factor_code": "Invalid two-factor code.",
     }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Passkeys in the email field's autofill too (the page's passkey script).
+        self.fields["username"].widget.attrs["autocomplete"] = "username webauthn"
 
     def clean(self):
         email, password = self.cleaned_data.get("username"), self.cleaned_data.get("password")
@@ -136,16 +154,64 @@ class AdminSite(admin.AdminSite):
         response = super().login(request, extra_context)
         user, amr = getattr(request, "staff_signed_in", (None, None))
         if user is not None and request.user.is_authenticated and request.user.pk == user.pk:
-            session = sign_in(
-                user=request.user,
-                remember=False,
-                amr=amr,
+            self._session_open(request, amr=amr, where=WHERE)
+        return response
+
+    def _session_open(self, request, *, amr: list[str], where: str) -> None:
+        session = sign_in(
+            user=request.user,
+            remember=False,
+            amr=amr,
+            client_address=client_address(request.META),
+            user_agent=request.META.get("HTTP_USER_AGENT", ""),
+            where=where,
+        )
+        request.session[SESSION_ID_KEY] = session.public_id
+
+    def get_urls(self):
+        return [path("login/passkey/", self.passkey_login, name="login_passkey"), *super().get_urls()]
+
+    @method_decorator(never_cache)
+    @method_decorator(csrf_protect)
+    def passkey_login(self, request):
+        """POST /admin/login/passkey/: the login page's passkey ceremony (the ceremony, and the
+        credential as JSON); staff only. A refusal shows the login page again, with why."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        next_url = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+            next_url = reverse("admin:index", current_app=self.name)
+        try:
+            credential = json.loads(request.POST.get("credential", ""))
+            user, amr = passkey_check(
+                ceremony_sealed=request.POST.get("ceremony", "")[:2048],
+                credential=credential,
                 client_address=client_address(request.META),
-                user_agent=request.META.get("HTTP_USER_AGENT", ""),
                 where=WHERE,
             )
-            request.session[SESSION_ID_KEY] = session.public_id
-        return response
+        except Throttled as exc:
+            return self._login_refused(request, next_url, _throttled(exc).messages[0])
+        except (AuthError, ValueError):
+            return self._login_refused(request, next_url, "That passkey did not sign you in.")
+        if not user.is_staff:
+            # The same words as Django's for a valid non-staff account: nothing more is told.
+            return self._login_refused(request, next_url, "That passkey did not sign you in.")
+        django_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        self._session_open(request, amr=amr, where=f"passkey, {WHERE}")
+        return HttpResponseRedirect(next_url)
+
+    def _login_refused(self, request, next_url: str, reason: str):
+        context = {
+            **self.each_context(request),
+            "title": "Log in",
+            "app_path": reverse("admin:login", current_app=self.name),
+            "form": self.login_form(request),
+            "next": next_url,
+            "passkey_error": reason,
+            "site_header": self.site_header,
+        }
+        request.current_app = self.name
+        return TemplateResponse(request, self.login_template, context, status=401)
 
     def has_permission(self, request):
         if not super().has_permission(request):
