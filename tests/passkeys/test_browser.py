@@ -419,11 +419,22 @@ def check_hosted_page(browser, shot: str, *, heading: str) -> None:
     assert unmarked == [], f"{shot}: no visible focus on {unmarked}"
 
 
-def passkey_button(browser):
+def passkey_button(browser, text: str = "Sign in with a passkey"):
     button = browser.find_element(By.ID, "passkey-signin")
-    assert button.text == "Sign in with a passkey"
+    assert button.text == text
     assert button.is_displayed() and button.is_enabled()
     return button
+
+
+def without_passkey_autofill(browser) -> None:
+    """From the next document on, the browser offers no passkeys in a field's autofill
+    (PublicKeyCredential.isConditionalMediationAvailable answers false), so that the pages' script
+    waits for the button: Chromium's virtual authenticator answers a conditional request at once,
+    as a user picking the passkey in the autofill would."""
+    browser.execute_cdp_cmd(
+        "Page.addScriptToEvaluateOnNewDocument",
+        {"source": "PublicKeyCredential.isConditionalMediationAvailable = () => Promise.resolve(false);"},
+    )
 
 
 # --- The walks -----------------------------------------------------------------------------------
@@ -677,7 +688,7 @@ def test_a_renamed_then_removed_passkey_no_longer_signs_in(server, open_browser)
     assert answer["step"] == "finish" and (answer["status"], answer["body"]) == (401, INVALID) or answer["step"] == "get", answer
 
 
-def test_the_hosted_sign_in_page_signs_in_with_a_passkey(server, open_browser):
+def test_the_hosted_sign_in_page_signs_in_with_the_passkey_button(server, open_browser):
     email = "hosted.walker@example.com"
     token = register_user(server, email)
     browser = open_browser()
@@ -691,7 +702,10 @@ def test_the_hosted_sign_in_page_signs_in_with_a_passkey(server, open_browser):
     assert "'unsafe-inline'" not in headers["Content-Security-Policy"]
 
     record_csp_violations(browser)
+    without_passkey_autofill(browser)
     browser.get(f"{server['base']}/signin")
+    wait_for_heading(browser, "Sign in")
+    WebDriverWait(browser, 20).until(expected_conditions.visibility_of_element_located((By.ID, "passkey-signin")))
     check_hosted_page(browser, "passkey-signin", heading="Sign in")
     # The one script: the server's own file (its name hashed by the manifest storage), no inline one.
     scripts = browser.execute_script("return [...document.scripts].map(script => script.src ? new URL(script.src).pathname : 'inline')")
@@ -700,6 +714,41 @@ def test_the_hosted_sign_in_page_signs_in_with_a_passkey(server, open_browser):
 
     check_hosted_page(browser, "passkey-signed-in", heading="Signed in")
     assert email in browser.find_element(By.TAG_NAME, "main").text
+
+
+def test_the_hosted_sign_in_page_signs_in_from_the_email_fields_autofill(server, open_browser):
+    """Where the browser offers passkeys in the email field's autofill, the page asks for one at
+    once (conditional mediation); the virtual authenticator answers as the user's pick would."""
+    email = "autofill.walker@example.com"
+    token = register_user(server, email)
+    browser = open_browser()
+    register_passkey(browser, server, token)
+    assert browser.execute_async_script(
+        "const done = arguments[arguments.length - 1]; PublicKeyCredential.isConditionalMediationAvailable().then(done);"
+    )
+
+    browser.get(f"{server['base']}/signin")
+    wait_for_heading(browser, "Signed in")
+    assert email in browser.find_element(By.TAG_NAME, "main").text
+
+
+def test_the_hosted_sign_in_page_refuses_a_removed_passkey(server, open_browser):
+    email = "hosted.refused@example.com"
+    token = register_user(server, email)
+    browser = open_browser()
+    passkey = register_passkey(browser, server, token)["body"]["passkey"]
+    assert api(server["base"], "DELETE", f"/api/passkeys/{passkey['id']}", {"password": PASSWORD}, token=token)[0] == 200
+
+    record_csp_violations(browser)
+    without_passkey_autofill(browser)
+    browser.get(f"{server['base']}/signin")
+    wait_for_heading(browser, "Sign in")
+    page = browser.find_element(By.TAG_NAME, "html")
+    passkey_button(browser).click()
+    WebDriverWait(browser, 20).until(expected_conditions.staleness_of(page))
+    WebDriverWait(browser, 20).until(expected_conditions.visibility_of_element_located((By.ID, "passkey-signin")))
+    check_hosted_page(browser, "passkey-signin-refused", heading="Sign in")
+    assert browser.find_element(By.ID, "form-errors").text == "Invalid passkey"
 
 
 def test_the_hosted_sign_in_page_of_an_authorization_then_consent(server, frontend, open_browser):
@@ -720,7 +769,10 @@ def test_the_hosted_sign_in_page_of_an_authorization_then_consent(server, fronte
         "code_challenge_method": "S256",
     }
     record_csp_violations(browser)
+    without_passkey_autofill(browser)
     browser.get(f"{server['base']}/oauth/authorize?{urllib.parse.urlencode(query)}")
+    wait_for_heading(browser, "Sign in")
+    WebDriverWait(browser, 20).until(expected_conditions.visibility_of_element_located((By.ID, "passkey-signin")))
     check_hosted_page(browser, "passkey-authorize-signin", heading="Sign in")
     passkey_button(browser).click()
 
@@ -760,17 +812,20 @@ def test_a_staff_user_signs_in_to_the_admin_with_a_passkey(server, open_browser)
     console_csp_errors(browser)
 
     record_csp_violations(browser)
+    without_passkey_autofill(browser)
     browser.get(f"{server['base']}/admin/login/")
-    WebDriverWait(browser, 20).until(expected_conditions.presence_of_element_located((By.ID, "login-form")))
+    WebDriverWait(browser, 20).until(expected_conditions.visibility_of_element_located((By.ID, "passkey-signin")))
     SHOTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SHOTS / "passkey-admin-login.png"))
     assert browser.execute_script("return window.cspViolations") == []
     assert console_csp_errors(browser) == []
     violations = axe_violations(browser)
     assert violations == [], f"admin login: axe-core found\n{readable(violations)}"
-    passkey_button(browser).click()
+    # The admin's words: "Log in" (Django's), where the hosted page says "Sign in".
+    passkey_button(browser, "Log in with a passkey").click()
 
     WebDriverWait(browser, 20).until(lambda driver: urllib.parse.urlsplit(driver.current_url).path == "/admin/")
-    wait_for_heading(browser, "Site administration")
+    wait_for_heading(browser, "Administration")
+    assert email in browser.find_element(By.ID, "user-tools").text.lower()
     browser.save_screenshot(str(SHOTS / "passkey-admin-index.png"))
     assert console_csp_errors(browser) == []
