@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from accounts.audit import services as audit
 from accounts.notices import services as emails
@@ -41,7 +42,7 @@ from accounts.passwords.credentials import account_limit, password_check
 from accounts.sessions.models import Session
 from accounts.sessions.tokens import auth_token_issue
 from accounts.signin import services as signin
-from accounts.users.models import User
+from accounts.users.models import User, email_normalize
 from core import metrics, vault
 from core.errors import AccountDisabled, AuthError, InvalidCredentials, NotFound, Throttled, UserConfirmationRequired
 from core.ratelimit import address_limit
@@ -49,6 +50,7 @@ from core.ratelimit import address_limit
 AMR = ["hwk", "user", "mfa"]
 NAME_MAX = 64
 _SIGNIN_PURPOSE = "passkey sign-in"
+_DECOY_SALT = "accounts.passkeys.services.decoy"
 
 
 @dataclass(frozen=True)
@@ -189,14 +191,18 @@ def passkey_signin_options(*, email: str = "") -> SignInOptions:
     """Return the request options and the sealed ceremony that finishes them.
 
     Without an email the options name no credential (the browser offers its discoverable ones);
-    with one, the options name that account's passkeys, and an unknown email gets options that
-    look the same (no passkey listed) so that the answer tells nothing about who has an account.
+    with one, the options name that account's passkeys. An email without any (unknown, or an
+    account without passkeys) gets one made-up credential, the same at each ask, so that the
+    answer does not tell who has an account or a passkey.
     """
     allow = []
     if email:
         user = User.objects.with_email(email).first()
         if user is not None:
             allow = list(Passkey.objects.filter(user=user).values_list("credential_id", "transports"))
+        if not allow:
+            decoy = salted_hmac(_DECOY_SALT, email_normalize(email), algorithm="sha256").digest()[:16]
+            allow = [(ceremony.encode(decoy), ["hybrid", "internal"])]
     challenge = ceremony.challenge_new()
     sealed = vault.encrypt(
         json.dumps(

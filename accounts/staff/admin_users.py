@@ -22,6 +22,7 @@ from accounts.mfa.models import two_factor_on
 from accounts.passwords import services as passwords
 from accounts.privileges import rules as privileges
 from accounts.sessions.admin import OpenSessionInline
+from accounts.staff.admin_passkeys import PasskeyInline
 from accounts.sessions.services import EndReason, sessions_end
 from accounts.staff import services as staff
 from accounts.staff.site import admin_session_renew
@@ -158,7 +159,7 @@ class UserAdmin(DjangoUserAdmin):
     search_fields = ("email", "name")
     ordering = ("email",)
     actions = ["confirm", "disable", "enable", "send_confirmation", "send_recovery", "sign_out_everywhere", "reset_two_factor"]
-    inlines = [OpenSessionInline]
+    inlines = [OpenSessionInline, PasskeyInline]
 
     @admin.display(description="state")
     def state(self, user):

@@ -9,6 +9,8 @@ from django.utils import timezone
 
 from accounts.account.registration import confirmation_send
 from accounts.mfa import services as mfa
+from accounts.passkeys import services as passkeys
+from accounts.passkeys.models import Passkey
 from accounts.passwords.services import recovery_send
 from accounts.privileges.rules import staff_action_check, staff_action_record
 from accounts.sessions.services import EndReason, sessions_end
@@ -71,3 +73,9 @@ def two_factor_reset(*, user: User, actor: User | None) -> bool:
     """
     staff_action_check(actor=actor, user=user)
     return mfa.two_factor_reset(user=user, by=actor.email if actor is not None else "an operator command")
+
+
+def passkey_remove(*, passkey: Passkey, actor: User | None) -> None:
+    """Remove a user's passkey (a lost device, a flagged clone). The user is told by email."""
+    staff_action_check(actor=actor, user=passkey.user)
+    passkeys.passkey_remove_by_staff(passkey=passkey, by=actor.email if actor is not None else "an operator command")

@@ -138,9 +138,11 @@ def test_the_password_notice_is_multipart(user, token_for, product):
         (lambda user: notices.send_two_factor_enabled(user=user), "Two-factor sign-in was turned on"),
         (lambda user: notices.send_two_factor_disabled(user=user, how="by our staff (a reset)"), "Two-factor sign-in was turned off"),
         (lambda user: notices.send_recovery_code_used(user=user, codes_left=9), "A recovery code was used"),
+        (lambda user: notices.send_passkey_added(user=user, name="Pixel 8"), "A passkey was added to your account"),
+        (lambda user: notices.send_passkey_removed(user=user, name="Pixel 8", how="by our staff"), "A passkey was removed from your account"),
     ],
 )
-def test_the_two_factor_notices_are_multipart(user, product, send, subject):
+def test_the_two_factor_and_passkey_notices_are_multipart(user, product, send, subject):
     send(user)
 
     (message,) = mail.outbox
