@@ -285,6 +285,30 @@ def flagged_passkeys(server) -> list[str]:
     return json.loads(printed.strip().splitlines()[-1].replace("'", '"'))
 
 
+@pytest.fixture(scope="module")
+def staff(server) -> str:
+    """A staff user, created as an operator does (createsuperuser), confirmed; its email."""
+    email = "staff.walker@example.com"
+    manage(server, "createsuperuser", "--noinput", DJANGO_SUPERUSER_EMAIL=email, DJANGO_SUPERUSER_PASSWORD=PASSWORD, DJANGO_SUPERUSER_NAME="Staff Walker")
+    status, body = api(server["base"], "POST", "/api/authenticate", {"email": email, "password": PASSWORD})
+    if status != 200:
+        confirm(server, email)
+    return email
+
+
+def admin_password_login(browser, server, email: str) -> None:
+    """Log into the admin with the email and password, as staff without a passkey do."""
+    without_passkey_autofill(browser)
+    browser.get(f"{server['base']}/admin/login/")
+    WebDriverWait(browser, 20).until(expected_conditions.presence_of_element_located((By.ID, "login-form")))
+    browser.find_element(By.NAME, "username").send_keys(email)
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+    page = browser.find_element(By.TAG_NAME, "html")
+    browser.find_element(By.CSS_SELECTOR, "#login-form [type=submit]").click()
+    WebDriverWait(browser, 20).until(expected_conditions.staleness_of(page))
+    wait_for_heading(browser, "Administration")
+
+
 # --- The browser ---------------------------------------------------------------------------------
 
 
@@ -618,7 +642,7 @@ def test_a_replayed_assertion_and_a_spent_challenge_are_refused(server, open_bro
     assert_signed_in_as(server, signed_in(passkey_sign_in(browser, server)), email)
 
 
-def test_a_counter_that_goes_backwards_is_refused_and_the_passkey_flagged(server, open_browser):
+def test_a_counter_that_goes_backwards_is_refused_and_the_passkey_flagged(server, staff, open_browser):
     email = "clone.walker@example.com"
     token = register_user(server, email)
     browser = open_browser()
@@ -639,6 +663,17 @@ def test_a_counter_that_goes_backwards_is_refused_and_the_passkey_flagged(server
     assert int.from_bytes(b64decode(answer["credential"]["response"]["authenticatorData"])[33:37], "big") < original.sign_count
     refused(answer)
     assert flagged_passkeys(server) == [email]
+    # The API does not tell; the staff's page of passkeys does.
+    status, listed = api(server["base"], "GET", "/api/passkeys", token=token)
+    assert status == 200 and len(listed["passkeys"]) == 1 and "cloned_at" not in listed["passkeys"][0], listed
+    staff_browser = open_browser()
+    admin_password_login(staff_browser, server, staff)
+    staff_browser.get(f"{server['base']}/admin/accounts/passkey/?flagged=yes")
+    wait_for_heading(staff_browser, "Passkeys")
+    rows = [row.text for row in staff_browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")]
+    assert len(rows) == 1 and email in rows[0], rows
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    staff_browser.save_screenshot(str(SHOTS / "passkey-admin-flagged.png"))
 
 
 def test_the_options_from_one_node_and_the_finish_on_another(server, frontend, open_browser):
@@ -803,12 +838,8 @@ def form_post(url: str, form: dict, headers: dict) -> tuple[int, dict, bytes]:
         return error.code, dict(error.headers), error.read()
 
 
-def test_a_staff_user_signs_in_to_the_admin_with_a_passkey(server, open_browser):
-    email = "staff.walker@example.com"
-    manage(server, "createsuperuser", "--noinput", DJANGO_SUPERUSER_EMAIL=email, DJANGO_SUPERUSER_PASSWORD=PASSWORD, DJANGO_SUPERUSER_NAME="Staff Walker")
-    status, body = api(server["base"], "POST", "/api/authenticate", {"email": email, "password": PASSWORD})
-    if status != 200:
-        confirm(server, email)
+def test_a_staff_user_signs_in_to_the_admin_with_a_passkey(server, staff, open_browser):
+    email = staff
     token = password_login(server, email)
     browser = open_browser()
     register_passkey(browser, server, token, "Staff key")
