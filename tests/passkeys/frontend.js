@@ -43,8 +43,9 @@ async function ceremony(run) {
   }
 }
 
-// A registration: the options, the ceremony, the credential posted (unless `post` is false).
-async function register(base, token, password, name, post = true) {
+// A registration: the options from `base`, the ceremony, the credential posted (unless `post` is
+// false) to `finishBase` (another node of the server) or `base`.
+async function register(base, token, password, name, post = true, finishBase = null) {
   requireJSONHelpers();
   const started = await call(base, "POST", "/api/passkeys/options", { password }, token);
   if (started.status !== 200) return { step: "options", ...started };
@@ -55,7 +56,7 @@ async function register(base, token, password, name, post = true) {
   if (!post) return { step: "create", credential: made.credential, options };
   const body = { credential: made.credential };
   if (name !== null && name !== undefined) body.name = name;
-  const finished = await call(base, "POST", "/api/passkeys", body, token);
+  const finished = await call(finishBase || base, "POST", "/api/passkeys", body, token);
   return { step: "finish", ...finished, credential: made.credential, options };
 }
 

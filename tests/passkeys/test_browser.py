@@ -677,12 +677,11 @@ def test_a_counter_that_goes_backwards_is_refused_and_the_passkey_flagged(server
 
 
 def test_the_options_from_one_node_and_the_finish_on_another(server, frontend, open_browser):
-    """Two gunicorn servers on the same database and SECRET_KEY: the sign-in's options from
-    node A (the module's server), its finish posted to node B."""
+    """Two gunicorn servers on the same database and SECRET_KEY: the options from node A (the
+    module's server), the finish posted to node B, for a registration and for sign-ins."""
     email = "nodes.walker@example.com"
     token = register_user(server, email)
     browser = open_browser()
-    register_passkey(browser, server, token)
 
     port = free_port()
     with gunicorn(
@@ -694,6 +693,8 @@ def test_the_options_from_one_node_and_the_finish_on_another(server, frontend, o
         timeout=60,
     ):
         node_b = f"http://localhost:{port}"
+        answer = spa(browser, "register", server["base"], token, PASSWORD, "Laptop", True, node_b)
+        assert (answer["step"], answer.get("status")) == ("finish", 200), answer
         answer = passkey_sign_in(browser, server, None, node_b)
         assert_signed_in_as(server, signed_in(answer), email)
         answer = passkey_sign_in(browser, server, email, node_b)
