@@ -864,3 +864,25 @@ def test_a_staff_user_signs_in_to_the_admin_with_a_passkey(server, staff, open_b
     assert email in browser.find_element(By.ID, "user-tools").text.lower()
     browser.save_screenshot(str(SHOTS / "passkey-admin-index.png"))
     assert console_csp_errors(browser) == []
+
+
+def test_the_admin_refuses_the_passkey_of_a_user_who_is_not_staff(server, open_browser):
+    email = "not.staff@example.com"
+    token = register_user(server, email)
+    browser = open_browser()
+    register_passkey(browser, server, token)
+
+    without_passkey_autofill(browser)
+    browser.get(f"{server['base']}/admin/login/")
+    WebDriverWait(browser, 20).until(expected_conditions.visibility_of_element_located((By.ID, "passkey-signin")))
+    page = browser.find_element(By.TAG_NAME, "html")
+    passkey_button(browser, "Log in with a passkey").click()
+    WebDriverWait(browser, 20).until(expected_conditions.staleness_of(page))
+    WebDriverWait(browser, 20).until(expected_conditions.presence_of_element_located((By.ID, "login-form")))
+    assert urllib.parse.urlsplit(browser.current_url).path.startswith("/admin/login/")
+    assert "That passkey did not sign you in." in browser.find_element(By.CSS_SELECTOR, ".errornote").text
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SHOTS / "passkey-admin-refused.png"))
+    # Not signed in: the admin's index sends the browser back to its login.
+    browser.get(f"{server['base']}/admin/")
+    WebDriverWait(browser, 20).until(lambda driver: urllib.parse.urlsplit(driver.current_url).path == "/admin/login/")
