@@ -8,7 +8,7 @@ from rest_framework.response import Response
 
 from accounts.passkeys import services as passkeys
 from accounts.passkeys.errors import InvalidPasskey
-from accounts.signin.api import TokenOutput
+from accounts.signin.api import PasswordSerializer, TokenOutput
 from core import errors
 from core.api import ContractViewSet
 from core.schema import BODY_ERRORS, TOKEN_ERRORS, MessageOutput, action_schema, message
@@ -40,10 +40,6 @@ class CredentialField(serializers.Field):
 
 
 # --- input -------------------------------------------------------------------------------------
-
-
-class PasswordSerializer(serializers.Serializer):
-    password = PasswordField()
 
 
 class PasskeyAddSerializer(serializers.Serializer):
