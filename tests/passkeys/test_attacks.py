@@ -1,0 +1,62 @@
+"""Attacks on passkeys: what an attacker may send to /api/passkeys, /api/authenticate/passkey,
+POST /signin/passkey and /admin/login/passkey/, forged with the software authenticator
+(tests/support/authenticator.py). Each test's docstring says the attack; most are refused as they
+should be (kept as regression tests), the others were fixed with the test that showed them.
+tests/passkeys/test_api.py holds the feature's own behaviour; nothing here repeats it.
+"""
+
+import json
+
+import pytest
+from django.test import Client
+from rest_framework.test import APIClient
+
+from accounts.audit.models import AuthEvent
+from accounts.passkeys.models import Passkey
+from tests.conftest import PASSWORD
+from tests.passkeys.test_api import INVALID_PASSKEY, passkey_login, registered, sign_in_options
+from tests.support.authenticator import SoftPasskey
+
+CREDENTIAL_INVALID = {
+    "status": 400,
+    "message": "Invalid input. credential: Give the credential as a JSON object (credential.toJSON()).",
+    "errors": {"credential": ["Give the credential as a JSON object (credential.toJSON())."]},
+}
+# JSON text nested 5,000 deep: 10 KB, well under every size limit.
+DEEP = "[" * 5000 + "]" * 5000
+
+
+@pytest.fixture
+def client(auth_client) -> APIClient:
+    return auth_client
+
+
+def creation_options(client) -> dict:
+    answer = client.post("/api/passkeys/options", {"password": PASSWORD}, format="json")
+    assert answer.status_code == 200, answer.json()
+    return answer.json()["options"]
+
+
+# --- malformed input -----------------------------------------------------------------------------
+
+
+def test_a_credential_nested_too_deeply_is_a_400_at_the_api(client, user):
+    """Attack: the credential as JSON text (a form body, or a string in a JSON body) nested 5,000
+    deep: json.loads raises RecursionError, which is not a ValueError, so it was a 500."""
+    creation_options(client)
+    for answer in (
+        client.post("/api/passkeys", {"credential": DEEP}, format="json"),
+        client.post("/api/passkeys", {"credential": DEEP}),
+        APIClient().post("/api/authenticate/passkey", {"ceremony": "x", "credential": DEEP}, format="json"),
+        APIClient().post("/api/authenticate/passkey", {"ceremony": "x", "credential": DEEP}),
+    ):
+        assert (answer.status_code, answer.json()) == (400, CREDENTIAL_INVALID)
+
+
+def test_a_credential_nested_too_deeply_is_refused_by_the_pages(db):
+    """Attack: the same deep JSON posted to the sign-in page's and the admin's passkey forms."""
+    page = Client().post("/signin/passkey", {"ceremony": "x", "credential": DEEP})
+    admin = Client().post("/admin/login/passkey/", {"ceremony": "x", "credential": DEEP})
+
+    assert page.status_code == 400 and "Invalid passkey" in page.content.decode()
+    assert admin.status_code == 401 and "That passkey did not sign you in." in admin.content.decode()
