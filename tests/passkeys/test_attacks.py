@@ -60,3 +60,27 @@ def test_a_credential_nested_too_deeply_is_refused_by_the_pages(db):
 
     assert page.status_code == 400 and "Invalid passkey" in page.content.decode()
     assert admin.status_code == 401 and "That passkey did not sign you in." in admin.content.decode()
+
+
+@pytest.mark.parametrize("length", [1024, 5000])
+def test_a_credential_id_longer_than_1023_bytes_is_refused_and_nothing_is_stored(client, user, length):
+    """Attack: a forged attestation whose credential id is longer than WebAuthn allows (1023 bytes,
+    Level 3 §7.1 step 24): 5,000 bytes is 6,667 base64url characters, more than the column holds
+    (1,366), a DataError (500) on PostgreSQL, and stored as is on SQLite."""
+    options = creation_options(client)
+    credential = SoftPasskey(credential_id=b"x" * length).create(options)
+
+    refused = client.post("/api/passkeys", {"credential": credential}, format="json")
+
+    assert (refused.status_code, refused.json()) == (401, INVALID_PASSKEY)
+    assert not Passkey.objects.exists()
+    assert AuthEvent.objects.get(type=AuthEvent.Type.PASSKEY_FAILED).detail == (
+        f"registration: the credential id is {length} bytes long, more than 1023"
+    )
+
+
+def test_a_credential_id_of_1023_bytes_is_accepted(client, user):
+    """The limit itself: 1023 bytes (1,364 base64url characters) is a credential id."""
+    authenticator, _ = registered(client, SoftPasskey(credential_id=b"x" * 1023))
+    assert Passkey.objects.get().credential_id == authenticator.id
+    assert passkey_login(authenticator).status_code == 200
