@@ -84,3 +84,21 @@ def test_a_credential_id_of_1023_bytes_is_accepted(client, user):
     authenticator, _ = registered(client, SoftPasskey(credential_id=b"x" * 1023))
     assert Passkey.objects.get().credential_id == authenticator.id
     assert passkey_login(authenticator).status_code == 200
+
+
+def test_a_nul_in_what_the_client_sent_does_not_keep_the_failure_out_of_the_audit_trail(client, user):
+    """Attack: an origin with a NUL character in clientDataJSON. The library's reason quotes it, and
+    PostgreSQL refuses NUL in text, so the PASSKEY_FAILED event was not written there (audit.record
+    logs and drops it): failures that leave no trace. The reason is recorded with it escaped."""
+    authenticator, _ = registered(client)
+    signing_in = passkey_login(authenticator, origin="https://evil.example\x00")
+    adding = client.post(
+        "/api/passkeys", {"credential": SoftPasskey().create(creation_options(client), origin="https://evil.example\x00")}, format="json"
+    )
+
+    for answer in (signing_in, adding):
+        assert (answer.status_code, answer.json()) == (401, INVALID_PASSKEY)
+    details = list(AuthEvent.objects.filter(type=AuthEvent.Type.PASSKEY_FAILED, user=user).values_list("detail", flat=True))
+    assert len(details) == 2
+    for detail in details:
+        assert "\x00" not in detail and '"https://evil.example\\x00"' in detail
