@@ -492,6 +492,12 @@ def _host(origin: str) -> str:
     return match.group(2).lower() if match else ""
 
 
+def _origin_of(url: str) -> str:
+    """The origin (scheme://host[:port]) of a URL: TOKEN_ISSUER, a base URL, may carry a path."""
+    match = re.match(r"(https?://[^/?#]*)", url)
+    return match.group(1) if match else url
+
+
 def _covered(host: str, rp_id: str) -> bool:
     return host == rp_id or host.endswith("." + rp_id)
 
@@ -504,7 +510,7 @@ if WEBAUTHN_RP_ID and not re.fullmatch(_DOMAIN, WEBAUTHN_RP_ID):
         f"WEBAUTHN_RP_ID={WEBAUTHN_RP_ID!r}: passkeys need a domain name (e.g. example.com), not an IP address; "
         "set WEBAUTHN_RP_ID, or a TOKEN_ISSUER with a domain name."
     )
-WEBAUTHN_RP_ID = WEBAUTHN_RP_ID or _host(TOKEN_ISSUER).strip("[]")
+WEBAUTHN_RP_ID = WEBAUTHN_RP_ID or _host(_origin_of(TOKEN_ISSUER)).strip("[]")
 if WEBAUTHN_ORIGINS:
     for _origin in WEBAUTHN_ORIGINS:
         if not _host(_origin):
@@ -520,7 +526,7 @@ else:
     WEBAUTHN_ORIGINS = list(
         dict.fromkeys(
             origin
-            for origin in (CLIENT_ORIGIN, *CORS_ALLOWED_ORIGINS, TOKEN_ISSUER)
+            for origin in (CLIENT_ORIGIN, *CORS_ALLOWED_ORIGINS, _origin_of(TOKEN_ISSUER))
             if _host(origin) and _covered(_host(origin), WEBAUTHN_RP_ID)
         )
     )

@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from accounts.audit.models import AuthEvent
 from accounts.passkeys.models import Passkey
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, PROJECT, run
 from tests.passkeys.test_api import INVALID_PASSKEY, passkey_login, registered, sign_in_options
 from tests.support.authenticator import SoftPasskey
 
@@ -102,3 +102,26 @@ def test_a_nul_in_what_the_client_sent_does_not_keep_the_failure_out_of_the_audi
     assert len(details) == 2
     for detail in details:
         assert "\x00" not in detail and '"https://evil.example\\x00"' in detail
+
+
+# --- configuration -------------------------------------------------------------------------------
+
+
+def webauthn_settings(**variables: str) -> tuple[str, list[str]]:
+    """Load the settings in a fresh process with these variables; return (RP ID, origins)."""
+    code = "from django.conf import settings as s; import json; print(json.dumps([s.WEBAUTHN_RP_ID, s.WEBAUTHN_ORIGINS]))"
+    done = run(PROJECT, "-c", "import django; django.setup(); " + code, DJANGO_SETTINGS_MODULE="tests.settings", **variables)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rp_id, origins = json.loads(done.stdout.strip().splitlines()[-1])
+    return rp_id, origins
+
+
+def test_an_issuer_with_a_path_still_names_the_rp_id_and_its_origin():
+    """Misconfiguration: TOKEN_ISSUER is "this server's public base URL", which may carry a path
+    (a server under a prefix). The RP ID was then "" and no origin was allowed: every passkey
+    endpoint answered 500 (the library refuses an empty RP ID)."""
+    rp_id, origins = webauthn_settings(
+        TOKEN_ISSUER="https://auth.example.com/identity", CLIENT_ORIGIN="https://app.example.com", WEBAUTHN_RP_ID=""
+    )
+    assert rp_id == "auth.example.com"
+    assert origins == ["https://auth.example.com"]
