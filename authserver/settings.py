@@ -498,6 +498,17 @@ def _origin_of(url: str) -> str:
     return match.group(1) if match else url
 
 
+def _serialized(origin: str) -> str:
+    """An origin as a browser writes it in clientDataJSON (which the library compares as text):
+    the host in lower case, without its scheme's default port."""
+    match = re.fullmatch(r"(https?)://([^/?#\s:@]+|\[[0-9a-fA-F:.]+\])(:[0-9]{1,5})?", origin)
+    if not match:
+        return origin
+    scheme, host, port = match.groups()
+    default = {"http": ":80", "https": ":443"}[scheme]
+    return f"{scheme}://{host.lower()}{port if port and port != default else ''}"
+
+
 def _covered(host: str, rp_id: str) -> bool:
     return host == rp_id or host.endswith("." + rp_id)
 
@@ -522,10 +533,11 @@ if WEBAUTHN_ORIGINS:
                 f"WEBAUTHN_ORIGINS: the host of {_origin!r} is not covered by WEBAUTHN_RP_ID={WEBAUTHN_RP_ID!r}: "
                 "the RP ID must be that host or a parent domain of it (a browser refuses the ceremony otherwise)."
             )
+    WEBAUTHN_ORIGINS = list(dict.fromkeys(_serialized(_origin) for _origin in WEBAUTHN_ORIGINS))
 else:
     WEBAUTHN_ORIGINS = list(
         dict.fromkeys(
-            origin
+            _serialized(origin)
             for origin in (CLIENT_ORIGIN, *CORS_ALLOWED_ORIGINS, _origin_of(TOKEN_ISSUER))
             if _host(origin) and _covered(_host(origin), WEBAUTHN_RP_ID)
         )

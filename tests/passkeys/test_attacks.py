@@ -125,3 +125,14 @@ def test_an_issuer_with_a_path_still_names_the_rp_id_and_its_origin():
     )
     assert rp_id == "auth.example.com"
     assert origins == ["https://auth.example.com"]
+
+
+def test_origins_are_written_as_browsers_serialize_them():
+    """Misconfiguration: an origin in capitals or with its scheme's default port passed the checks,
+    but a browser's clientDataJSON says https://app.example.com, and the library compares the text:
+    every ceremony from that page was refused, silently."""
+    rp_id, origins = webauthn_settings(
+        WEBAUTHN_RP_ID="Example.COM", WEBAUTHN_ORIGINS="https://App.Example.com:443,http://LOCAL.example.com:80,https://example.com:8443"
+    )
+    assert rp_id == "example.com"
+    assert origins == ["https://app.example.com", "http://local.example.com", "https://example.com:8443"]
