@@ -136,3 +136,178 @@ def test_origins_are_written_as_browsers_serialize_them():
     )
     assert rp_id == "example.com"
     assert origins == ["https://app.example.com", "http://local.example.com", "https://example.com:8443"]
+
+
+# --- registration --------------------------------------------------------------------------------
+
+
+def test_another_users_credential_id_cannot_be_registered(client, user, user_factory, token_for):
+    """Attack: user B forges an attestation for the credential id of A's passkey (the ids are no
+    secret: sign-in options with A's email list them), with a key of B's, to take the id over. The
+    unique column refuses it (IntegrityError), B is told Invalid passkey, A's passkey is untouched."""
+    victim, _ = registered(client)
+    stored = Passkey.objects.get()
+    attacker = APIClient()
+    attacker.credentials(HTTP_AUTHORIZATION=token_for(user_factory(email="bob@example.com")))
+
+    forged = SoftPasskey(credential_id=victim.credential_id).create(creation_options(attacker))
+    refused = attacker.post("/api/passkeys", {"credential": forged}, format="json")
+
+    assert (refused.status_code, refused.json()) == (401, INVALID_PASSKEY)
+    assert list(Passkey.objects.values_list("pk", "user", "public_key")) == [(stored.pk, user.pk, stored.public_key)]
+    assert AuthEvent.objects.get(type=AuthEvent.Type.PASSKEY_FAILED).detail == "registration: this credential is registered already"
+    assert passkey_login(victim).status_code == 200
+
+
+def test_a_sign_in_challenge_does_not_finish_a_registration_nor_the_other_way_round(client, user):
+    """Attack: the challenge of one ceremony answered in the other (with the right clientData type)."""
+    authenticator, _ = registered(client)
+    started = sign_in_options()
+    options = creation_options(client)
+
+    adding = client.post(
+        "/api/passkeys", {"credential": SoftPasskey().create(options, challenge=started["options"]["challenge"])}, format="json"
+    )
+    signing_in = passkey_login(authenticator, sign_in_options(), challenge=options["challenge"])
+
+    for answer in (adding, signing_in):
+        assert (answer.status_code, answer.json()) == (401, INVALID_PASSKEY)
+    assert Passkey.objects.count() == 1
+
+
+def test_another_users_creation_options_do_not_add_a_passkey(client, user, user_factory, token_for):
+    """Attack: B answers the creation options A was given (say, phished from A's page) and posts it
+    with B's token, or A's answer is posted by B: the pending challenge is each user's own."""
+    other = APIClient()
+    other.credentials(HTTP_AUTHORIZATION=token_for(user_factory(email="bob@example.com")))
+    theirs = creation_options(client)
+    creation_options(other)
+
+    refused = other.post("/api/passkeys", {"credential": SoftPasskey().create(theirs)}, format="json")
+
+    assert (refused.status_code, refused.json()) == (401, INVALID_PASSKEY)
+    assert not Passkey.objects.exists()
+
+
+def test_options_asked_twice_are_finished_by_the_newest_only(client, user):
+    """Two tabs: options asked twice; the first tab's answer is refused (new options replace the
+    pending challenge), and it takes the pending one with it: a challenge works once."""
+    first = creation_options(client)
+    second = creation_options(client)
+
+    stale = client.post("/api/passkeys", {"credential": SoftPasskey().create(first)}, format="json")
+    after = client.post("/api/passkeys", {"credential": SoftPasskey().create(second)}, format="json")
+
+    for answer in (stale, after):
+        assert (answer.status_code, answer.json()) == (401, INVALID_PASSKEY)
+    assert not Passkey.objects.exists()
+
+
+def test_transports_keep_only_the_known_words(client, user):
+    """Attack: transports carrying markup, numbers, objects and nulls: only WebAuthn's words are
+    kept (they go back to browsers in allowCredentials and excludeCredentials)."""
+    credential = SoftPasskey().create(creation_options(client))
+    credential["response"]["transports"] = ["usb", "<script>alert(1)</script>", 5, {"a": 1}, None, "internal", "usb"]
+
+    answer = client.post("/api/passkeys", {"credential": credential}, format="json")
+
+    assert answer.status_code == 200, answer.json()
+    assert answer.json()["passkey"]["transports"] == ["internal", "usb"]
+    assert Passkey.objects.get().transports == ["internal", "usb"]
+
+
+class RS1Passkey(SoftPasskey):
+    """A passkey whose public key claims RS1 (RSASSA-PKCS1-v1_5 with SHA-1, COSE -65535)."""
+
+    def _cose_key(self) -> bytes:
+        import cbor2
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        numbers = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key().public_numbers()
+        return cbor2.dumps({1: 3, 3: -65535, -1: numbers.n.to_bytes(256, "big"), -2: numbers.e.to_bytes(3, "big")})
+
+
+def test_a_key_of_an_algorithm_not_offered_is_refused(client, user):
+    """Attack: a credential public key with SHA-1 (RS1), which the options do not offer."""
+    refused = client.post("/api/passkeys", {"credential": RS1Passkey().create(creation_options(client))}, format="json")
+
+    assert (refused.status_code, refused.json()) == (401, INVALID_PASSKEY)
+    assert "Unsupported credential public key alg" in AuthEvent.objects.get(type=AuthEvent.Type.PASSKEY_FAILED).detail
+
+
+def packed(credential: dict, authenticator: SoftPasskey, *, signed_by=None) -> dict:
+    """Turn a "none" attestation into packed self-attestation (no x5c), signed by the credential's
+    own key, or by `signed_by`."""
+    import base64
+    import hashlib
+
+    import cbor2
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    unpad = lambda text: base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))  # noqa: E731
+    attestation = cbor2.loads(unpad(credential["response"]["attestationObject"]))
+    client_data = unpad(credential["response"]["clientDataJSON"])
+    key = signed_by or authenticator.key
+    signature = key.sign(attestation["authData"] + hashlib.sha256(client_data).digest(), ec.ECDSA(hashes.SHA256()))
+    attestation.update(fmt="packed", attStmt={"alg": -7, "sig": signature})
+    encoded = base64.urlsafe_b64encode(cbor2.dumps(attestation)).rstrip(b"=").decode()
+    return {**credential, "response": {**credential["response"], "attestationObject": encoded}}
+
+
+def test_packed_self_attestation_is_verified(client, user):
+    """An attestation other than "none" (we ask for none; a client may send packed anyway): a
+    self-attestation signed by another key is refused; one signed by the credential's key is a passkey."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    authenticator = SoftPasskey()
+    forged = packed(authenticator.create(creation_options(client)), authenticator, signed_by=ec.generate_private_key(ec.SECP256R1()))
+    refused = client.post("/api/passkeys", {"credential": forged}, format="json")
+    genuine = packed(authenticator.create(creation_options(client)), authenticator)
+    accepted = client.post("/api/passkeys", {"credential": genuine}, format="json")
+
+    assert (refused.status_code, refused.json()) == (401, INVALID_PASSKEY)
+    assert accepted.status_code == 200, accepted.json()
+    assert passkey_login(authenticator).status_code == 200
+
+
+@pytest.mark.parametrize("passkey_id", ["99999999999999999999", "-1", "1e3", "0", "999999999999999999"])
+def test_ids_out_of_range_are_not_found(client, user, passkey_id):
+    """Attack: ids past a 64-bit integer, negative, or not a number at all, in PATCH and DELETE."""
+    registered(client)
+    for answer in (
+        client.patch(f"/api/passkeys/{passkey_id}", {"name": "x"}, format="json"),
+        client.delete(f"/api/passkeys/{passkey_id}", {"password": PASSWORD}, format="json"),
+    ):
+        assert (answer.status_code, answer.json()) == (404, {"status": 404, "message": "Not found"})
+    assert Passkey.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "name, errors",
+    [
+        ("a\x00b", ["Control characters are not allowed.", "Null characters are not allowed."]),
+        ("a\x07b", ["Control characters are not allowed."]),
+        ("x" * 10_000, ["Ensure this field has no more than 150 characters."]),
+        ("   ", ["This field may not be blank."]),
+        (5, ["Not a valid string."]),
+    ],
+    ids=["nul", "bell", "10k", "blank", "number"],
+)
+def test_a_name_that_is_no_name_is_a_400(client, user, name, errors):
+    """Attack: names with NUL (PostgreSQL refuses it) or control characters, 10,000 characters,
+    blank, or not text, when adding and renaming; nothing changes."""
+    _, passkey = registered(client, name="Phone")
+    credential = SoftPasskey().create(creation_options(client))
+    for answer in (
+        client.patch(f"/api/passkeys/{passkey['id']}", {"name": name}, format="json"),
+        client.post("/api/passkeys", {"credential": credential, "name": name}, format="json"),
+    ):
+        if name == "   " and answer.request["REQUEST_METHOD"] == "POST":
+            # Adding: a blank name is the default one ("Passkey 2").
+            assert answer.status_code == 200 and answer.json()["passkey"]["name"] == "Passkey 2"
+            continue
+        assert (answer.status_code, answer.json()) == (
+            400, {"status": 400, "message": f"Invalid input. name: {' '.join(errors)}", "errors": {"name": errors}}
+        )
+    assert Passkey.objects.order_by("pk").first().name == "Phone"
