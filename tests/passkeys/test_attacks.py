@@ -11,8 +11,13 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
+from django.contrib.auth import SESSION_KEY
+
 from accounts.audit.models import AuthEvent
+from accounts.mfa.models import TOTPDevice
 from accounts.passkeys.models import Passkey
+from accounts.sessions.models import Session
+from core import vault
 from tests.conftest import PASSWORD, PROJECT, run
 from tests.passkeys.test_api import INVALID_PASSKEY, passkey_login, registered, sign_in_options
 from tests.support.authenticator import SoftPasskey
@@ -311,3 +316,96 @@ def test_a_name_that_is_no_name_is_a_400(client, user, name, errors):
             400, {"status": 400, "message": f"Invalid input. name: {' '.join(errors)}", "errors": {"name": errors}}
         )
     assert Passkey.objects.order_by("pk").first().name == "Phone"
+
+
+# --- signing in ----------------------------------------------------------------------------------
+
+
+def _sealed(value: dict) -> bytes:
+    return json.dumps(value).encode()
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        lambda challenge: TOTPDevice.secret_encrypt("JBSWY3DPEHPK3PXP" * 2),
+        lambda challenge: vault.encrypt(b"-----BEGIN PRIVATE KEY-----\nMIG...\n-----END PRIVATE KEY-----\n"),
+        lambda challenge: vault.encrypt(_sealed({"purpose": "refresh grace", "challenge": challenge, "expires": 9999999999})),
+        lambda challenge: vault.encrypt(_sealed({"challenge": challenge, "expires": 9999999999})),
+        lambda challenge: vault.encrypt(_sealed(["passkey sign-in", challenge, 9999999999])),
+        lambda challenge: vault.seal(
+            _sealed({"purpose": "passkey sign-in", "challenge": challenge, "expires": 9999999999}), secret="a refresh token"
+        ),
+    ],
+    ids=["totp-secret", "signing-key", "other-purpose", "no-purpose", "a-list", "sealed-under-a-bearer-secret"],
+)
+def test_another_value_the_server_encrypted_is_no_ceremony(client, user, forge):
+    """Attack: anything else core.vault produces (a TOTP secret, a signing key, JSON of another
+    purpose, a value sealed under a refresh token) sent as the ceremony, with an assertion signed
+    over the challenge the forgery would carry."""
+    authenticator, _ = registered(client)
+    started = sign_in_options()
+    credential = authenticator.get(started["options"])
+
+    answer = APIClient().post(
+        "/api/authenticate/passkey", {"ceremony": forge(started["options"]["challenge"]), "credential": credential}, format="json"
+    )
+
+    assert (answer.status_code, answer.json()) == (401, INVALID_PASSKEY)
+    assert AuthEvent.objects.get(type=AuthEvent.Type.PASSKEY_FAILED).detail == "the ceremony is not one of ours"
+
+
+def test_a_passkey_removed_during_the_ceremony_does_not_sign_in(client, user):
+    """Attack: the assertion is made while the passkey exists and posted once it was removed."""
+    authenticator, passkey = registered(client)
+    started = sign_in_options(user.email)
+    credential = authenticator.get(started["options"])
+    assert client.delete(f"/api/passkeys/{passkey['id']}", {"password": PASSWORD}, format="json").status_code == 200
+
+    answer = APIClient().post("/api/authenticate/passkey", {"ceremony": started["ceremony"], "credential": credential}, format="json")
+
+    assert (answer.status_code, answer.json()) == (401, INVALID_PASSKEY)
+    assert AuthEvent.objects.get(type=AuthEvent.Type.PASSKEY_FAILED).detail == "unknown credential"
+
+
+def test_a_deleted_users_passkey_does_not_sign_in(client, user):
+    authenticator, _ = registered(client)
+    user.delete()
+
+    answer = passkey_login(authenticator)
+
+    assert (answer.status_code, answer.json()) == (401, INVALID_PASSKEY)
+    assert not Passkey.objects.exists()
+
+
+def test_an_unconfirmed_or_disabled_account_gets_no_session(client, user):
+    """A genuine assertion for an account that may not sign in opens nothing, at the API and the page."""
+    authenticator, _ = registered(client)
+    sessions = Session.objects.count()
+    user.confirmed_at = None
+    user.save(update_fields=["confirmed_at"])
+    browser = Client()
+    started = browser.post("/api/authenticate/passkey/options", "{}", content_type="application/json").json()
+
+    api = passkey_login(authenticator)
+    page = browser.post("/signin/passkey", {"ceremony": started["ceremony"], "credential": json.dumps(authenticator.get(started["options"]))})
+
+    assert (api.status_code, api.json()) == (400, {"status": 400, "message": "Please confirm your account"})
+    assert page.status_code == 401 and "Please confirm your account" in page.content.decode()
+    assert Session.objects.count() == sessions
+    assert SESSION_KEY not in browser.session
+
+
+def test_failures_at_the_pages_count_in_the_address_limit(client, user, settings):
+    """Attack: guessing through the sign-in page and the admin instead of the API: one limit."""
+    authenticator, _ = registered(client)
+    settings.LOGIN_ADDRESS_RATE = "2/hour"
+    browser = Client()
+    for path in ("/signin/passkey", "/admin/login/passkey/"):
+        started = browser.post("/api/authenticate/passkey/options", "{}", content_type="application/json").json()
+        credential = json.dumps(authenticator.get(started["options"], verified=False))
+        assert browser.post(path, {"ceremony": started["ceremony"], "credential": credential}).status_code == 401
+
+    throttled = passkey_login(authenticator)
+
+    assert (throttled.status_code, throttled.json()) == (429, {"status": 429, "message": "Too many requests"})
