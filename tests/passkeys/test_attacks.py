@@ -409,3 +409,88 @@ def test_failures_at_the_pages_count_in_the_address_limit(client, user, settings
     throttled = passkey_login(authenticator)
 
     assert (throttled.status_code, throttled.json()) == (429, {"status": 429, "message": "Too many requests"})
+
+
+# --- the pages -----------------------------------------------------------------------------------
+
+ELSEWHERE = [
+    "//evil.example",
+    "///evil.example",
+    "/\\evil.example",
+    "\\\\evil.example",
+    "/\t/evil.example",
+    "https:evil.example",
+    "https://evil.example/",
+    "http://testserver.evil.example/",
+    "javascript:alert(1)",
+    " //evil.example",
+]
+
+
+def page_ceremony(browser: Client, authenticator: SoftPasskey, **answer) -> dict:
+    started = browser.post("/api/authenticate/passkey/options", "{}", content_type="application/json").json()
+    return {"ceremony": started["ceremony"], "credential": json.dumps(authenticator.get(started["options"], **answer))}
+
+
+@pytest.mark.parametrize("next_url", ELSEWHERE)
+def test_the_sign_in_page_goes_nowhere_else(client, user, next_url):
+    """Attack: an open redirect through `next` on POST /signin/passkey."""
+    authenticator, _ = registered(client)
+    browser = Client()
+    answer = browser.post("/signin/passkey", {**page_ceremony(browser, authenticator), "next": next_url})
+    assert (answer.status_code, answer["Location"]) == (302, "/signin/done")
+
+
+@pytest.fixture
+def staff(user):
+    user.is_staff = True
+    user.save(update_fields=["is_staff"])
+    return user
+
+
+@pytest.mark.parametrize("next_url", ELSEWHERE)
+def test_the_admin_goes_nowhere_else(client, staff, next_url):
+    """Attack: an open redirect through `next` on POST /admin/login/passkey/."""
+    authenticator, _ = registered(client)
+    browser = Client()
+    answer = browser.post("/admin/login/passkey/", {**page_ceremony(browser, authenticator), "next": next_url})
+    assert (answer.status_code, answer["Location"]) == (302, "/admin/")
+
+
+def test_the_admin_passkey_post_needs_the_csrf_token(client, staff):
+    """Attack: login CSRF, another site posting an assertion to /admin/login/passkey/."""
+    authenticator, _ = registered(client)
+    browser = Client(enforce_csrf_checks=True)
+    answer = browser.post("/admin/login/passkey/", page_ceremony(browser, authenticator))
+    assert answer.status_code == 403
+    assert SESSION_KEY not in browser.session
+
+
+def test_disabled_staff_do_not_get_into_the_admin(client, staff):
+    """Attack: a staff member whose account was disabled still holds the passkey."""
+    authenticator, _ = registered(client)
+    staff.is_active = False
+    staff.save(update_fields=["is_active"])
+    browser = Client()
+
+    answer = browser.post("/admin/login/passkey/", page_ceremony(browser, authenticator))
+
+    assert answer.status_code == 401 and "That passkey did not sign you in." in answer.content.decode()
+    assert browser.get("/admin/").status_code == 302
+
+
+def test_a_passkeys_name_is_text_in_the_admin_and_the_emails(client, user, user_factory):
+    """Attack: markup in the passkey's name, shown to staff (the admin) and in the HTML email."""
+    from django.core import mail
+
+    from tests.conftest import admin_login
+
+    registered(client, name='<img src=x onerror="alert(1)">')
+    browser = Client()
+    admin_login(browser, user_factory(email="root@example.com", is_staff=True, is_superuser=True))
+
+    for page in (browser.get("/admin/accounts/passkey/"), browser.get(f"/admin/accounts/user/{user.pk}/change/")):
+        assert page.status_code == 200
+        assert "<img src=x" not in page.content.decode() and "&lt;img src=x onerror=" in page.content.decode()
+    html = mail.outbox[-1].alternatives[0][0]
+    assert "<img src=x" not in html and "&lt;img src=x onerror=" in html
