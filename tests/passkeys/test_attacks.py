@@ -6,12 +6,14 @@ tests/passkeys/test_api.py holds the feature's own behaviour; nothing here repea
 """
 
 import json
+import threading
 
 import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
 from django.contrib.auth import SESSION_KEY
+from django.db import connection
 
 from accounts.audit.models import AuthEvent
 from accounts.mfa.models import TOTPDevice
@@ -494,3 +496,58 @@ def test_a_passkeys_name_is_text_in_the_admin_and_the_emails(client, user, user_
         assert "<img src=x" not in page.content.decode() and "&lt;img src=x onerror=" in page.content.decode()
     html = mail.outbox[-1].alternatives[0][0]
     assert "<img src=x" not in html and "&lt;img src=x onerror=" in html
+
+
+# --- at the same time ----------------------------------------------------------------------------
+
+
+def at_once(count: int, send) -> list[int]:
+    """Send `count` requests at the same moment, each from a thread of its own; return the statuses."""
+    barrier, statuses = threading.Barrier(count), []
+
+    def one():
+        try:
+            barrier.wait()
+            statuses.append(send().status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=one) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sorted(statuses)
+
+
+def test_one_assertion_posted_six_times_at_once_signs_in_once(transactional_db, user, token_for):
+    """Attack: a double (sextuple) submit of one assertion, concurrently, from a synced passkey
+    (counter 0, so only the spent challenge can stop the copies)."""
+    owner = APIClient()
+    owner.credentials(HTTP_AUTHORIZATION=token_for(user))
+    authenticator, _ = registered(owner)
+    started = sign_in_options()
+    body = {"ceremony": started["ceremony"], "credential": authenticator.get(started["options"], counter=0)}
+
+    statuses = at_once(6, lambda: APIClient().post("/api/authenticate/passkey", body, format="json"))
+
+    assert statuses == [200, 401, 401, 401, 401, 401]
+    assert Session.objects.filter(user=user, amr=["hwk", "user", "mfa"]).count() == 1
+
+
+def test_one_registration_posted_four_times_at_once_adds_one_passkey(transactional_db, user, token_for):
+    """Attack: the answer to one set of creation options posted concurrently."""
+    token = token_for(user)
+    owner = APIClient()
+    owner.credentials(HTTP_AUTHORIZATION=token)
+    body = {"credential": SoftPasskey().create(creation_options(owner))}
+
+    def send():
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=token)
+        return client.post("/api/passkeys", body, format="json")
+
+    statuses = at_once(4, send)
+
+    assert statuses == [200, 401, 401, 401]
+    assert Passkey.objects.count() == 1
