@@ -29,7 +29,8 @@ class CredentialField(serializers.Field):
         if isinstance(data, str) and len(data) <= CREDENTIAL_MAX_LENGTH:
             try:
                 data = json.loads(data)
-            except ValueError:
+            except (ValueError, RecursionError):
+                # RecursionError: JSON nested too deeply (a few kilobytes of "[" suffice).
                 self.fail("invalid")
         if not isinstance(data, dict):
             self.fail("invalid")
