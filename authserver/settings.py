@@ -492,6 +492,23 @@ def _host(origin: str) -> str:
     return match.group(2).lower() if match else ""
 
 
+def _origin_of(url: str) -> str:
+    """The origin (scheme://host[:port]) of a URL: TOKEN_ISSUER, a base URL, may carry a path."""
+    match = re.match(r"(https?://[^/?#]*)", url)
+    return match.group(1) if match else url
+
+
+def _serialized(origin: str) -> str:
+    """An origin as a browser writes it in clientDataJSON (which the library compares as text):
+    the host in lower case, without its scheme's default port."""
+    match = re.fullmatch(r"(https?)://([^/?#\s:@]+|\[[0-9a-fA-F:.]+\])(:[0-9]{1,5})?", origin)
+    if not match:
+        return origin
+    scheme, host, port = match.groups()
+    default = {"http": ":80", "https": ":443"}[scheme]
+    return f"{scheme}://{host.lower()}{port if port and port != default else ''}"
+
+
 def _covered(host: str, rp_id: str) -> bool:
     return host == rp_id or host.endswith("." + rp_id)
 
@@ -504,7 +521,7 @@ if WEBAUTHN_RP_ID and not re.fullmatch(_DOMAIN, WEBAUTHN_RP_ID):
         f"WEBAUTHN_RP_ID={WEBAUTHN_RP_ID!r}: passkeys need a domain name (e.g. example.com), not an IP address; "
         "set WEBAUTHN_RP_ID, or a TOKEN_ISSUER with a domain name."
     )
-WEBAUTHN_RP_ID = WEBAUTHN_RP_ID or _host(TOKEN_ISSUER).strip("[]")
+WEBAUTHN_RP_ID = WEBAUTHN_RP_ID or _host(_origin_of(TOKEN_ISSUER)).strip("[]")
 if WEBAUTHN_ORIGINS:
     for _origin in WEBAUTHN_ORIGINS:
         if not _host(_origin):
@@ -516,11 +533,12 @@ if WEBAUTHN_ORIGINS:
                 f"WEBAUTHN_ORIGINS: the host of {_origin!r} is not covered by WEBAUTHN_RP_ID={WEBAUTHN_RP_ID!r}: "
                 "the RP ID must be that host or a parent domain of it (a browser refuses the ceremony otherwise)."
             )
+    WEBAUTHN_ORIGINS = list(dict.fromkeys(_serialized(_origin) for _origin in WEBAUTHN_ORIGINS))
 else:
     WEBAUTHN_ORIGINS = list(
         dict.fromkeys(
-            origin
-            for origin in (CLIENT_ORIGIN, *CORS_ALLOWED_ORIGINS, TOKEN_ISSUER)
+            _serialized(origin)
+            for origin in (CLIENT_ORIGIN, *CORS_ALLOWED_ORIGINS, _origin_of(TOKEN_ISSUER))
             if _host(origin) and _covered(_host(origin), WEBAUTHN_RP_ID)
         )
     )

@@ -219,9 +219,19 @@ class SignInView(Page):
         return _open_session(request, user=user, amr=amr, next_url=next_url)
 
 
+class CredentialJSONField(forms.JSONField):
+    """The credential's JSON text; JSON nested too deeply (RecursionError) is invalid too."""
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except RecursionError:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid", params={"value": ""}) from None
+
+
 class PasskeySignInForm(forms.Form):
     ceremony = forms.CharField(max_length=2048)
-    credential = forms.JSONField(max_length=64 * 1024)
+    credential = CredentialJSONField(max_length=64 * 1024)
     next = NextField(required=False, max_length=4096)
 
 

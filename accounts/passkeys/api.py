@@ -8,7 +8,7 @@ from rest_framework.response import Response
 
 from accounts.passkeys import services as passkeys
 from accounts.passkeys.errors import InvalidPasskey
-from accounts.signin.api import TokenOutput
+from accounts.signin.api import PasswordSerializer, TokenOutput
 from core import errors
 from core.api import ContractViewSet
 from core.schema import BODY_ERRORS, TOKEN_ERRORS, MessageOutput, action_schema, message
@@ -29,7 +29,8 @@ class CredentialField(serializers.Field):
         if isinstance(data, str) and len(data) <= CREDENTIAL_MAX_LENGTH:
             try:
                 data = json.loads(data)
-            except ValueError:
+            except (ValueError, RecursionError):
+                # RecursionError: JSON nested too deeply (a few kilobytes of "[" suffice).
                 self.fail("invalid")
         if not isinstance(data, dict):
             self.fail("invalid")
@@ -40,10 +41,6 @@ class CredentialField(serializers.Field):
 
 
 # --- input -------------------------------------------------------------------------------------
-
-
-class PasswordSerializer(serializers.Serializer):
-    password = PasswordField()
 
 
 class PasskeyAddSerializer(serializers.Serializer):

@@ -41,6 +41,9 @@ from webauthn.helpers.structs import (
 TIMEOUT_SECONDS = 300
 CHALLENGE_BYTES = 32
 USER_HANDLE_BYTES = 32
+# WebAuthn Level 3, §7.1 step 24: a longer credential id fails the registration (and would not fit
+# Passkey.credential_id, 1,366 base64url characters).
+CREDENTIAL_ID_MAX_BYTES = 1023
 _TRANSPORTS = {transport.value for transport in AuthenticatorTransport}
 
 
@@ -143,6 +146,10 @@ def registration_verify(*, credential: object, challenge: bytes) -> Registered:
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         # Malformed input the library did not wrap (a number where text belongs, say).
         raise CeremonyFailed(f"malformed credential ({type(exc).__name__})") from None
+    if len(verified.credential_id) > CREDENTIAL_ID_MAX_BYTES:
+        raise CeremonyFailed(
+            f"the credential id is {len(verified.credential_id)} bytes long, more than {CREDENTIAL_ID_MAX_BYTES}"
+        )
     response = credential.get("response")
     transports = response.get("transports") if isinstance(response, dict) else None
     return Registered(

@@ -152,8 +152,14 @@ def passkey_add(*, user: User, credential: object, name: str = "") -> Passkey:
 def _refused(*, user: User, reason: str) -> None:
     """Record why adding a passkey failed and raise InvalidPasskey. Not counted in the sign-in
     limits: the caller's token already says who they are, there is nothing to guess."""
-    audit.record(audit.Type.PASSKEY_FAILED, user=user, detail=reason[:255])
+    audit.record(audit.Type.PASSKEY_FAILED, user=user, detail=_printable(reason)[:255])
     raise InvalidPasskey
+
+
+def _printable(reason: str) -> str:
+    """The reason with its control characters escaped: it may quote what the client sent (an
+    origin, a type), and a NUL would keep the event out of PostgreSQL, which refuses it in text."""
+    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in reason)
 
 
 def passkey_rename(*, user: User, passkey_id: int, name: str) -> Passkey:
@@ -277,7 +283,7 @@ def passkey_check(
     except AuthError as exc:
         reason = exc.__cause__ if isinstance(exc.__cause__, _Reason) else None
         if reason is not None:
-            audit.record(audit.Type.PASSKEY_FAILED, user=user, email=user.email if user else "", detail=str(reason)[:255])
+            audit.record(audit.Type.PASSKEY_FAILED, user=user, email=user.email if user else "", detail=_printable(str(reason))[:255])
         else:
             audit.record(audit.Type.LOGIN_FAILED, user=user, detail=", ".join(filter(None, [exc.message, "passkey", where])))
         metrics.login_counted(entry=entry, exc=exc)

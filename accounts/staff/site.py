@@ -191,7 +191,8 @@ class AdminSite(admin.AdminSite):
             )
         except Throttled as exc:
             return self._login_refused(request, next_url, _throttled(exc).messages[0])
-        except (AuthError, ValueError):
+        except (AuthError, ValueError, RecursionError):
+            # ValueError, RecursionError: the credential is not JSON, or JSON nested too deeply.
             return self._login_refused(request, next_url, "That passkey did not sign you in.")
         if not user.is_staff:
             # The same words as Django's for a valid non-staff account: nothing more is told.
