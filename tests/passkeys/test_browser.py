@@ -744,10 +744,13 @@ def test_a_renamed_then_removed_passkey_no_longer_signs_in(server, open_browser)
     assert answer["step"] == "get" and answer["error"].startswith("NotAllowedError"), answer
 
 
-def test_the_hosted_sign_in_page_signs_in_with_the_passkey_button(server, open_browser):
-    email = "hosted.walker@example.com"
+@pytest.mark.parametrize("language", ["en-US", "de-DE"])
+def test_the_hosted_sign_in_page_signs_in_with_the_passkey_button(server, open_browser, language):
+    german = language.startswith("de")
+    prefix = "de" if german else "en"
+    email = f"hosted.walker.{prefix}@example.com"
     token = register_user(server, email)
-    browser = open_browser()
+    browser = open_browser(language=language)
     register_passkey(browser, server, token)
     console_csp_errors(browser)  # forget the frontend's console
 
@@ -760,15 +763,16 @@ def test_the_hosted_sign_in_page_signs_in_with_the_passkey_button(server, open_b
     record_csp_violations(browser)
     without_passkey_autofill(browser)
     browser.get(f"{server['base']}/signin")
-    wait_for_heading(browser, "Sign in")
+    heading = "Anmelden" if german else "Sign in"
+    wait_for_heading(browser, heading)
     WebDriverWait(browser, 20).until(expected_conditions.visibility_of_element_located((By.ID, "passkey-signin")))
-    check_hosted_page(browser, "passkey-signin", heading="Sign in")
+    check_hosted_page(browser, f"passkey-{prefix}-signin", heading=heading)
     # The one script: the server's own file (its name hashed by the manifest storage), no inline one.
     scripts = browser.execute_script("return [...document.scripts].map(script => script.src ? new URL(script.src).pathname : 'inline')")
     assert len(scripts) == 1 and re.fullmatch(r"/static/passkeys/signin(\.[0-9a-f]{12})?\.js", scripts[0]), scripts
-    passkey_button(browser).click()
+    passkey_button(browser, "Mit einem Passkey anmelden" if german else "Sign in with a passkey").click()
 
-    check_hosted_page(browser, "passkey-signed-in", heading="Signed in")
+    check_hosted_page(browser, f"passkey-{prefix}-signed-in", heading="Angemeldet" if german else "Signed in")
     assert email in browser.find_element(By.TAG_NAME, "main").text
 
 
@@ -803,6 +807,15 @@ def test_the_hosted_sign_in_page_refuses_a_removed_passkey(server, open_browser)
     WebDriverWait(browser, 20).until(expected_conditions.visibility_of_element_located((By.ID, "passkey-signin")))
     check_hosted_page(browser, "passkey-signin-refused", heading="Sign in")
     assert browser.find_element(By.ID, "form-errors").text == "Invalid passkey"
+
+    # An authenticator without the passkey: the browser's ceremony fails, the page says so and stays.
+    browser.remove_all_credentials()
+    passkey_button(browser).click()
+    WebDriverWait(browser, 30).until(lambda driver: driver.find_element(By.ID, "passkey-status").text != "")
+    assert browser.find_element(By.ID, "passkey-status").text == (
+        "The passkey sign-in did not finish. Try again, or sign in with your password."
+    )
+    check_hosted_page(browser, "passkey-signin-not-finished", heading="Sign in")
 
 
 def test_the_hosted_sign_in_page_of_an_authorization_then_consent(server, frontend, open_browser):
