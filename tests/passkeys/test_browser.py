@@ -855,7 +855,9 @@ def test_the_hosted_sign_in_page_of_an_authorization_then_consent(server, fronte
         {"Authorization": f"Basic {basic}"},
     )
     assert status == 200, body
-    assert "id_token" in json.loads(body)
+    id_token = json.loads(body)["id_token"]
+    # The app learns how the user signed in: with a passkey, as the API's tokens say.
+    assert json.loads(b64decode(id_token.split(".")[1]))["amr"] == AMR
 
 
 def form_post(url: str, form: dict, headers: dict) -> tuple[int, dict, bytes]:
