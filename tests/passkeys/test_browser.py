@@ -11,9 +11,17 @@ real one would. Its functions run the ceremonies with the browser's own JSON hel
 The walks: register and sign in (discoverable, and by email), with two-factor on too (no code
 asked); the refusals (user verification off, a wrong origin, a replayed assertion, a spent
 challenge, a counter that goes backwards, a removed passkey), each answered 401 "Invalid passkey";
-a sign-in whose options come from one node and whose finish goes to another; the hosted sign-in
-page's button (alone and in an OpenID authorization) and the staff admin's. Screenshots are kept
-in tests/support/browser.py's SHOTS (passkey-*.png).
+a registration and sign-ins whose options come from one node and whose finish goes to another;
+the hosted sign-in page's button (English, German, in an OpenID authorization up to the app's ID
+token, a refusal, a ceremony the browser cannot finish) and its autofill; the staff admin's
+button (staff signed in, others refused) and its page of flagged passkeys. The pages are checked
+as tests/oidc/test_pages_browser.py checks them (axe-core, a visible focus) and for CSP
+violations (the page's securitypolicyviolation events and the console). Screenshots are kept in
+tests/support/browser.py's SHOTS (passkey-*.png).
+
+The pages' script also asks for a passkey at once where the browser offers passkeys in a field's
+autofill (conditional mediation), and Chromium's virtual authenticator answers such a request at
+once: the walks of the button turn that off in the browser (without_passkey_autofill).
 
 Where Chromium itself refuses (user verification that fails), the server is asked too, with the
 browser's own credential altered: the authenticator data's UV flag cleared, and the assertion
