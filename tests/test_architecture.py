@@ -25,25 +25,32 @@ ALLOWED: dict[str, set[str]] = {
     "accounts.notices": {"accounts.users"},
     "accounts.privileges": {"accounts.users", "accounts.audit"},
     "accounts.keys": {"accounts.users", "accounts.audit"},
+    "accounts.webhooks": {"accounts.users", "accounts.audit"},
     "accounts.sessions": {"accounts.users", "accounts.audit", "accounts.keys", "accounts.privileges"},
-    "accounts.passwords": {"accounts.users", "accounts.audit", "accounts.notices", "accounts.sessions"},
+    "accounts.passwords": {
+        "accounts.users", "accounts.audit", "accounts.notices", "accounts.sessions", "accounts.webhooks",
+    },
     "accounts.account": {
         "accounts.users", "accounts.audit", "accounts.notices", "accounts.sessions", "accounts.passwords",
+        "accounts.webhooks",
     },
-    "accounts.mfa": {"accounts.users", "accounts.audit", "accounts.notices", "accounts.sessions", "accounts.passwords"},
+    "accounts.mfa": {
+        "accounts.users", "accounts.audit", "accounts.notices", "accounts.sessions", "accounts.passwords",
+        "accounts.webhooks",
+    },
     "accounts.signin": {
         "accounts.users", "accounts.audit", "accounts.notices", "accounts.sessions", "accounts.passwords",
-        "accounts.account",
+        "accounts.account", "accounts.webhooks",
     },
     "accounts.clients": {"accounts.users", "accounts.audit"},
     "accounts.oidc": {
         "accounts.users", "accounts.audit", "accounts.keys", "accounts.sessions", "accounts.clients",
-        "accounts.signin", "accounts.mfa",
+        "accounts.signin", "accounts.mfa", "accounts.webhooks",
     },
     "accounts.staff": {
         "accounts.users", "accounts.audit", "accounts.notices", "accounts.privileges", "accounts.keys",
         "accounts.sessions", "accounts.passwords", "accounts.account", "accounts.mfa", "accounts.signin",
-        "accounts.clients",
+        "accounts.clients", "accounts.webhooks",
     },
     "legacy_flask": {"accounts.users", "accounts.passwords"},
 }

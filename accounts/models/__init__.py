@@ -14,12 +14,16 @@ from accounts.sessions.models import Session
 
 # UserManager is named by migration 0001 as accounts.models.UserManager.
 from accounts.users.models import User, UserManager
+from accounts.webhooks.models import Delivery, Endpoint, Event
 
 __all__ = [
     "AccessToken",
     "AuthEvent",
     "Client",
     "Consent",
+    "Delivery",
+    "Endpoint",
+    "Event",
     "Grant",
     "IDToken",
     "RefreshToken",
