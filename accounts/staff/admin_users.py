@@ -223,6 +223,11 @@ class UserAdmin(DjangoUserAdmin):
         super().save_model(request, obj, form, change)
         if not change:
             user_event("user.created", user=obj, name=obj.name)
+            return
+        if "email" in form.changed_data:
+            user_event("user.email_changed", user=obj, previous_email=form.initial.get("email", ""), email_verified=obj.is_email_verified)
+        if "name" in form.changed_data:
+            user_event("user.updated", user=obj, name=obj.name)
 
     def save_related(self, request, form, formsets, change):
         user = form.instance

@@ -16,6 +16,7 @@ SECRETS_TEMPLATE = "admin/accounts/endpoint/secrets.html"
 
 
 class EndpointForm(forms.ModelForm):
+    url = forms.URLField(label="URL", max_length=2000, assume_scheme="https")
     event_types = forms.MultipleChoiceField(
         choices=[(name, name) for name in EVENT_TYPES],
         required=False,

@@ -290,11 +290,17 @@ def _endpoint_health(*, endpoint: Endpoint, delivered: bool, now: datetime) -> N
             subscriptions.forget()
 
 
-def deliveries_round(*, limit: int = 20) -> int:
-    """One round of the worker: fan the outbox out, then attempt what is due; return how many attempts."""
+def deliveries_round(*, limit: int = 20, stopping=lambda: False) -> int:
+    """One round of the worker: fan the outbox out, then attempt what is due; return how many
+    attempts. Once `stopping()` is true, the claims not yet attempted are given back."""
     outbox_fan_out()
     claimed = deliveries_claim(limit=limit)
-    for delivery in claimed:
+    for done, delivery in enumerate(claimed):
+        if stopping():
+            Delivery.objects.filter(
+                pk__in=[left.pk for left in claimed[done:]], claim_token__in=[left.claim_token for left in claimed[done:]]
+            ).update(claimed_until=None, claim_token="")
+            return done
         delivery_attempt(delivery=delivery)
     return len(claimed)
 
