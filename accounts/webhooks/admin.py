@@ -4,6 +4,7 @@ change goes through accounts.webhooks.services, as the command's do."""
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.template.response import TemplateResponse
 from django.utils.translation import ngettext
 
@@ -13,6 +14,13 @@ from accounts.webhooks.models import Delivery, Endpoint, Event
 from core.admin import ActionsOnlyModelAdmin, ReadOnlyModelAdmin
 
 SECRETS_TEMPLATE = "admin/accounts/endpoint/secrets.html"
+
+
+def _formfield(field, **kwargs):
+    # A URL typed without a scheme is taken as https (Django 6's default, chosen now).
+    if isinstance(field, models.URLField):
+        kwargs["assume_scheme"] = "https"
+    return field.formfield(**kwargs)
 
 
 class EndpointForm(forms.ModelForm):
@@ -27,6 +35,7 @@ class EndpointForm(forms.ModelForm):
     class Meta:
         model = Endpoint
         fields = ("url", "event_types", "description")
+        formfield_callback = _formfield
 
     def clean_url(self):
         try:
@@ -38,6 +47,7 @@ class EndpointForm(forms.ModelForm):
 @admin.register(Endpoint)
 class EndpointAdmin(admin.ModelAdmin):
     form = EndpointForm
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ("pk", "url", "events", "is_active", "health", "last_success_at", "failing_since")
     list_filter = ("is_active",)
     search_fields = ("url", "description")
