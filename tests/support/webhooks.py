@@ -35,6 +35,14 @@ class Receiver:
         self.received: list[Received] = []
         self.release = threading.Event()
         self.arrived = threading.Event()
+        # The next request stalls until `release` (then is answered 200); later ones do not.
+        self.stall_once = False
+        # Seconds each answer waits (to hold requests in flight together).
+        self.delay = 0.0
+        # Ids that arrived while an attempt with the same id was still in flight.
+        self.overlaps: list[str] = []
+        self._in_flight: set[str] = set()
+        self._lock = threading.Lock()
         self._port = port
         self._server: ThreadingHTTPServer | None = None
 
@@ -54,10 +62,26 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 headers = {name.lower(): value for name, value in self.headers.items()}
                 got = Received(headers=headers, body=body, verified=[receiver._verifies(secret, body, headers) for secret in receiver.secrets])
-                receiver.received.append(got)
+                with receiver._lock:
+                    receiver.received.append(got)
+                    if got.headers.get("webhook-id") in receiver._in_flight:
+                        receiver.overlaps.append(got.id)
+                    receiver._in_flight.add(got.headers.get("webhook-id"))
+                    stall, receiver.stall_once = receiver.stall_once, False
                 receiver.arrived.set()
-                if receiver.answer == "stall":
-                    receiver.release.wait(30)
+                try:
+                    if receiver.answer == "stall" or stall:
+                        receiver.release.wait(30)
+                    elif receiver.delay:
+                        threading.Event().wait(receiver.delay)
+                    self._answer()
+                except OSError:
+                    pass  # the sender gave up (a timeout) or died
+                finally:
+                    with receiver._lock:
+                        receiver._in_flight.discard(got.headers.get("webhook-id"))
+
+            def _answer(self):
                 if receiver.answer == "redirect":
                     self.send_response(302)
                     self.send_header("Location", "http://127.0.0.1:1/elsewhere")
