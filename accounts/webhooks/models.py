@@ -8,6 +8,7 @@ delivery with a lease (`claimed_until`) before an attempt, so two workers never 
 and a worker that died mid-attempt leaves it to another once the lease runs out.
 """
 
+import base64
 import secrets
 import uuid
 
@@ -27,8 +28,6 @@ def message_id_new() -> str:
 
 def secret_new() -> str:
     """A signing secret in Standard Webhooks' form: whsec_ and 32 random bytes in base64."""
-    import base64
-
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
 
 

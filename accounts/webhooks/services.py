@@ -15,14 +15,14 @@ from datetime import datetime, timedelta, timezone as dt_timezone
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Min, Q
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 from standardwebhooks import Webhook
 
 from accounts.webhooks import transport
 from accounts.webhooks.events import EVENT_TYPES, subscriptions
 from accounts.webhooks.models import Delivery, Endpoint, Event, secret_new
-from core import vault
+from core import metrics, vault
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +145,8 @@ def _skip_locked(queryset):
     """Lock the rows read, skipping those another worker holds (PostgreSQL); SQLite locks the
     whole database on write, and the compare-and-set claim below is what holds there."""
     if connection.features.has_select_for_update_skip_locked:
-        return queryset.select_for_update(skip_locked=True)
+        # Only the queried table's rows: not the endpoint a delivery's filter joins.
+        return queryset.select_for_update(skip_locked=True, of=("self",))
     return queryset
 
 
@@ -226,8 +227,6 @@ def delivery_attempt(*, delivery: Delivery) -> str:
     """Make one attempt of a claimed delivery and write its outcome; return it: "delivered",
     "retry" or "failed" (no retry left), or "lost_claim" (the lease ran out and another worker
     took it: this attempt's outcome is not written over theirs)."""
-    from core import metrics
-
     endpoint, event = delivery.endpoint, delivery.event
     now = timezone.now()
     body = payload(event)
@@ -323,6 +322,4 @@ def queue_stats() -> dict:
 
 
 def _count_by_state():
-    from django.db.models import Count
-
     return Delivery.objects.values_list("state").annotate(n=Count("pk")).order_by()

@@ -99,6 +99,8 @@ class _PinnedConnection(HTTPConnection):
     def __init__(self, host: str, port: int, *, address: str, tls: bool, timeout: float):
         super().__init__(host, port, timeout=timeout)
         self._address, self._tls = address, tls
+        # The Host header names the port only when it is not the scheme's own.
+        self.default_port = 443 if tls else 80
 
     def connect(self):
         sock = socket.create_connection((self._address, self.port), timeout=self.timeout)
