@@ -471,6 +471,8 @@ WEBHOOK_POLL_INTERVAL = env.float("WEBHOOK_POLL_INTERVAL", default=1.0)
 # Allow endpoints on loopback, private and link-local addresses, and over plain http (a private
 # network of services). Off: https only, public addresses only (DEBUG on allows both too).
 WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
+if WEBHOOK_TIMEOUT <= 0 or WEBHOOK_POLL_INTERVAL <= 0:
+    raise ImproperlyConfigured("WEBHOOK_TIMEOUT and WEBHOOK_POLL_INTERVAL: give seconds, more than 0.")
 if WEBHOOK_LEASE <= WEBHOOK_TIMEOUT:
     raise ImproperlyConfigured(f"WEBHOOK_LEASE={WEBHOOK_LEASE} must be longer than WEBHOOK_TIMEOUT={WEBHOOK_TIMEOUT}.")
 

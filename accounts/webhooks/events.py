@@ -37,9 +37,8 @@ EVENT_TYPES: list[str] = [
     "two_factor.disabled",
     "consent.granted",
     "consent.revoked",
-    # Passkeys (accounts/mfa's WebAuthn, built apart): emitted there.
-    "passkey.added",
-    "passkey.removed",
+    # Passkeys (WebAuthn, built apart): known here, emitted by the passkeys' own flows.
+    "passkey.added", "passkey.removed",
 ]
 
 SUBSCRIPTIONS_TTL = 5.0

@@ -78,3 +78,29 @@ def test_the_delivery_log_retry_now_and_send_again(admin_client, hook, receiver,
     assert len(receiver.received) == 3 and len(set(receiver.ids())) == 1
     assert admin_client.get(f"{DELIVERIES}{delivery.pk}/change/").status_code == 200
     assert admin_client.get("/admin/accounts/event/").status_code == 200
+
+
+def test_disable_and_enable_from_the_list(admin_client):
+    endpoint = webhooks.endpoint_add(url="http://127.0.0.1:9/hook").endpoint
+
+    admin_client.post(ENDPOINTS, {"action": "disable", "_selected_action": [endpoint.pk], "index": 0})
+    endpoint.refresh_from_db()
+    assert not endpoint.is_active and endpoint.disabled_reason == "disabled by admin@example.com"
+    admin_client.post(ENDPOINTS, {"action": "enable", "_selected_action": [endpoint.pk], "index": 0})
+
+    endpoint.refresh_from_db()
+    assert endpoint.is_active and endpoint.disabled_reason == "" and endpoint.failing_since is None
+
+
+def test_the_event_types_can_be_changed_and_the_url_cannot(admin_client):
+    endpoint = webhooks.endpoint_add(url="http://127.0.0.1:9/hook").endpoint
+
+    response = admin_client.post(
+        f"{ENDPOINTS}{endpoint.pk}/change/",
+        {"url": "http://127.0.0.1:9/elsewhere", "event_types": ["user.deleted"], "description": "erase"},
+    )
+
+    assert response.status_code == 302
+    endpoint.refresh_from_db()
+    assert (endpoint.url, endpoint.event_types, endpoint.description) == ("http://127.0.0.1:9/hook", ["user.deleted"], "erase")
+    assert 'name="url"' not in admin_client.get(f"{ENDPOINTS}{endpoint.pk}/change/").content.decode()
