@@ -232,3 +232,23 @@ def test_the_secret_is_stored_encrypted(db):
     assert new.secret.startswith("whsec_")
     assert new.secret not in new.endpoint.secret_encrypted
     assert new.endpoint.secrets() == [new.secret]
+
+
+def test_reencrypt_secrets_moves_the_secrets_and_a_rotation_s_previous_one(db, settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from core import vault
+
+    endpoint = webhooks.endpoint_add(url="http://127.0.0.1:9/").endpoint
+    new = webhooks.endpoint_secret_rotate(endpoint_id=endpoint.pk).secret
+    old_key = settings.SECRET_KEY
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "a-new-secret-key-" + "w" * 50, [old_key]
+
+    call_command("reencrypt_secrets", stdout=StringIO())
+
+    settings.SECRET_KEY_FALLBACKS = []
+    endpoint.refresh_from_db()
+    assert vault.is_current(endpoint.secret_encrypted) and vault.is_current(endpoint.previous_secret_encrypted)
+    assert endpoint.secrets()[0] == new
