@@ -10,7 +10,7 @@ from accounts.passwords.credentials import password_check
 from accounts.sessions.services import EndReason, sessions_end
 from accounts.users.links import Purpose, validation_token_make
 from accounts.users.models import User
-from accounts.webhooks.events import user_deleted_emit, user_event
+from accounts.webhooks.events import user_deleted_emit, user_event_emit
 from core.errors import InvalidCredentials
 
 
@@ -21,7 +21,7 @@ def profile_update(*, user: User, name: str | None) -> User:
     user.name = name
     with transaction.atomic():
         user.save(update_fields=["name"])
-        user_event("user.updated", user=user, name=name)
+        user_event_emit("user.updated", user=user, name=name)
     return user
 
 
@@ -45,7 +45,9 @@ def email_change(*, user: User, new_email: str, password: str) -> User:
     try:
         with transaction.atomic():
             user.save(update_fields=fields)
-            user_event("user.email_changed", user=user, previous_email=old_email, email_verified=user.is_email_verified)
+            user_event_emit(
+                "user.email_changed", user=user, previous_email=old_email, email_verified=user.is_email_verified
+            )
     except IntegrityError as exc:
         raise UserAlreadyExist from exc
     audit.record(audit.Type.EMAIL_CHANGE, user=user, detail=f"from {old_email}")
@@ -64,7 +66,7 @@ def user_deactivate(*, user: User) -> None:
     with transaction.atomic():
         user.save(update_fields=["deactivated_at"])
         sessions_end(user=user, reason=EndReason.DEACTIVATION)
-        user_event("user.deactivated", user=user)
+        user_event_emit("user.deactivated", user=user)
     audit.record(audit.Type.DEACTIVATE, user=user)
 
 

@@ -18,7 +18,7 @@ from accounts.sessions.tokens import auth_token_issue
 from accounts.users.links import Purpose, validation_token_make, validation_token_user
 from accounts.users.models import User
 from accounts.users.selectors import user_by_email
-from accounts.webhooks.events import user_event
+from accounts.webhooks.events import user_event_emit
 from core.errors import (
     AccountDisabled,
     InvalidCredentials,
@@ -77,7 +77,7 @@ def _password_store(*, user: User, password: str, how: str) -> int:
     return how many were open."""
     user.set_password(password)
     user.save(update_fields=["password"])
-    user_event("user.password_changed", user=user, how=how)
+    user_event_emit("user.password_changed", user=user, how=how)
     return sessions_end(user=user, reason=EndReason.PASSWORD_CHANGE)
 
 
@@ -111,7 +111,7 @@ def password_reset(*, token: str, new_password: str, confirm: str) -> None:
         ).update(password=make_password(new_password))
         if not updated:
             raise InvalidToken
-        user_event("user.password_changed", user=user, how="reset")
+        user_event_emit("user.password_changed", user=user, how="reset")
         ended = sessions_end(user=user, reason=EndReason.RECOVERY)
     account_failures_clear(user=user)
     audit.record(audit.Type.RECOVERY_COMPLETE, user=user, detail=f"{ended} sessions ended")
@@ -128,5 +128,5 @@ def password_set(*, user: User, password: str | None) -> None:
         user.set_password(password)
     with transaction.atomic():
         user.save(update_fields=["password"])
-        user_event("user.password_changed", user=user, how="set_by_staff")
+        user_event_emit("user.password_changed", user=user, how="set_by_staff")
         sessions_end(user=user, reason=EndReason.STAFF)

@@ -27,7 +27,7 @@ from accounts.sessions.services import EndReason, sessions_end
 from accounts.staff import services as staff
 from accounts.staff.site import admin_session_renew
 from accounts.users.models import User
-from accounts.webhooks.events import user_deleted_emit, user_event
+from accounts.webhooks.events import user_deleted_emit, user_event_emit
 from core.errors import AuthError
 
 
@@ -222,12 +222,15 @@ class UserAdmin(DjangoUserAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if not change:
-            user_event("user.created", user=obj, name=obj.name)
+            user_event_emit("user.created", user=obj, name=obj.name)
             return
         if "email" in form.changed_data:
-            user_event("user.email_changed", user=obj, previous_email=form.initial.get("email", ""), email_verified=obj.is_email_verified)
+            user_event_emit(
+                "user.email_changed", user=obj, previous_email=form.initial.get("email", ""),
+                email_verified=obj.is_email_verified,
+            )
         if "name" in form.changed_data:
-            user_event("user.updated", user=obj, name=obj.name)
+            user_event_emit("user.updated", user=obj, name=obj.name)
 
     def save_related(self, request, form, formsets, change):
         user = form.instance
@@ -235,7 +238,7 @@ class UserAdmin(DjangoUserAdmin):
         super().save_related(request, form, formsets, change)
         after = set(user.groups.values_list("name", flat=True))
         if after != before:
-            user_event(
+            user_event_emit(
                 "user.groups_changed", user=user, groups=sorted(after),
                 added=sorted(after - before), removed=sorted(before - after),
             )

@@ -100,7 +100,7 @@ def event_emit(type: str, *, data: dict) -> None:
     transaction.on_commit(wakeup.notify)
 
 
-def user_event(type: str, *, user: User, **changes) -> None:
+def user_event_emit(type: str, *, user: User, **changes) -> None:
     """Emit an event about a user: its data is user_data(user, **changes)."""
     event_emit(type, data=user_data(user, **changes))
 
