@@ -10,7 +10,7 @@ from django.utils.translation import ngettext
 
 from accounts.webhooks import services as webhooks
 from accounts.webhooks.events import EVENT_TYPES, subscriptions
-from accounts.webhooks.models import Delivery, Endpoint, Event
+from accounts.webhooks.models import Attempt, Delivery, Endpoint, Event
 from core.admin import ActionsOnlyModelAdmin, ReadOnlyModelAdmin
 
 SECRETS_TEMPLATE = "admin/accounts/endpoint/secrets.html"
@@ -121,8 +121,25 @@ class EndpointAdmin(admin.ModelAdmin):
         self.message_user(request, f"{len(queryset)} enabled.")
 
 
+class AttemptInline(admin.TabularInline):
+    """Every attempt of the delivery, read-only."""
+
+    model = Attempt
+    fields = ("at", "status_code", "error", "duration_ms")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Delivery)
 class DeliveryAdmin(ActionsOnlyModelAdmin):
+    inlines = [AttemptInline]
     list_display = (
         "pk", "event_type", "message_id", "endpoint", "state", "attempts", "last_status_code", "last_duration_ms",
         "last_attempt_at", "next_attempt_at",

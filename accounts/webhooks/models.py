@@ -125,3 +125,21 @@ class Delivery(models.Model):
 
     def __str__(self):
         return f"{self.event.type} to {self.endpoint.url}"
+
+
+class Attempt(models.Model):
+    """One attempt of a delivery, for the delivery log (the answer's excerpt is the delivery's, of
+    the last attempt)."""
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log")
+    at = models.DateTimeField()
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=255, blank=True)
+    duration_ms = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["pk"]
+        verbose_name = "webhook delivery attempt"
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.status_code or self.error}"

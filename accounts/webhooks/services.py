@@ -21,7 +21,7 @@ from standardwebhooks import Webhook
 
 from accounts.webhooks import transport
 from accounts.webhooks.events import EVENT_TYPES, subscriptions
-from accounts.webhooks.models import Delivery, Endpoint, Event, secret_new
+from accounts.webhooks.models import Attempt, Delivery, Endpoint, Event, secret_new
 from core import metrics, vault
 
 logger = logging.getLogger(__name__)
@@ -266,6 +266,9 @@ def delivery_attempt(*, delivery: Delivery) -> str:
     with transaction.atomic():
         if not Delivery.objects.filter(pk=delivery.pk, claim_token=delivery.claim_token).update(**fields):
             return "lost_claim"
+        Attempt.objects.create(
+            delivery=delivery, at=now, status_code=status, error=error[:255], duration_ms=int(seconds * 1000)
+        )
         _endpoint_health(endpoint=endpoint, delivered=not error, now=now)
     metrics.webhook_attempt_counted(outcome)
     log = logger.info if not error else logger.warning

@@ -78,6 +78,9 @@ def test_the_receiver_refusing_then_failing_then_back_gets_it_with_the_same_id(d
 
     delivery.refresh_from_db()
     assert (delivery.state, delivery.attempts) == ("succeeded", 3)
+    log = list(delivery.attempt_log.values_list("status_code", "error"))
+    assert [status for status, _error in log] == [None, 500, 200]
+    assert log[0][1].startswith("ConnectionRefusedError") and log[2][1] == ""
     assert receiver.ids() == [Event.objects.get().message_id] * 2
     assert receiver.all_verified()
     new.endpoint.refresh_from_db()
