@@ -307,6 +307,22 @@ def deliveries_round(*, limit: int = 20, stopping=lambda: False) -> int:
     return len(claimed)
 
 
+def events_prune(*, older_than_days: int, dry_run: bool = False) -> int:
+    """Delete the events older than the given days whose every delivery is done (delivered or
+    failed), with their deliveries and attempts; return how many events (`dry_run`: count only).
+    An event with a delivery still pending is kept, however old."""
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    done = Event.objects.filter(created_at__lt=cutoff, fanned_out_at__isnull=False).exclude(
+        deliveries__state=Delivery.State.PENDING
+    )
+    if dry_run:
+        return done.count()
+    with transaction.atomic():
+        pks = list(done.values_list("pk", flat=True))
+        Event.objects.filter(pk__in=pks).delete()
+    return len(pks)
+
+
 def queue_stats() -> dict:
     """What /metrics shows of the queue: deliveries by state, how many wait (pending deliveries
     and events not yet fanned out), and the age in seconds of the oldest waiting event."""

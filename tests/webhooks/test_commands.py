@@ -71,3 +71,32 @@ def test_deliver_webhooks_once_drains_and_exits(hook, receiver, user):
     assert out.getvalue() == "2 attempts made.\n"
     assert set(Delivery.objects.values_list("state", flat=True)) == {"succeeded"}
     assert receiver.all_verified() and len(receiver.received) == 2
+
+
+def test_prune_webhooks_deletes_old_finished_events_only(hook, receiver, user, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.webhooks.models import Attempt, Event
+    from tests.webhooks.conftest import deliver
+
+    event_emit("user.updated", data=user_data(user))  # delivered, old: deleted
+    event_emit("user.deactivated", data=user_data(user))  # delivered, recent: kept
+    deliver()
+    receiver.answer = 500
+    event_emit("user.reactivated", data=user_data(user))  # pending, old: kept
+    deliver()
+    Event.objects.exclude(type="user.deactivated").update(created_at=timezone.now() - timedelta(days=40))
+
+    dry = StringIO()
+    call_command("prune_webhooks", "--older-than", "30", "--dry-run", stdout=dry)
+    out = StringIO()
+    call_command("prune_webhooks", "--older-than", "30", stdout=out)
+
+    assert dry.getvalue() == "1 webhook event(s) older than 30 days would be deleted (dry run: none was).\n"
+    assert out.getvalue() == "1 webhook event(s) older than 30 days deleted.\n"
+    assert sorted(Event.objects.values_list("type", flat=True)) == ["user.deactivated", "user.reactivated"]
+    assert Delivery.objects.count() == 2 and Attempt.objects.count() == 2
+    with pytest.raises(CommandError, match="0 or more"):
+        call_command("prune_webhooks", "--older-than", "-1")
