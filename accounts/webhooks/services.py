@@ -198,6 +198,17 @@ def deliveries_claim(*, limit: int = 20) -> list[Delivery]:
     return list(Delivery.objects.filter(pk__in=claimed).select_related("event", "endpoint").order_by("next_attempt_at", "pk"))
 
 
+def lease_renew(*, delivery: Delivery) -> bool:
+    """Hold a claimed delivery for WEBHOOK_LEASE seconds from now, just before its attempt (the
+    attempts of a batch run one after the other); False if the claim was lost meanwhile."""
+    lease = timezone.now() + timedelta(seconds=settings.WEBHOOK_LEASE)
+    return bool(
+        Delivery.objects.filter(pk=delivery.pk, claim_token=delivery.claim_token, state=Delivery.State.PENDING).update(
+            claimed_until=lease
+        )
+    )
+
+
 def payload(event: Event) -> bytes:
     """The body of every attempt of an event: {"type", "timestamp" (ISO 8601, when it happened), "data"}."""
     return json.dumps(
@@ -303,7 +314,8 @@ def deliveries_round(*, limit: int = 20, stopping=lambda: False) -> int:
                 pk__in=[left.pk for left in claimed[done:]], claim_token__in=[left.claim_token for left in claimed[done:]]
             ).update(claimed_until=None, claim_token="")
             return done
-        delivery_attempt(delivery=delivery)
+        if lease_renew(delivery=delivery):
+            delivery_attempt(delivery=delivery)
     return len(claimed)
 
 

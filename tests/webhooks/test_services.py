@@ -166,7 +166,10 @@ def test_a_claimed_delivery_is_not_claimed_again_until_its_lease_runs_out(hook, 
     again = webhooks.deliveries_claim()
     assert [delivery.pk for delivery in again] == [first[0].pk]
     assert again[0].claim_token != first[0].claim_token
-    # The first worker, back from a stall, does not write over the second one's attempt.
+    # The first worker, back from a stall, neither attempts it (its lease is not renewed) nor
+    # writes over the second one's attempt.
+    assert not webhooks.lease_renew(delivery=first[0])
+    assert webhooks.lease_renew(delivery=again[0])
     assert webhooks.delivery_attempt(delivery=first[0]) == "lost_claim"
 
 
