@@ -8,6 +8,9 @@ Under gunicorn, every worker counts in files of PROMETHEUS_MULTIPROC_DIR (gunico
 that directory at start and removes it at exit) and `exposition()` sums all the workers' files,
 those of workers that have since exited included (prometheus_client's multiprocess mode). Without
 that variable (runserver, a management command, the tests) a process shows its own counts.
+
+The webhooks' queue is no count of a process: a collector reads it from the database at each
+scrape, through the function the app registers (webhook_queue_read), so this module imports no model.
 """
 
 import os
