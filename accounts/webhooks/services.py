@@ -190,12 +190,14 @@ def deliveries_claim(*, limit: int = 20) -> list[Delivery]:
     lease = now + timedelta(seconds=settings.WEBHOOK_LEASE)
     claimed = []
     with transaction.atomic():
-        candidates = list(_skip_locked(Delivery.objects.filter(_due(now)).order_by("next_attempt_at", "pk")).values_list("pk", flat=True)[:limit])
+        due = _skip_locked(Delivery.objects.filter(_due(now)).order_by("next_attempt_at", "pk"))
+        candidates = list(due.values_list("pk", flat=True)[:limit])
         for pk in candidates:
             token = secrets_module.token_hex(16)
             if Delivery.objects.filter(_due(now), pk=pk).update(claimed_until=lease, claim_token=token):
                 claimed.append(pk)
-    return list(Delivery.objects.filter(pk__in=claimed).select_related("event", "endpoint").order_by("next_attempt_at", "pk"))
+    ours = Delivery.objects.filter(pk__in=claimed).select_related("event", "endpoint")
+    return list(ours.order_by("next_attempt_at", "pk"))
 
 
 def lease_renew(*, delivery: Delivery) -> bool:
