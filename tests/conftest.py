@@ -28,6 +28,7 @@ from accounts.passwords.credentials import timing_hashes_forget
 from accounts.sessions.services import session_open
 from accounts.sessions.tokens import auth_token_issue, token_backend
 from accounts.keys.keyring import keyring
+from accounts.webhooks.events import subscriptions
 
 from tests.support.api import PASSWORD  # noqa: E402 (one definition, re-exported here)
 PROJECT = Path(__file__).resolve().parent.parent
@@ -46,6 +47,7 @@ def _fresh_process_state():
     keyring.forget()
     token_backend().forget()
     timing_hashes_forget(everywhere=False)
+    subscriptions.forget()
     yield
     keyring.forget()
     token_backend().forget()

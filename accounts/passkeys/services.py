@@ -43,6 +43,7 @@ from accounts.sessions.models import Session
 from accounts.sessions.tokens import auth_token_issue
 from accounts.signin import services as signin
 from accounts.users.models import User, email_normalize
+from accounts.webhooks.events import user_event_emit
 from core import metrics, vault
 from core.errors import AccountDisabled, AuthError, InvalidCredentials, NotFound, Throttled, UserConfirmationRequired
 from core.ratelimit import address_limit
@@ -141,6 +142,7 @@ def passkey_add(*, user: User, credential: object, name: str = "") -> Passkey:
                 backup_eligible=registered.backup_eligible,
                 backed_up=registered.backed_up,
             )
+            user_event_emit("passkey.added", user=user, passkey={"id": passkey.pk, "name": passkey.name})
     except IntegrityError:
         # The credential is registered already (excludeCredentials ignored by the client).
         _refused(user=user, reason="registration: this credential is registered already")
@@ -185,7 +187,11 @@ def passkey_remove_by_staff(*, passkey: Passkey, by: str) -> None:
 
 def _remove(*, passkey: Passkey, how: str, by: str = "") -> None:
     user = passkey.user
-    Passkey.objects.filter(pk=passkey.pk).delete()
+    with transaction.atomic():
+        Passkey.objects.filter(pk=passkey.pk).delete()
+        user_event_emit(
+            "passkey.removed", user=user, passkey={"id": passkey.pk, "name": passkey.name}, by="staff" if by else "user"
+        )
     audit.record(audit.Type.PASSKEY_REMOVED, user=user, detail=f"{passkey.name} (by {by})" if by else passkey.name)
     emails.send_passkey_removed(user=user, name=passkey.name, how=how)
 
