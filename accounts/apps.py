@@ -8,6 +8,7 @@ class AccountsConfig(AppConfig):
     def ready(self):
         # Registers the system checks of the rooms.
         from accounts.mfa import checks  # noqa: F401
+        from accounts.passkeys import checks as passkey_checks  # noqa: F401
 
         # Every way a session ends reaches the apps signed in with it (Back-Channel Logout).
         from accounts.oidc.backchannel import sessions_ended

@@ -591,3 +591,23 @@ def test_sign_in_options_for_an_email_do_not_tell_whether_it_has_passkeys(client
     assert [(len(entry["id"]), entry["transports"]) for entry in known] == [
         (len(entry["id"]), entry["transports"]) for entry in unknown
     ]
+
+
+@pytest.mark.parametrize(
+    "rp_id, origins, warning",
+    [
+        ("10.0.0.1", ["https://10.0.0.1"], "accounts.W001"),
+        ("::1", [], "accounts.W001"),
+        ("", [], "accounts.W001"),
+        ("example.com", [], "accounts.W002"),
+        ("example.com", ["https://example.com"], None),
+    ],
+)
+def test_the_checks_warn_when_passkeys_cannot_work(settings, rp_id, origins, warning):
+    """Misconfiguration: an RP ID taken from an IP-address TOKEN_ISSUER (the settings' comment
+    promised a system check for it, and there was none), or no origin at all: every ceremony fails."""
+    from django.core import checks
+
+    settings.WEBAUTHN_RP_ID, settings.WEBAUTHN_ORIGINS = rp_id, origins
+    found = [message.id for message in checks.run_checks() if message.id.startswith("accounts.W")]
+    assert found == ([warning] if warning else [])
