@@ -47,6 +47,14 @@ CONTRACT_OPERATIONS = {
     ("/api/mfa/totp", "put"): "totp_confirm",
     ("/api/mfa/totp", "delete"): "totp_disable",
     ("/api/mfa/recovery-codes", "post"): "recovery_codes_regenerate",
+    # Passkeys.
+    ("/api/passkeys/options", "post"): "registration_options",
+    ("/api/passkeys", "get"): "list_passkeys",
+    ("/api/passkeys", "post"): "add",
+    ("/api/passkeys/{passkey_id}", "patch"): "rename",
+    ("/api/passkeys/{passkey_id}", "delete"): "remove",
+    ("/api/authenticate/passkey/options", "post"): "signin_options",
+    ("/api/authenticate/passkey", "post"): "signin",
     # Operations.
     ("/", "get"): "index",
     ("/metrics", "get"): "metrics",
