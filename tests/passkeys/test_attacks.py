@@ -611,3 +611,29 @@ def test_the_checks_warn_when_passkeys_cannot_work(settings, rp_id, origins, war
     settings.WEBAUTHN_RP_ID, settings.WEBAUTHN_ORIGINS = rp_id, origins
     found = [message.id for message in checks.run_checks() if message.id.startswith("accounts.W")]
     assert found == ([warning] if warning else [])
+
+
+def test_a_next_with_markup_is_text_on_the_refusal_pages(client, staff):
+    """Attack: reflected XSS through `next`, echoed into the page a refused passkey ends on."""
+    authenticator, _ = registered(client)
+    browser = Client()
+    next_url = '/x"><script>alert(1)</script>'
+    for path in ("/signin/passkey", "/admin/login/passkey/"):
+        answer = browser.post(path, {**page_ceremony(browser, authenticator, verified=False), "next": next_url})
+        assert answer.status_code == 401
+        assert "<script>alert(1)" not in answer.content.decode()
+
+
+def test_another_users_id_is_not_found_before_the_password_is_checked(client, user, user_factory, token_for, settings):
+    """Attack: DELETE of someone else's passkey with a wrong password: 404, and nothing is counted
+    against the caller's account or recorded as a failed password check."""
+    settings.LOGIN_ACCOUNT_RATE = "1/hour"
+    other = APIClient()
+    other.credentials(HTTP_AUTHORIZATION=token_for(user_factory(email="bob@example.com")))
+    _, theirs = registered(other)
+
+    answer = client.delete(f"/api/passkeys/{theirs['id']}", {"password": "wrong"}, format="json")
+
+    assert (answer.status_code, answer.json()) == (404, {"status": 404, "message": "Not found"})
+    assert not AuthEvent.objects.filter(type=AuthEvent.Type.PASSWORD_CHECK_FAILED).exists()
+    assert client.post("/api/passkeys/options", {"password": PASSWORD}, format="json").status_code == 200
