@@ -637,3 +637,40 @@ def test_another_users_id_is_not_found_before_the_password_is_checked(client, us
     assert (answer.status_code, answer.json()) == (404, {"status": 404, "message": "Not found"})
     assert not AuthEvent.objects.filter(type=AuthEvent.Type.PASSWORD_CHECK_FAILED).exists()
     assert client.post("/api/passkeys/options", {"password": PASSWORD}, format="json").status_code == 200
+
+
+def test_an_assertion_signed_by_another_key_is_refused_counted_and_flags_nothing(client, user, settings):
+    """Attack: A's credential id and user handle (from sign-in options with A's email, and the
+    handle a stolen assertion shows) on an assertion signed with the attacker's key, with a counter
+    below A's: refused and counted against A's account, and A's passkey is not flagged as cloned,
+    since only a genuine signature says anything about the counter."""
+    settings.LOGIN_ACCOUNT_RATE = "2/hour"
+    victim, _ = registered(client)
+    assert passkey_login(victim, counter=10).status_code == 200
+    forger = SoftPasskey(credential_id=victim.credential_id, user_handle=victim.user_handle)
+
+    answers = [passkey_login(forger, sign_in_options(user.email), counter=counter) for counter in (3, 11)]
+
+    for answer in answers:
+        assert (answer.status_code, answer.json()) == (401, INVALID_PASSKEY)
+    stored = Passkey.objects.get()
+    assert stored.cloned_at is None and stored.sign_count == 10
+    assert not AuthEvent.objects.filter(type=AuthEvent.Type.PASSKEY_CLONED).exists()
+    assert passkey_login(victim).status_code == 429
+
+
+def test_flags_changed_after_signing_are_refused(client, user):
+    """Attack: a genuine assertion made without user verification, its UV flag set afterwards."""
+    import base64
+
+    authenticator, _ = registered(client)
+    started = sign_in_options()
+    credential = authenticator.get(started["options"], verified=False)
+    data = bytearray(base64.urlsafe_b64decode(credential["response"]["authenticatorData"] + "=="))
+    data[32] |= 0x04
+    credential["response"]["authenticatorData"] = base64.urlsafe_b64encode(bytes(data)).rstrip(b"=").decode()
+
+    answer = APIClient().post("/api/authenticate/passkey", {"ceremony": started["ceremony"], "credential": credential}, format="json")
+
+    assert (answer.status_code, answer.json()) == (401, INVALID_PASSKEY)
+    assert "signature" in AuthEvent.objects.get(type=AuthEvent.Type.PASSKEY_FAILED).detail.lower()
