@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 
 from django.contrib.auth import SESSION_KEY
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.audit.models import AuthEvent
 from accounts.mfa.models import TOTPDevice
@@ -674,3 +675,17 @@ def test_flags_changed_after_signing_are_refused(client, user):
 
     assert (answer.status_code, answer.json()) == (401, INVALID_PASSKEY)
     assert "signature" in AuthEvent.objects.get(type=AuthEvent.Type.PASSKEY_FAILED).detail.lower()
+
+
+def test_sign_in_options_for_any_email_make_the_same_queries(client, user, user_factory):
+    """Attack: enumeration by timing. An unknown email was answered after one query (the user), an
+    account after two (the user, then its passkeys): about 0.27 ms slower, every time, which many
+    samples measure. One query now, whoever the email is."""
+    registered(client)
+    user_factory(email="nopasskey@example.com")
+    counts = []
+    for email in (user.email, "nopasskey@example.com", "nobody@example.com"):
+        with CaptureQueriesContext(connection) as queries:
+            sign_in_options(email)
+        counts.append(len(queries))
+    assert counts == [1, 1, 1]
