@@ -9,12 +9,11 @@ import json
 import threading
 
 import pytest
-from django.test import Client
-from rest_framework.test import APIClient
-
 from django.contrib.auth import SESSION_KEY
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
 
 from accounts.audit.models import AuthEvent
 from accounts.mfa.models import TOTPDevice
