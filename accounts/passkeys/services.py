@@ -224,28 +224,37 @@ def passkey_signin_options(*, email: str = "") -> SignInOptions:
                 "purpose": _SIGNIN_PURPOSE,
                 "challenge": ceremony.encode(challenge),
                 "expires": int(time.time()) + ceremony.TIMEOUT_SECONDS,
+                # Options for an email allow that account's passkeys only (WebAuthn L3 §7.2 step 5):
+                # the finish checks the passkey's owner against this digest.
+                "account": _account_digest(email) if email else None,
             }
         ).encode()
     )
     return SignInOptions(options=ceremony.authentication_options(challenge=challenge, allow=allow), ceremony=sealed)
 
 
-def _challenge_of(sealed: str) -> bytes:
-    """Return the challenge of a sealed ceremony, spending it; CeremonyFailed if it is not one of
-    ours, has expired, or was spent already."""
+def _account_digest(email: str) -> str:
+    return hashlib.sha256(email_normalize(email).encode()).hexdigest()
+
+
+def _challenge_of(sealed: str) -> tuple[bytes, str | None]:
+    """Return the challenge of a sealed ceremony and the digest of the email its options were for
+    (None: a discoverable sign-in), spending it; CeremonyFailed if it is not one of ours, has
+    expired, or was spent already."""
     try:
         opened = json.loads(vault.decrypt(sealed))
         if opened["purpose"] != _SIGNIN_PURPOSE:
             raise ValueError
         challenge, expires = ceremony.decode(opened["challenge"]), int(opened["expires"])
-    except (vault.SecretUnreadable, ValueError, KeyError, TypeError):
+        account = opened.get("account")
+    except (vault.SecretUnreadable, ValueError, KeyError, TypeError, AttributeError):
         raise ceremony.CeremonyFailed("the ceremony is not one of ours") from None
     left = expires - int(time.time())
     if left <= 0:
         raise ceremony.CeremonyFailed("the ceremony has expired")
     if not cache.add(_spent_key(challenge), True, timeout=left + 5):
         raise ceremony.CeremonyFailed("the ceremony was used already")
-    return challenge
+    return challenge, account if isinstance(account, str) else None
 
 
 def passkey_check(
@@ -263,7 +272,7 @@ def passkey_check(
         for limit in limits:
             limit.check()
         try:
-            challenge = _challenge_of(ceremony_sealed)
+            challenge, account = _challenge_of(ceremony_sealed)
             assertion = ceremony.assertion_read(credential)
             passkey = Passkey.objects.select_related("user").filter(credential_id=assertion.credential_id).first()
             if passkey is None:
@@ -271,8 +280,15 @@ def passkey_check(
             user = passkey.user
             limits.append(account_limit(user=user))
             limits[-1].check()
+            if account is not None and account != _account_digest(user.email):
+                raise ceremony.CeremonyFailed("the options were for another account's passkeys")
+            if assertion.user_handle is None and account is None:
+                # A discoverable credential returns its user handle (WebAuthn L3 §7.2 step 6).
+                raise ceremony.CeremonyFailed("no user handle in a discoverable sign-in")
             if assertion.user_handle is not None and assertion.user_handle != passkey.user_handle:
                 raise ceremony.CeremonyFailed("the user handle is not the passkey's")
+            if passkey.cloned_at is not None:
+                raise ceremony.CeremonyFailed("the passkey is flagged: its counter went backwards once (cloned?)")
             asserted = ceremony.authentication_verify(
                 credential=credential, challenge=challenge, public_key=bytes(passkey.public_key)
             )
