@@ -26,3 +26,4 @@ from accounts.notices import admin as notices  # noqa: E402, F401
 from accounts.oidc import admin as oidc  # noqa: E402, F401
 from accounts.sessions import admin as sessions  # noqa: E402, F401
 from accounts.staff import admin_groups, admin_passkeys, admin_users  # noqa: E402, F401
+from accounts.webhooks import admin as webhooks  # noqa: E402, F401

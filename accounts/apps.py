@@ -19,3 +19,9 @@ class AccountsConfig(AppConfig):
             sessions.ended_listeners.append(sessions_ended)
         if apps_of_sessions not in sessions.apps_of_sessions:
             sessions.apps_of_sessions.append(apps_of_sessions)
+
+        # /metrics reads the webhooks' queue from the database at each scrape.
+        from accounts.webhooks.services import queue_stats
+        from core import metrics
+
+        metrics.webhook_queue_read(queue_stats)

@@ -443,6 +443,39 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
 }
 
+# Webhooks (accounts.webhooks; docs/webhooks.md). The worker (manage.py deliver_webhooks) retries a
+# failed delivery after each of these waits in turn (seconds, comma list), then marks it failed.
+WEBHOOK_RETRY_SCHEDULE = [int(value) for value in env.list("WEBHOOK_RETRY_SCHEDULE", default=["5", "300", "1800", "7200", "18000", "36000", "86400"])]
+if any(value < 0 for value in WEBHOOK_RETRY_SCHEDULE):
+    raise ImproperlyConfigured("WEBHOOK_RETRY_SCHEDULE: give seconds, 0 or more, as a comma list (e.g. 5,300,1800).")
+
+
+def _duration(name: str, default: str) -> int:
+    """Seconds from a duration: a number of seconds, or a number and a unit s, m, h or d (5d, 12h)."""
+    value = env.str(name, default=default).strip().lower()
+    match = re.fullmatch(r"(\d+)\s*([smhd]?)", value)
+    if not match:
+        raise ImproperlyConfigured(f"{name}={value!r}: give seconds, or a number and s, m, h or d (e.g. 5d).")
+    return int(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]
+
+
+# An endpoint all of whose deliveries failed for this long is disabled (and flagged in the admin).
+WEBHOOK_DISABLE_AFTER = _duration("WEBHOOK_DISABLE_AFTER", "5d")
+# Seconds an attempt may take (connecting, and each read of the answer).
+WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=10.0)
+# Seconds a worker holds a delivery it attempts; a worker that died mid-attempt leaves it to
+# another after this. Longer than WEBHOOK_TIMEOUT.
+WEBHOOK_LEASE = env.float("WEBHOOK_LEASE", default=60.0)
+# Seconds the worker waits for work between rounds when not woken (PostgreSQL wakes it at once).
+WEBHOOK_POLL_INTERVAL = env.float("WEBHOOK_POLL_INTERVAL", default=1.0)
+# Allow endpoints on loopback, private and link-local addresses, and over plain http (a private
+# network of services). Off: https only, public addresses only (DEBUG on allows both too).
+WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
+if WEBHOOK_TIMEOUT <= 0 or WEBHOOK_POLL_INTERVAL <= 0:
+    raise ImproperlyConfigured("WEBHOOK_TIMEOUT and WEBHOOK_POLL_INTERVAL: give seconds, more than 0.")
+if WEBHOOK_LEASE <= WEBHOOK_TIMEOUT:
+    raise ImproperlyConfigured(f"WEBHOOK_LEASE={WEBHOOK_LEASE} must be longer than WEBHOOK_TIMEOUT={WEBHOOK_TIMEOUT}.")
+
 # Two-factor sign-in (accounts.mfa.totp): the issuer that authenticator apps show next to the account
 # (the otpauth URI's issuer and label prefix). The URI format forbids a colon in it.
 MFA_ISSUER = env.str("MFA_ISSUER", default="Auth server").strip()

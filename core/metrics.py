@@ -8,6 +8,9 @@ Under gunicorn, every worker counts in files of PROMETHEUS_MULTIPROC_DIR (gunico
 that directory at start and removes it at exit) and `exposition()` sums all the workers' files,
 those of workers that have since exited included (prometheus_client's multiprocess mode). Without
 that variable (runserver, a management command, the tests) a process shows its own counts.
+
+The webhooks' queue is no count of a process: a collector reads it from the database at each
+scrape, through the function the app registers (webhook_queue_read), so this module imports no model.
 """
 
 import os
@@ -21,6 +24,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
 LOGINS = Counter(
@@ -56,6 +60,14 @@ REQUESTS = Histogram(
     ["endpoint", "method", "status"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
+
+WEBHOOK_ATTEMPTS = Counter(
+    "authserver_webhook_attempts",
+    "Webhook delivery attempts made by this process (the worker, deliver_webhooks) by outcome: "
+    "delivered, retry (failed, another attempt scheduled), failed (failed, no retry left)",
+    ["outcome"],
+)
+WEBHOOK_OUTCOMES = ("delivered", "retry", "failed")
 
 # Verbs outside this set are counted as "other": the method is the client's to choose.
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -94,6 +106,59 @@ OIDC_EVENTS = (
 )
 for _event in OIDC_EVENTS:
     OIDC.labels(_event)
+for _outcome in WEBHOOK_OUTCOMES:
+    WEBHOOK_ATTEMPTS.labels(_outcome)
+
+
+class _WebhookQueue:
+    """The webhooks' queue as the database holds it, read at each scrape (so that every node's
+    /metrics shows it, whichever process delivers): deliveries by state, the queue's depth, and
+    the age of its oldest event. The app registers the function that reads it (webhook_queue_read),
+    so this module stays model-free."""
+
+    read = None
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        if _WebhookQueue.read is None:
+            return
+        try:
+            stats = _WebhookQueue.read()
+        except Exception:  # no database at hand (a scrape must still show the rest)
+            return
+        by_state = GaugeMetricFamily(
+            "authserver_webhook_deliveries",
+            "Webhook deliveries by state: pending, succeeded, failed (no retry left)",
+            labels=["state"],
+        )
+        for state, count in sorted(stats["by_state"].items()):
+            by_state.add_metric([state], count)
+        yield by_state
+        yield GaugeMetricFamily(
+            "authserver_webhook_queue_depth",
+            "Webhook deliveries waiting (pending), and events not yet given to the endpoints",
+            value=stats["depth"],
+        )
+        yield GaugeMetricFamily(
+            "authserver_webhook_oldest_pending_seconds",
+            "Age of the oldest webhook event not delivered everywhere yet (0: none waits)",
+            value=stats["oldest_seconds"],
+        )
+
+
+_WEBHOOK_QUEUE = _WebhookQueue()
+REGISTRY.register(_WEBHOOK_QUEUE)
+
+
+def webhook_queue_read(read) -> None:
+    """Register the function that returns the webhooks' queue (accounts.webhooks.services.queue_stats)."""
+    _WebhookQueue.read = read
+
+
+def webhook_attempt_counted(outcome: str) -> None:
+    WEBHOOK_ATTEMPTS.labels(outcome).inc()
 
 
 def outcome_of(exc: Exception) -> str:
@@ -143,6 +208,7 @@ def exposition() -> tuple[bytes, str]:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
+        registry.register(_WEBHOOK_QUEUE)
     else:
         registry = REGISTRY
     return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -28,6 +28,7 @@ from accounts.passwords.credentials import timing_hashes_forget
 from accounts.sessions.services import session_open
 from accounts.sessions.tokens import auth_token_issue, token_backend
 from accounts.keys.keyring import keyring
+from accounts.webhooks.events import subscriptions
 
 from tests.support.api import PASSWORD  # noqa: E402 (one definition, re-exported here)
 PROJECT = Path(__file__).resolve().parent.parent
@@ -46,6 +47,7 @@ def _fresh_process_state():
     keyring.forget()
     token_backend().forget()
     timing_hashes_forget(everywhere=False)
+    subscriptions.forget()
     yield
     keyring.forget()
     token_backend().forget()
@@ -177,13 +179,14 @@ def totp_code(secret: str, when: datetime, steps: int = 0) -> str:
     return pyotp.TOTP(secret).at(when + timedelta(seconds=totp.INTERVAL * steps))
 
 
-# The management form of the read-only inline of open sessions, which every post of the admin's
-# change form for a user carries (a browser sends it from the page).
+# The management forms of the read-only inlines (open sessions, passkeys), which every post of the
+# admin's change form for a user carries (a browser sends them from the page).
 SESSIONS_INLINE = {
-    "auth_sessions-TOTAL_FORMS": "0",
-    "auth_sessions-INITIAL_FORMS": "0",
-    "auth_sessions-MIN_NUM_FORMS": "0",
-    "auth_sessions-MAX_NUM_FORMS": "1000",
+    **{
+        f"{prefix}-{field}": value
+        for prefix in ("auth_sessions", "passkeys")
+        for field, value in (("TOTAL_FORMS", "0"), ("INITIAL_FORMS", "0"), ("MIN_NUM_FORMS", "0"), ("MAX_NUM_FORMS", "1000"))
+    }
 }
 
 

@@ -25,29 +25,36 @@ ALLOWED: dict[str, set[str]] = {
     "accounts.notices": {"accounts.users"},
     "accounts.privileges": {"accounts.users", "accounts.audit"},
     "accounts.keys": {"accounts.users", "accounts.audit"},
+    "accounts.webhooks": {"accounts.users", "accounts.audit"},
     "accounts.sessions": {"accounts.users", "accounts.audit", "accounts.keys", "accounts.privileges"},
-    "accounts.passwords": {"accounts.users", "accounts.audit", "accounts.notices", "accounts.sessions"},
+    "accounts.passwords": {
+        "accounts.users", "accounts.audit", "accounts.notices", "accounts.sessions", "accounts.webhooks",
+    },
     "accounts.account": {
         "accounts.users", "accounts.audit", "accounts.notices", "accounts.sessions", "accounts.passwords",
+        "accounts.webhooks",
     },
-    "accounts.mfa": {"accounts.users", "accounts.audit", "accounts.notices", "accounts.sessions", "accounts.passwords"},
+    "accounts.mfa": {
+        "accounts.users", "accounts.audit", "accounts.notices", "accounts.sessions", "accounts.passwords",
+        "accounts.webhooks",
+    },
     "accounts.signin": {
         "accounts.users", "accounts.audit", "accounts.notices", "accounts.sessions", "accounts.passwords",
-        "accounts.account",
+        "accounts.account", "accounts.webhooks",
     },
     "accounts.passkeys": {
         "accounts.users", "accounts.audit", "accounts.notices", "accounts.sessions", "accounts.passwords",
-        "accounts.signin",
+        "accounts.signin", "accounts.webhooks",
     },
     "accounts.clients": {"accounts.users", "accounts.audit"},
     "accounts.oidc": {
         "accounts.users", "accounts.audit", "accounts.keys", "accounts.sessions", "accounts.clients",
-        "accounts.signin", "accounts.mfa", "accounts.passkeys",
+        "accounts.signin", "accounts.mfa", "accounts.passkeys", "accounts.webhooks",
     },
     "accounts.staff": {
         "accounts.users", "accounts.audit", "accounts.notices", "accounts.privileges", "accounts.keys",
         "accounts.sessions", "accounts.passwords", "accounts.account", "accounts.mfa", "accounts.signin",
-        "accounts.clients", "accounts.passkeys",
+        "accounts.clients", "accounts.passkeys", "accounts.webhooks",
     },
     "legacy_flask": {"accounts.users", "accounts.passwords"},
 }

@@ -10,6 +10,7 @@ from accounts.passwords.credentials import password_check
 from accounts.sessions.services import EndReason, sessions_end
 from accounts.users.links import Purpose, validation_token_make
 from accounts.users.models import User
+from accounts.webhooks.events import user_deleted_emit, user_event_emit
 from core.errors import InvalidCredentials
 
 
@@ -18,7 +19,9 @@ def profile_update(*, user: User, name: str | None) -> User:
     if not name:
         raise NoUpdatesToMake
     user.name = name
-    user.save(update_fields=["name"])
+    with transaction.atomic():
+        user.save(update_fields=["name"])
+        user_event_emit("user.updated", user=user, name=name)
     return user
 
 
@@ -42,6 +45,9 @@ def email_change(*, user: User, new_email: str, password: str) -> User:
     try:
         with transaction.atomic():
             user.save(update_fields=fields)
+            user_event_emit(
+                "user.email_changed", user=user, previous_email=old_email, email_verified=user.is_email_verified
+            )
     except IntegrityError as exc:
         raise UserAlreadyExist from exc
     audit.record(audit.Type.EMAIL_CHANGE, user=user, detail=f"from {old_email}")
@@ -60,6 +66,7 @@ def user_deactivate(*, user: User) -> None:
     with transaction.atomic():
         user.save(update_fields=["deactivated_at"])
         sessions_end(user=user, reason=EndReason.DEACTIVATION)
+        user_event_emit("user.deactivated", user=user)
     audit.record(audit.Type.DEACTIVATE, user=user)
 
 
@@ -71,5 +78,6 @@ def user_delete(*, user: User, password: str) -> None:
     with transaction.atomic():
         # Ended first, so that the apps it signed in to hear of it (back-channel logout).
         sessions_end(user=user, reason=EndReason.DELETED)
+        user_deleted_emit(user=user)
         user.delete()
     audit.record(audit.Type.DELETE, email=email)

@@ -10,6 +10,7 @@ from accounts.passwords.services import password_validate
 from accounts.users.links import Purpose, validation_token_make, validation_token_user
 from accounts.users.models import User
 from accounts.users.selectors import user_by_email
+from accounts.webhooks.events import user_event_emit
 from core.errors import PasswordConfirmationInvalid
 from core.ratelimit import address_limit
 
@@ -31,6 +32,7 @@ def user_register(*, email: str, name: str, password: str, confirm: str, client_
         # The email is sent inside the transaction: if it fails, the account is rolled back.
         with transaction.atomic():
             user.save()
+            user_event_emit("user.created", user=user, name=user.name)
             token = validation_token_make(user=user, purpose=Purpose.CONFIRMATION)
             emails.send_confirmation(user=user, token=token)
     except IntegrityError as exc:
@@ -45,14 +47,16 @@ def account_confirm(*, token: str) -> User:
     sent after an email change does only the latter); confirming twice is not an error."""
     user = validation_token_user(token=token, purpose=Purpose.CONFIRMATION)
     now = timezone.now()
-    if user.email_verified_at is None:
-        # The token is bound to the current email: whoever followed it reads that mailbox.
-        user.email_verified_at = now
-        User.objects.filter(pk=user.pk, email_verified_at__isnull=True).update(email_verified_at=now)
-    if user.confirmed_at is None:
-        user.confirmed_at = now
-        if User.objects.filter(pk=user.pk, confirmed_at__isnull=True).update(confirmed_at=now):
-            audit.record(audit.Type.CONFIRM, user=user)
+    with transaction.atomic():
+        if user.email_verified_at is None:
+            # The token is bound to the current email: whoever followed it reads that mailbox.
+            user.email_verified_at = now
+            User.objects.filter(pk=user.pk, email_verified_at__isnull=True).update(email_verified_at=now)
+        if user.confirmed_at is None:
+            user.confirmed_at = now
+            if User.objects.filter(pk=user.pk, confirmed_at__isnull=True).update(confirmed_at=now):
+                user_event_emit("user.confirmed", user=user)
+                audit.record(audit.Type.CONFIRM, user=user)
     return user
 
 

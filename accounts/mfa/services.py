@@ -45,6 +45,7 @@ from accounts.notices import services as emails
 from accounts.passwords.credentials import account_limit, password_check
 from accounts.sessions.services import EndReason, sessions_end
 from accounts.users.models import User
+from accounts.webhooks.events import user_event_emit
 from core import metrics
 from core.errors import InvalidCredentials
 from core.ratelimit import RateLimit
@@ -226,6 +227,7 @@ def totp_enrollment_confirm(*, user: User, code: str) -> list[str]:
         if not confirmed:
             raise NoTwoFactorEnrollment
         codes = _recovery_codes_replace(user=user)
+        user_event_emit("two_factor.enabled", user=user, method="totp")
     audit.record(audit.Type.MFA_ENABLED, user=user)
     emails.send_two_factor_enabled(user=user)
     return codes
@@ -242,6 +244,7 @@ def totp_disable(*, user: User, password: str, code: str) -> None:
     with transaction.atomic():
         device.delete()
         RecoveryCode.objects.filter(user=user).delete()
+        user_event_emit("two_factor.disabled", user=user, method="totp", by="user")
     audit.record(audit.Type.MFA_DISABLED, user=user)
     emails.send_two_factor_disabled(user=user, how="with your password and a code")
 
@@ -288,6 +291,7 @@ def two_factor_reset(*, user: User, by: str) -> bool:
         device.delete()
         RecoveryCode.objects.filter(user=user).delete()
         ended = sessions_end(user=user, reason=EndReason.TWO_FACTOR_RESET)
+        user_event_emit("two_factor.disabled", user=user, method="totp", by="staff")
     audit.record(audit.Type.MFA_RESET, user=user, detail=f"by {by} ({ended} sessions ended)")
     emails.send_two_factor_disabled(user=user, how="by our staff (a reset)")
     return True

@@ -15,12 +15,17 @@ from accounts.sessions.models import Session
 
 # UserManager is named by migration 0001 as accounts.models.UserManager.
 from accounts.users.models import User, UserManager
+from accounts.webhooks.models import Attempt, Delivery, Endpoint, Event
 
 __all__ = [
     "AccessToken",
+    "Attempt",
     "AuthEvent",
     "Client",
     "Consent",
+    "Delivery",
+    "Endpoint",
+    "Event",
     "Grant",
     "IDToken",
     "Passkey",

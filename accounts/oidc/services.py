@@ -7,6 +7,7 @@ from accounts.audit import services as audit
 from accounts.clients.models import Client
 from accounts.oidc.models import AccessToken, Consent, IDToken, RefreshToken
 from accounts.users.models import User
+from accounts.webhooks.events import user_event_emit
 from core import metrics
 from core.errors import NotFound
 
@@ -38,6 +39,11 @@ def consent_give(*, user: User, client: Client, scopes) -> Consent:
             consent.scope = " ".join(sorted(set(consent.scope.split()) | set(scopes)))
             consent.updated_at = now
             consent.save(update_fields=["scope", "updated_at"])
+        if created or consent.updated_at == now:
+            user_event_emit(
+                "consent.granted", user=user, client_id=client.client_id, client_name=client.name,
+                scopes=consent.scope.split(),
+            )
     audit.record(audit.Type.CONSENT_GIVEN, user=user, detail=f"{client.name}: {' '.join(sorted(set(scopes)))}")
     metrics.oidc_counted("consent_given")
     return consent
@@ -70,6 +76,10 @@ def consent_withdraw(*, user: User, consent_id: str, actor: User | None = None) 
     with transaction.atomic():
         consent.delete()
         grants_revoke(user=user, client=consent.client)
+        user_event_emit(
+            "consent.revoked", user=user, client_id=consent.client.client_id, client_name=consent.client.name,
+            by="user" if actor is None or actor.pk == user.pk else "staff",
+        )
     by = f" by {actor.email}" if actor is not None and actor.pk != user.pk else ""
     audit.record(audit.Type.CONSENT_WITHDRAWN, user=user, detail=f"{consent.client.name}{by}")
 

@@ -8,11 +8,13 @@ from rest_framework.response import Response
 
 from accounts.passkeys import services as passkeys
 from accounts.passkeys.errors import InvalidPasskey
+# The password of POST /api/passkeys/options and DELETE /api/passkeys/<id>: signin's serializer, so
+# that the schema has one PasswordRequest component (two classes of that name fail check --deploy).
 from accounts.signin.api import PasswordSerializer, TokenOutput
 from core import errors
 from core.api import ContractViewSet
 from core.schema import BODY_ERRORS, TOKEN_ERRORS, MessageOutput, action_schema, message
-from core.serializers import NameField, PasswordField, TextField
+from core.serializers import NameField, TextField
 
 # A credential's JSON (credential.toJSON()) is a few hundred bytes; an attestation with
 # certificates some kilobytes. Anything larger is not one.

@@ -43,6 +43,7 @@ from accounts.sessions.models import Session
 from accounts.sessions.tokens import auth_token_issue
 from accounts.signin import services as signin
 from accounts.users.models import User, email_normalize
+from accounts.webhooks.events import user_event_emit
 from core import metrics, vault
 from core.errors import AccountDisabled, AuthError, InvalidCredentials, NotFound, Throttled, UserConfirmationRequired
 from core.ratelimit import address_limit
@@ -141,6 +142,7 @@ def passkey_add(*, user: User, credential: object, name: str = "") -> Passkey:
                 backup_eligible=registered.backup_eligible,
                 backed_up=registered.backed_up,
             )
+            user_event_emit("passkey.added", user=user, passkey={"id": passkey.pk, "name": passkey.name})
     except IntegrityError:
         # The credential is registered already (excludeCredentials ignored by the client).
         _refused(user=user, reason="registration: this credential is registered already")
@@ -185,7 +187,11 @@ def passkey_remove_by_staff(*, passkey: Passkey, by: str) -> None:
 
 def _remove(*, passkey: Passkey, how: str, by: str = "") -> None:
     user = passkey.user
-    Passkey.objects.filter(pk=passkey.pk).delete()
+    with transaction.atomic():
+        Passkey.objects.filter(pk=passkey.pk).delete()
+        user_event_emit(
+            "passkey.removed", user=user, passkey={"id": passkey.pk, "name": passkey.name}, by="staff" if by else "user"
+        )
     audit.record(audit.Type.PASSKEY_REMOVED, user=user, detail=f"{passkey.name} (by {by})" if by else passkey.name)
     emails.send_passkey_removed(user=user, name=passkey.name, how=how)
 
@@ -203,9 +209,11 @@ def passkey_signin_options(*, email: str = "") -> SignInOptions:
     """
     allow = []
     if email:
-        user = User.objects.with_email(email).first()
-        if user is not None:
-            allow = list(Passkey.objects.filter(user=user).values_list("credential_id", "transports"))
+        # One query whether or not the email has an account: two (the user, then the passkeys)
+        # made an account's answer measurably slower than an unknown email's.
+        allow = list(
+            Passkey.objects.filter(user__email_normalized=email_normalize(email)).values_list("credential_id", "transports")
+        )
         if not allow:
             decoy = salted_hmac(_DECOY_SALT, email_normalize(email), algorithm="sha256").digest()[:16]
             allow = [(ceremony.encode(decoy), ["hybrid", "internal"])]
@@ -216,28 +224,37 @@ def passkey_signin_options(*, email: str = "") -> SignInOptions:
                 "purpose": _SIGNIN_PURPOSE,
                 "challenge": ceremony.encode(challenge),
                 "expires": int(time.time()) + ceremony.TIMEOUT_SECONDS,
+                # Options for an email allow that account's passkeys only (WebAuthn L3 §7.2 step 5):
+                # the finish checks the passkey's owner against this digest.
+                "account": _account_digest(email) if email else None,
             }
         ).encode()
     )
     return SignInOptions(options=ceremony.authentication_options(challenge=challenge, allow=allow), ceremony=sealed)
 
 
-def _challenge_of(sealed: str) -> bytes:
-    """Return the challenge of a sealed ceremony, spending it; CeremonyFailed if it is not one of
-    ours, has expired, or was spent already."""
+def _account_digest(email: str) -> str:
+    return hashlib.sha256(email_normalize(email).encode()).hexdigest()
+
+
+def _challenge_of(sealed: str) -> tuple[bytes, str | None]:
+    """Return the challenge of a sealed ceremony and the digest of the email its options were for
+    (None: a discoverable sign-in), spending it; CeremonyFailed if it is not one of ours, has
+    expired, or was spent already."""
     try:
         opened = json.loads(vault.decrypt(sealed))
         if opened["purpose"] != _SIGNIN_PURPOSE:
             raise ValueError
         challenge, expires = ceremony.decode(opened["challenge"]), int(opened["expires"])
-    except (vault.SecretUnreadable, ValueError, KeyError, TypeError):
+        account = opened.get("account")
+    except (vault.SecretUnreadable, ValueError, KeyError, TypeError, AttributeError):
         raise ceremony.CeremonyFailed("the ceremony is not one of ours") from None
     left = expires - int(time.time())
     if left <= 0:
         raise ceremony.CeremonyFailed("the ceremony has expired")
     if not cache.add(_spent_key(challenge), True, timeout=left + 5):
         raise ceremony.CeremonyFailed("the ceremony was used already")
-    return challenge
+    return challenge, account if isinstance(account, str) else None
 
 
 def passkey_check(
@@ -255,7 +272,7 @@ def passkey_check(
         for limit in limits:
             limit.check()
         try:
-            challenge = _challenge_of(ceremony_sealed)
+            challenge, account = _challenge_of(ceremony_sealed)
             assertion = ceremony.assertion_read(credential)
             passkey = Passkey.objects.select_related("user").filter(credential_id=assertion.credential_id).first()
             if passkey is None:
@@ -263,8 +280,15 @@ def passkey_check(
             user = passkey.user
             limits.append(account_limit(user=user))
             limits[-1].check()
+            if account is not None and account != _account_digest(user.email):
+                raise ceremony.CeremonyFailed("the options were for another account's passkeys")
+            if assertion.user_handle is None and account is None:
+                # A discoverable credential returns its user handle (WebAuthn L3 §7.2 step 6).
+                raise ceremony.CeremonyFailed("no user handle in a discoverable sign-in")
             if assertion.user_handle is not None and assertion.user_handle != passkey.user_handle:
                 raise ceremony.CeremonyFailed("the user handle is not the passkey's")
+            if passkey.cloned_at is not None:
+                raise ceremony.CeremonyFailed("the passkey is flagged: its counter went backwards once (cloned?)")
             asserted = ceremony.authentication_verify(
                 credential=credential, challenge=challenge, public_key=bytes(passkey.public_key)
             )

@@ -18,6 +18,7 @@ from accounts.sessions.tokens import auth_token_issue
 from accounts.users.links import Purpose, validation_token_make, validation_token_user
 from accounts.users.models import User
 from accounts.users.selectors import user_by_email
+from accounts.webhooks.events import user_event_emit
 from core.errors import (
     AccountDisabled,
     InvalidCredentials,
@@ -53,7 +54,7 @@ def password_change(
         raise InvalidCredentials
     password_validate(new_password, user=user, field="new_password")
     with transaction.atomic():
-        ended = _password_store(user=user, password=new_password)
+        ended = _password_store(user=user, password=new_password, how="changed")
         new = session_open(
             user=user, remember=session.remember, amr=session.amr, user_agent=user_agent, client_address=client_address
         )
@@ -66,15 +67,17 @@ def password_replace(*, user: User, password: str, where: str) -> None:
     """Set a new password the user chose and whose old one was checked elsewhere (the admin
     site's own form): every session ends, and the user is told."""
     with transaction.atomic():
-        ended = _password_store(user=user, password=password)
+        ended = _password_store(user=user, password=password, how="changed")
     audit.record(audit.Type.PASSWORD_CHANGE, user=user, detail=f"{where}, {ended} sessions ended")
     emails.send_password_changed(user=user, how=f"changed in the {where}")
 
 
-def _password_store(*, user: User, password: str) -> int:
-    """Save the new password and end every session of the user; return how many were open."""
+def _password_store(*, user: User, password: str, how: str) -> int:
+    """Save the new password and end every session of the user (in the caller's transaction);
+    return how many were open."""
     user.set_password(password)
     user.save(update_fields=["password"])
+    user_event_emit("user.password_changed", user=user, how=how)
     return sessions_end(user=user, reason=EndReason.PASSWORD_CHANGE)
 
 
@@ -108,6 +111,7 @@ def password_reset(*, token: str, new_password: str, confirm: str) -> None:
         ).update(password=make_password(new_password))
         if not updated:
             raise InvalidToken
+        user_event_emit("user.password_changed", user=user, how="reset")
         ended = sessions_end(user=user, reason=EndReason.RECOVERY)
     account_failures_clear(user=user)
     audit.record(audit.Type.RECOVERY_COMPLETE, user=user, detail=f"{ended} sessions ended")
@@ -124,4 +128,5 @@ def password_set(*, user: User, password: str | None) -> None:
         user.set_password(password)
     with transaction.atomic():
         user.save(update_fields=["password"])
+        user_event_emit("user.password_changed", user=user, how="set_by_staff")
         sessions_end(user=user, reason=EndReason.STAFF)

@@ -18,6 +18,7 @@ from accounts.sessions.services import session_open
 from accounts.sessions.tokens import auth_token_issue
 from accounts.signin.stages import signin_stages
 from accounts.users.models import User, email_normalize
+from accounts.webhooks.events import user_event_emit
 from core import metrics
 from core.addresses import address_group
 from core.errors import AccountDisabled, AuthError, InvalidCredentials, Throttled, UserConfirmationRequired
@@ -95,6 +96,7 @@ def sign_in(*, user: User, remember: bool, amr: list[str], client_address: str, 
             user.deactivated_at = None
             fields.append("deactivated_at")
             audit.record(audit.Type.REACTIVATE, user=user)
+            user_event_emit("user.reactivated", user=user)
         user.save(update_fields=fields)
         session = session_open(
             user=user, remember=remember, amr=amr, user_agent=user_agent, client_address=client_address, now=now

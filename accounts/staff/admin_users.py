@@ -14,6 +14,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm, AdminUserCreationForm, UserChangeForm
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
 from django.db.models import Q
 from django.utils.translation import ngettext
 
@@ -27,6 +28,7 @@ from accounts.sessions.services import EndReason, sessions_end
 from accounts.staff import services as staff
 from accounts.staff.site import admin_session_renew
 from accounts.users.models import User
+from accounts.webhooks.events import user_deleted_emit, user_event_emit
 from core.errors import AuthError
 
 
@@ -216,6 +218,42 @@ class UserAdmin(DjangoUserAdmin):
         # delete into perms_needed: those stay), not by those pages.
         perms_needed.intersection_update({self.model._meta.verbose_name})
         return deleted, counts, perms_needed, protected
+
+    # Django's add and change views run these in one transaction, which the events join.
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change:
+            user_event_emit("user.created", user=obj, name=obj.name)
+            return
+        if "email" in form.changed_data:
+            user_event_emit(
+                "user.email_changed", user=obj, previous_email=form.initial.get("email", ""),
+                email_verified=obj.is_email_verified,
+            )
+        if "name" in form.changed_data:
+            user_event_emit("user.updated", user=obj, name=obj.name)
+
+    def save_related(self, request, form, formsets, change):
+        user = form.instance
+        before = set(user.groups.values_list("name", flat=True)) if change else set()
+        super().save_related(request, form, formsets, change)
+        after = set(user.groups.values_list("name", flat=True))
+        if after != before:
+            user_event_emit(
+                "user.groups_changed", user=user, groups=sorted(after),
+                added=sorted(after - before), removed=sorted(before - after),
+            )
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            user_deleted_emit(user=obj)
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            for user in queryset:
+                user_deleted_emit(user=user)
+            super().delete_queryset(request, queryset)
 
     # Django calls these with the request after each save of the add, change and password
     # forms, and before a deletion: the one place that knows which staff member acted.

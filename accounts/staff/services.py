@@ -15,6 +15,7 @@ from accounts.passwords.services import recovery_send
 from accounts.privileges.rules import staff_action_check, staff_action_record
 from accounts.sessions.services import EndReason, sessions_end
 from accounts.users.models import User
+from accounts.webhooks.events import user_event_emit
 
 
 def user_confirm(*, user: User, actor: User | None) -> bool:
@@ -25,7 +26,9 @@ def user_confirm(*, user: User, actor: User | None) -> bool:
     user.confirmed_at = timezone.now()
     # Staff vouch for the address, as the link would have.
     user.email_verified_at = user.email_verified_at or user.confirmed_at
-    user.save(update_fields=["confirmed_at", "email_verified_at"])
+    with transaction.atomic():
+        user.save(update_fields=["confirmed_at", "email_verified_at"])
+        user_event_emit("user.confirmed", user=user)
     staff_action_record(user=user, actor=actor, action="confirmed")
     return True
 
@@ -39,6 +42,7 @@ def user_set_active(*, user: User, active: bool, actor: User | None) -> bool:
     user.is_active = active
     with transaction.atomic():
         user.save(update_fields=["is_active"])
+        user_event_emit("user.enabled" if active else "user.disabled", user=user)
         if not active:
             sessions_end(user=user, reason=EndReason.DISABLED)
     staff_action_record(user=user, actor=actor, action="enabled" if active else "disabled")

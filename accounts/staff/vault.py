@@ -2,7 +2,7 @@
 
 While the former key is in SECRET_KEY_FALLBACKS, everything still decrypts; once it is dropped,
 only what was re-encrypted does. The keyring re-encrypts the signing keys by itself at each
-reload; `secrets_reencrypt` does all of them at once, TOTP secrets included (`python manage.py
+reload; `secrets_reencrypt` does all of them at once, TOTP and webhook secrets included (`python manage.py
 reencrypt_secrets`), so that the fallback can be dropped right after.
 """
 
@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from accounts.keys.models import SigningKey
 from accounts.mfa.models import TOTPDevice
+from accounts.webhooks.models import Endpoint
 from core import vault
 
 
@@ -26,6 +27,12 @@ def secrets_reencrypt() -> ReencryptReport:
     sources = [
         (SigningKey.objects.exclude(state=SigningKey.State.RETIRED), "private_key_encrypted", lambda row: f"signing key {row.kid}"),
         (TOTPDevice.objects.select_related("user"), "secret_encrypted", lambda row: f"TOTP secret of {row.user.email}"),
+        (Endpoint.objects.all(), "secret_encrypted", lambda row: f"webhook secret of endpoint {row.pk}"),
+        (
+            Endpoint.objects.exclude(previous_secret_encrypted=""),
+            "previous_secret_encrypted",
+            lambda row: f"previous webhook secret of endpoint {row.pk}",
+        ),
     ]
     for queryset, column, name in sources:
         for row in queryset.iterator():

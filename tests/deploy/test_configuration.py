@@ -52,7 +52,7 @@ def _string(node: ast.AST) -> str | None:
 def reads_in_source(path: Path) -> dict[str, int]:
     """Return {variable: line} for each environment read in `path`.
 
-    The forms used: env.<type>("NAME", ...), env("NAME"), _rate("NAME", ...),
+    The forms used: env.<type>("NAME", ...), env("NAME"), _rate("NAME", ...), _duration("NAME", ...),
     dj_database_url.config(...) (DATABASE_URL unless env= says otherwise), os.environ["NAME"],
     os.environ.get("NAME") and os.getenv("NAME").
     """
@@ -62,7 +62,7 @@ def reads_in_source(path: Path) -> dict[str, int]:
         if isinstance(node, ast.Call):
             func = ast.unparse(node.func)
             first = _string(node.args[0]) if node.args else None
-            if re.fullmatch(r"env(\.\w+)?|_rate|os\.environ\.get|os\.getenv", func):
+            if re.fullmatch(r"env(\.\w+)?|_rate|_duration|os\.environ\.get|os\.getenv", func):
                 name = first
             elif func == "dj_database_url.config":
                 keywords = {keyword.arg: _string(keyword.value) for keyword in node.keywords}
@@ -370,9 +370,10 @@ def dockerfile() -> list[tuple[str, str]]:
 
 def test_procfile_releases_with_migrations_and_serves_with_gunicorn():
     commands = procfile_commands()
-    assert commands.keys() == {"release", "web"}
+    assert commands.keys() == {"release", "web", "worker"}
     assert shlex.split(commands["release"])[:3] == ["python", "manage.py", "migrate"]
     assert shlex.split(commands["web"]) == ["gunicorn", "-c", "gunicorn.conf.py", "authserver.wsgi:application"]
+    assert shlex.split(commands["worker"]) == ["python", "manage.py", "deliver_webhooks"]
 
 
 def test_dockerfile_builds_in_stages_on_slim_python_of_python_version():

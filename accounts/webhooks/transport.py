@@ -1,0 +1,132 @@
+"""Sending one delivery over HTTP(S), and the checks that make an endpoint safe to point anywhere.
+
+The standard library's http.client, with what a webhook sender needs and nothing more: a timeout
+(WEBHOOK_TIMEOUT, 10 s) on connecting and on each read, no redirect followed (a 3xx is an answer
+like any other, and not a success), and only the first KB of the answer kept.
+
+Unless DEBUG is on or WEBHOOK_ALLOW_PRIVATE is set, a URL must be https, and the host must resolve
+only to public addresses: no loopback, private, link-local (169.254.169.254, the cloud's metadata
+service), shared, multicast or reserved address. That is checked when an endpoint is registered
+(`url_problem`) and again at each attempt, against the very address connected to: the host is
+resolved once, every address it resolves to is checked, and the connection goes to that address
+(TLS verified against the hostname, sent as SNI and Host), so a DNS answer that changes between the
+check and the connection (DNS rebinding) cannot reach an internal address.
+"""
+
+import ipaddress
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from http.client import HTTPConnection, HTTPException
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+EXCERPT_BYTES = 1024
+
+
+class Refused(Exception):
+    """The URL may not be called (its scheme, or an address it resolves to)."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    excerpt: str
+    seconds: float
+
+
+def _checked() -> bool:
+    return not (settings.DEBUG or settings.WEBHOOK_ALLOW_PRIVATE)
+
+
+def address_refused(address: str) -> bool:
+    """Whether an address is one a webhook may not reach: anything but a global unicast address."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast or ip.is_reserved
+
+
+def _target(url: str) -> tuple[str, str, int, str]:
+    """Return (scheme, host, port, path with query) of a URL, or raise Refused."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise Refused("the URL must be http(s)://host/...")
+    if parts.scheme != "https" and _checked():
+        raise Refused("the URL must be https (set WEBHOOK_ALLOW_PRIVATE to allow http)")
+    if parts.username or parts.password:
+        raise Refused("the URL may not carry a user or password")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise Refused("the URL's port is not a number") from exc
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return parts.scheme, parts.hostname, port, path
+
+
+def _resolve(host: str, port: int) -> list[str]:
+    """Every address the host resolves to, checked (unless the checks are off); raise Refused."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise Refused(f"{host} does not resolve") from exc
+    addresses = list(dict.fromkeys(info[4][0] for info in infos))
+    if _checked():
+        refused = [address for address in addresses if address_refused(address)]
+        if refused:
+            raise Refused(
+                f"{host} resolves to {refused[0]}, a loopback, private, link-local or reserved address "
+                "(set WEBHOOK_ALLOW_PRIVATE to allow it)"
+            )
+    return addresses
+
+
+def url_problem(url: str) -> str | None:
+    """Why the URL cannot be an endpoint, or None: registration's early check."""
+    try:
+        _scheme, host, port, _path = _target(url)
+        _resolve(host, port)
+    except Refused as exc:
+        return str(exc)
+    return None
+
+
+class _PinnedConnection(HTTPConnection):
+    """An HTTP(S) connection to one address chosen beforehand, for a hostname (Host, SNI, TLS)."""
+
+    def __init__(self, host: str, port: int, *, address: str, tls: bool, timeout: float):
+        super().__init__(host, port, timeout=timeout)
+        self._address, self._tls = address, tls
+        # The Host header names the port only when it is not the scheme's own.
+        self.default_port = 443 if tls else 80
+
+    def connect(self):
+        sock = socket.create_connection((self._address, self.port), timeout=self.timeout)
+        if self._tls:
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
+        self.sock = sock
+
+
+def post(url: str, *, body: bytes, headers: dict[str, str]) -> Answer:
+    """POST the body to the URL; return the answer, or raise Refused or OSError (not reached,
+    timed out, TLS refused) or HTTPException (not HTTP)."""
+    scheme, host, port, path = _target(url)
+    address = _resolve(host, port)[0]
+    started = time.monotonic()
+    connection = _PinnedConnection(host, port, address=address, tls=scheme == "https", timeout=settings.WEBHOOK_TIMEOUT)
+    try:
+        connection.request("POST", path, body=body, headers={"Content-Type": "application/json", **headers})
+        response = connection.getresponse()
+        excerpt = response.read(EXCERPT_BYTES)
+    finally:
+        connection.close()
+    return Answer(
+        status=response.status,
+        excerpt=excerpt.decode("utf-8", "replace"),
+        seconds=time.monotonic() - started,
+    )
+
+
+__all__ = ["Answer", "HTTPException", "Refused", "address_refused", "post", "url_problem"]
