@@ -10,7 +10,8 @@ real one would. Its functions run the ceremonies with the browser's own JSON hel
 
 The walks: register and sign in (discoverable, and by email), with two-factor on too (no code
 asked); the refusals (user verification off, a wrong origin, a replayed assertion, a spent
-challenge, a counter that goes backwards, a removed passkey), each answered 401 "Invalid passkey";
+challenge, options asked for another account, a counter that goes backwards (the passkey then
+flagged for good), a removed passkey), each answered 401 "Invalid passkey";
 a registration and sign-ins whose options come from one node and whose finish goes to another;
 the hosted sign-in page's button (English, German, in an OpenID authorization up to the app's ID
 token, a refusal, a ceremony the browser cannot finish) and its autofill; the staff admin's
@@ -667,6 +668,24 @@ def test_a_replayed_assertion_and_a_spent_challenge_are_refused(server, open_bro
     assert_signed_in_as(server, signed_in(passkey_sign_in(browser, server)), email)
 
 
+def test_options_asked_for_one_account_do_not_sign_in_another(server, open_browser):
+    """Options asked for an email allow that account's passkeys only: an assertion of another
+    account's passkey (the browser asked without the list) is refused for them."""
+    email, other = "asked.walker@example.com", "other.walker@example.com"
+    register_passkey(open_browser(), server, register_user(server, email))
+    browser = open_browser()
+    register_passkey(browser, server, register_user(server, other))
+
+    started = spa(browser, "call", server["base"], "POST", "/api/authenticate/passkey/options", {"email": email})
+    assert started["status"] == 200, started
+    options = {key: value for key, value in started["body"]["options"].items() if key != "allowCredentials"}
+    answer = spa(browser, "assertFor", server["base"], options, started["body"]["ceremony"])
+    refused(answer)
+    # The same passkey with options asked without an email, or for its own account: signed in.
+    assert_signed_in_as(server, signed_in(passkey_sign_in(browser, server)), other)
+    assert_signed_in_as(server, signed_in(passkey_sign_in(browser, server, other)), other)
+
+
 def test_a_counter_that_goes_backwards_is_refused_and_the_passkey_flagged(server, staff, open_browser):
     email = "clone.walker@example.com"
     token = register_user(server, email)
@@ -688,6 +707,14 @@ def test_a_counter_that_goes_backwards_is_refused_and_the_passkey_flagged(server
     assert int.from_bytes(b64decode(answer["credential"]["response"]["authenticatorData"])[33:37], "big") < original.sign_count
     refused(answer)
     assert flagged_passkeys(server) == [email]
+    # A flagged passkey signs in no more, whatever its counter says next.
+    browser.remove_all_credentials()
+    browser.add_credential(
+        Credential.create_resident_credential(
+            b64decode(original.id), original.rp_id, b64decode(original.user_handle), b64decode(original.private_key), 100
+        )
+    )
+    refused(passkey_sign_in(browser, server))
     # The API does not tell; the staff's page of passkeys does.
     status, listed = api(server["base"], "GET", "/api/passkeys", token=token)
     assert status == 200 and len(listed["passkeys"]) == 1 and "cloned_at" not in listed["passkeys"][0], listed
