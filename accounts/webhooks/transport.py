@@ -6,7 +6,8 @@ like any other, and not a success), and only the first KB of the answer kept.
 
 Unless DEBUG is on or WEBHOOK_ALLOW_PRIVATE is set, a URL must be https, and the host must resolve
 only to public addresses: no loopback, private, link-local (169.254.169.254, the cloud's metadata
-service), shared, multicast or reserved address. That is checked when an endpoint is registered
+service), shared, multicast or reserved address, nor an IPv6 address carrying one (IPv4-mapped,
+6to4) or an IPv6 site-local one. That is checked when an endpoint is registered
 (`url_problem`) and again at each attempt, against the very address connected to: the host is
 resolved once, every address it resolves to is checked, and the connection goes to that address
 (TLS verified against the hostname, sent as SNI and Host), so a DNS answer that changes between the
@@ -44,8 +45,14 @@ def _checked() -> bool:
 def address_refused(address: str) -> bool:
     """Whether an address is one a webhook may not reach: anything but a global unicast address."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.is_site_local:
+            return True
+        # An IPv4 address carried inside an IPv6 one (mapped, or 6to4 through a relay) is the
+        # address reached: checked as such.
+        wrapped = ip.ipv4_mapped or ip.sixtofour
+        if wrapped is not None:
+            ip = wrapped
     return not ip.is_global or ip.is_multicast or ip.is_reserved
 
 
