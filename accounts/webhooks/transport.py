@@ -15,6 +15,7 @@ check and the connection (DNS rebinding) cannot reach an internal address.
 """
 
 import ipaddress
+import re
 import socket
 import ssl
 import time
@@ -25,6 +26,9 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 EXCERPT_BYTES = 1024
+
+# What a request line may carry as its target: printable ASCII, no space.
+_SENDABLE_PATH = re.compile(r"[\x21-\x7e]+")
 
 
 class Refused(Exception):
@@ -70,6 +74,10 @@ def _target(url: str) -> tuple[str, str, int, str]:
     except ValueError as exc:
         raise Refused("the URL's port is not a number") from exc
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    if not _SENDABLE_PATH.fullmatch(path):
+        # http.client would raise ValueError on it at every attempt (a space or control character
+        # would also split the request line).
+        raise Refused("the URL's path and query must be printable ASCII (percent-encode the rest)")
     return parts.scheme, parts.hostname, port, path
 
 
@@ -77,7 +85,7 @@ def _resolve(host: str, port: int) -> list[str]:
     """Every address the host resolves to, checked (unless the checks are off); raise Refused."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
+    except (socket.gaierror, ValueError) as exc:  # ValueError: a NUL, or a label IDNA refuses
         raise Refused(f"{host} does not resolve") from exc
     addresses = list(dict.fromkeys(info[4][0] for info in infos))
     if _checked():

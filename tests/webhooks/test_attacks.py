@@ -86,6 +86,39 @@ def test_an_ipv6_address_wrapping_or_naming_a_private_network_is_refused(checked
         webhooks.endpoint_add(url="https://hooks.example.com/hook")
 
 
+@pytest.mark.parametrize(
+    "path",
+    ["/hook\u00e9", "/hook\u2028x", "/hook\r\nX-Injected: 1", "/a b", "/a\x00b", "/a\x7fb", "/?q=\x01"],
+)
+def test_a_url_http_client_cannot_send_is_refused_at_registration(db, path):
+    """Header injection / poison endpoint: a URL whose path is not plain printable ASCII (a space,
+    a control character, a non-ASCII letter) makes http.client raise ValueError, which no caller
+    caught: the worker's round broke, the attempt was never counted and the delivery came back
+    every lease for ever. It is refused when registered, and at delivery for a row already there."""
+    url = f"http://127.0.0.1:9{path}"
+
+    with pytest.raises(webhooks.EndpointRefused, match="percent-encode"):
+        webhooks.endpoint_add(url=url)
+    with pytest.raises(CommandError, match="percent-encode"):
+        call_command("webhook_endpoints", "--add", url)
+
+
+def test_an_endpoint_already_holding_an_unsendable_url_fails_its_attempts_instead_of_breaking_the_worker(db, user, settings):
+    """Poison endpoint: an endpoint row written before the check (or by hand) with a non-ASCII
+    path: each attempt is counted, refused, and the delivery fails once its retries are spent."""
+    settings.WEBHOOK_RETRY_SCHEDULE = [0]
+    Endpoint.objects.create(url="http://127.0.0.1:9/caf\u00e9", secret_encrypted=webhooks.vault.encrypt(b"whsec_QUJD"))
+    webhooks.subscriptions.forget()
+    with transaction.atomic():
+        event_emit("user.updated", data=user_data(user))
+
+    assert deliver() == 2
+
+    delivery = Delivery.objects.get()
+    assert (delivery.state, delivery.attempts) == ("failed", 2)
+    assert delivery.last_error.startswith("refused: the URL's path and query must be printable ASCII")
+
+
 # --- the answer ----------------------------------------------------------------------------------
 
 
