@@ -58,6 +58,9 @@ def event_types_check(types: list[str] | None) -> list[str]:
 
 def endpoint_url_check(url: str) -> str:
     """Return the URL, or raise EndpointRefused with why it cannot be an endpoint."""
+    longest = Endpoint._meta.get_field("url").max_length
+    if len(url.strip()) > longest:
+        raise EndpointRefused(f"the URL is longer than {longest} characters")
     problem = transport.url_problem(url.strip())
     if problem:
         raise EndpointRefused(f"{url}: {problem}")

@@ -119,6 +119,16 @@ def test_an_endpoint_already_holding_an_unsendable_url_fails_its_attempts_instea
     assert delivery.last_error.startswith("refused: the URL's path and query must be printable ASCII")
 
 
+def test_a_url_longer_than_the_column_is_refused_not_a_database_error(db):
+    """Bad input: a 2,001-character URL from the command was an uncaught DataError on PostgreSQL."""
+    url = "http://127.0.0.1:9/" + "a" * 1982
+
+    assert len(url) == 2001
+    with pytest.raises(CommandError, match="longer than 2000 characters"):
+        call_command("webhook_endpoints", "--add", url)
+    assert not Endpoint.objects.exists()
+
+
 # --- the answer ----------------------------------------------------------------------------------
 
 
