@@ -259,6 +259,7 @@ def delivery_attempt(*, delivery: Delivery) -> str:
         error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     except vault.SecretUnreadable:
         error = "the endpoint's secret cannot be read (SECRET_KEY changed): rotate it"
+    error = error.replace("\x00", "\ufffd")  # a server's words may hold a NUL, which PostgreSQL refuses
     attempts = delivery.attempts + 1
     fields = {
         "attempts": attempts,

@@ -139,7 +139,8 @@ def post(url: str, *, body: bytes, headers: dict[str, str]) -> Answer:
         connection.close()
     return Answer(
         status=response.status,
-        excerpt=excerpt.decode("utf-8", "replace"),
+        # A NUL cannot be stored in PostgreSQL's text: it would break the outcome's UPDATE.
+        excerpt=excerpt.decode("utf-8", "replace").replace("\x00", "\ufffd"),
         seconds=time.monotonic() - started,
     )
 

@@ -132,6 +132,22 @@ def test_a_url_longer_than_the_column_is_refused_not_a_database_error(db):
 # --- the answer ----------------------------------------------------------------------------------
 
 
+def test_an_answer_holding_nul_is_stored_without_it(hook, user):
+    """Poison answer: a NUL byte in the answer's excerpt cannot go into a PostgreSQL text column;
+    the outcome's UPDATE failed, the round broke and the delivery came back every lease for ever."""
+    server = RawServer(lambda connection: connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nok\x00\x00done"))
+    Endpoint.objects.filter(pk=hook.pk).update(url=f"http://127.0.0.1:{server.port}/hook")
+    with transaction.atomic():
+        event_emit("user.updated", data=user_data(user))
+    try:
+        assert deliver() == 1
+    finally:
+        server.close()
+
+    delivery = Delivery.objects.get()
+    assert (delivery.state, delivery.last_response) == ("succeeded", "ok\ufffd\ufffddone")
+
+
 # --- the events ----------------------------------------------------------------------------------
 
 
