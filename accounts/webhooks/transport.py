@@ -1,7 +1,7 @@
 """Sending one delivery over HTTP(S), and the checks that make an endpoint safe to point anywhere.
 
 The standard library's http.client, with what a webhook sender needs and nothing more: a timeout
-(WEBHOOK_TIMEOUT, 10 s) on connecting and on each read, no redirect followed (a 3xx is an answer
+(WEBHOOK_TIMEOUT, 10 s) on the whole attempt, connecting, TLS and reading the answer together, no redirect followed (a 3xx is an answer
 like any other, and not a success), and only the first KB of the answer kept.
 
 Unless DEBUG is on or WEBHOOK_ALLOW_PRIVATE is set, a URL must be https, and the host must resolve
@@ -18,6 +18,7 @@ import ipaddress
 import re
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from http.client import HTTPConnection, HTTPException
@@ -109,33 +110,66 @@ def url_problem(url: str) -> str | None:
 
 
 class _PinnedConnection(HTTPConnection):
-    """An HTTP(S) connection to one address chosen beforehand, for a hostname (Host, SNI, TLS)."""
+    """An HTTP(S) connection to one address chosen beforehand, for a hostname (Host, SNI, TLS),
+    that `cut()` ends from another thread whatever it is doing (connecting, TLS, a read)."""
 
     def __init__(self, host: str, port: int, *, address: str, tls: bool, timeout: float):
         super().__init__(host, port, timeout=timeout)
         self._address, self._tls = address, tls
         # The Host header names the port only when it is not the scheme's own.
         self.default_port = 443 if tls else 80
+        self._lock = threading.Lock()
+        self.cut_short = False
+
+    def _hold(self, sock) -> None:
+        with self._lock:
+            if self.cut_short:
+                sock.close()
+                raise TimeoutError("cut short")
+            self.sock = sock
 
     def connect(self):
         sock = socket.create_connection((self._address, self.port), timeout=self.timeout)
+        self._hold(sock)
         if self._tls:
-            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
-        self.sock = sock
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.host, do_handshake_on_connect=False)
+            self._hold(sock)
+            sock.do_handshake()
+
+    def cut(self) -> None:
+        with self._lock:
+            self.cut_short = True
+            if self.sock is not None:
+                try:
+                    self.sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
 
 def post(url: str, *, body: bytes, headers: dict[str, str]) -> Answer:
     """POST the body to the URL; return the answer, or raise Refused or OSError (not reached,
-    timed out, TLS refused) or HTTPException (not HTTP)."""
+    timed out, TLS refused) or HTTPException (not HTTP).
+
+    WEBHOOK_TIMEOUT bounds the whole attempt from the connection on, not each read: a server that
+    drips its answer a byte at a time is cut at that time (the attempt stays within its lease)."""
     scheme, host, port, path = _target(url)
     address = _resolve(host, port)[0]
     started = time.monotonic()
-    connection = _PinnedConnection(host, port, address=address, tls=scheme == "https", timeout=settings.WEBHOOK_TIMEOUT)
+    timeout = settings.WEBHOOK_TIMEOUT
+    connection = _PinnedConnection(host, port, address=address, tls=scheme == "https", timeout=timeout)
+    timer = threading.Timer(timeout, connection.cut)
+    timer.daemon = True
+    timer.start()
     try:
         connection.request("POST", path, body=body, headers={"Content-Type": "application/json", **headers})
         response = connection.getresponse()
         excerpt = response.read(EXCERPT_BYTES)
+    except (OSError, HTTPException) as exc:
+        if connection.cut_short:
+            raise TimeoutError(f"timed out: no answer within {timeout:g} s") from exc
+        raise
     finally:
+        timer.cancel()
         connection.close()
     return Answer(
         status=response.status,

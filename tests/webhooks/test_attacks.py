@@ -132,6 +132,28 @@ def test_a_url_longer_than_the_column_is_refused_not_a_database_error(db):
 # --- the answer ----------------------------------------------------------------------------------
 
 
+def test_a_slow_drip_answer_is_cut_at_the_timeout_not_after_it(settings):
+    """Slow drip: a server sending its headers a byte every 0.2 s never trips a per-read timeout of
+    0.5 s; the attempt ran as long as the server liked, past the lease, and another worker then
+    attempted the same delivery at once. The timeout is the whole attempt's."""
+    settings.WEBHOOK_TIMEOUT = 0.5
+
+    def drip(connection):
+        for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 100:
+            connection.sendall(bytes([byte]))
+            time.sleep(0.2)
+
+    server = RawServer(drip)
+    started = time.monotonic()
+    try:
+        with pytest.raises(TimeoutError, match="timed out: no answer within 0.5 s"):
+            transport.post(f"http://127.0.0.1:{server.port}/hook", body=b"{}", headers={})
+    finally:
+        server.close()
+
+    assert time.monotonic() - started < 1.5
+
+
 def test_an_answer_holding_nul_is_stored_without_it(hook, user):
     """Poison answer: a NUL byte in the answer's excerpt cannot go into a PostgreSQL text column;
     the outcome's UPDATE failed, the round broke and the delivery came back every lease for ever."""
