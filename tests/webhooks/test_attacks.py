@@ -87,6 +87,84 @@ def test_an_ipv6_address_wrapping_or_naming_a_private_network_is_refused(checked
 
 
 @pytest.mark.parametrize(
+    "address",
+    [
+        "64:ff9b::a00:1",  # NAT64 wrapping 10.0.0.1
+        "64:ff9b::a9fe:a9fe",  # NAT64 wrapping 169.254.169.254
+        "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo
+        "::7f00:1",  # IPv4-compatible 127.0.0.1
+        "::ffff:7f00:1",  # IPv4-mapped 127.0.0.1, spelled in hex
+        "fe80::1%eth0",  # link-local with a zone id
+        "::",
+        "0.0.0.0",
+        "224.0.0.1",
+        "255.255.255.255",
+        "198.18.0.1",
+    ],
+)
+def test_other_wrapped_or_special_addresses_are_refused(checked, db, monkeypatch, address):
+    """SSRF (regression): NAT64, Teredo, IPv4-compatible and -mapped, zone ids, unspecified,
+    multicast, broadcast and benchmarking addresses."""
+    resolving(monkeypatch, address)
+
+    assert transport.url_problem("https://hooks.example.com/hook").startswith(f"hooks.example.com resolves to {address}")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.1/hook",
+        "https://2130706433/hook",
+        "https://0x7f.1/hook",
+        "https://0177.0.0.1/hook",
+        "https://[::]/hook",
+        "https://[::ffff:127.0.0.1]:443/hook",
+        "HTTPS://127.0.0.1/hook",
+        "https://127.0.0.1/hook#https://hooks.example.com/",
+    ],
+)
+def test_spellings_of_loopback_are_refused(checked, db, url):
+    """SSRF (regression): short, decimal, hex and octal IPv4, [::], an
+    uppercase scheme and a fragment all resolve to loopback, and the check is on what they resolve to."""
+    assert "resolves to" in transport.url_problem(url)
+
+
+@pytest.mark.parametrize(
+    "url, why",
+    [
+        ("https://hooks.example.com@127.0.0.1/hook", "may not carry a user"),
+        ("https://hooks.example.com\\@127.0.0.1/hook", "may not carry a user"),
+        ("hTTp://hooks.example.com/hook", "must be https"),
+        ("https:///hook", "must be http(s)://host/"),
+        ("https://hooks.example.com:99999/hook", "port is not a number"),
+    ],
+)
+def test_userinfo_backslash_and_scheme_tricks_are_refused(checked, db, monkeypatch, url, why):
+    """SSRF (regression): userinfo before the real host, a backslash, an empty host, a mixed-case
+    http scheme with DEBUG off, a port out of range."""
+    resolving(monkeypatch, PUBLIC)
+
+    assert why in (transport.url_problem(url) or "")
+
+
+def test_a_name_resolving_to_a_public_and_a_private_address_is_refused_at_delivery(checked, db, monkeypatch, user):
+    """DNS rebinding: public at registration; at delivery a public and a private address, the
+    private one second (a sender that checked the first only would connect to either)."""
+    resolving(monkeypatch, PUBLIC)
+    webhooks.endpoint_add(url="https://hooks.example.com/hook")
+    resolving(monkeypatch, PUBLIC, "10.0.0.7")
+    connected = []
+    monkeypatch.setattr(transport.socket, "create_connection", lambda *args, **kwargs: connected.append(args))
+    with transaction.atomic():
+        event_emit("user.updated", data=user_data(user))
+
+    deliver()
+
+    assert Delivery.objects.get().last_error.startswith("refused: hooks.example.com resolves to 10.0.0.7")
+    assert connected == []
+
+
+@pytest.mark.parametrize(
     "path",
     ["/hook\u00e9", "/hook\u2028x", "/hook\r\nX-Injected: 1", "/a b", "/a\x00b", "/a\x7fb", "/?q=\x01"],
 )
@@ -129,6 +207,22 @@ def test_a_url_longer_than_the_column_is_refused_not_a_database_error(db):
     assert not Endpoint.objects.exists()
 
 
+def test_a_unicode_hostname_is_sent_as_idna(checked, db, monkeypatch):
+    """IDNA (regression): a Unicode host is resolved, checked and connected to like its ASCII form."""
+    seen = []
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        seen.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    monkeypatch.setattr(transport.socket, "getaddrinfo", getaddrinfo)
+
+    assert transport.url_problem("https://b\u00fccher.example/hook") == (
+        "b\u00fccher.example resolves to 127.0.0.1, a loopback, private, link-local or reserved address "
+        "(set WEBHOOK_ALLOW_PRIVATE to allow it)"
+    )
+
+
 # --- the answer ----------------------------------------------------------------------------------
 
 
@@ -154,6 +248,23 @@ def test_a_slow_drip_answer_is_cut_at_the_timeout_not_after_it(settings):
     assert time.monotonic() - started < 1.5
 
 
+def test_a_huge_answer_keeps_only_its_first_kilobyte(settings):
+    """Huge response (regression): 10 MB answered; 1 KB read and kept."""
+
+    def huge(connection):
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10485760\r\n\r\n")
+        for _ in range(160):
+            connection.sendall(b"x" * 65536)
+
+    server = RawServer(huge)
+    try:
+        answer = transport.post(f"http://127.0.0.1:{server.port}/hook", body=b"{}", headers={})
+    finally:
+        server.close()
+
+    assert (answer.status, answer.excerpt) == (200, "x" * 1024)
+
+
 def test_an_answer_holding_nul_is_stored_without_it(hook, user):
     """Poison answer: a NUL byte in the answer's excerpt cannot go into a PostgreSQL text column;
     the outcome's UPDATE failed, the round broke and the delivery came back every lease for ever."""
@@ -170,7 +281,73 @@ def test_an_answer_holding_nul_is_stored_without_it(hook, user):
     assert (delivery.state, delivery.last_response) == ("succeeded", "ok\ufffd\ufffddone")
 
 
+def test_a_redirect_to_an_internal_address_is_not_followed(hook, receiver, user, monkeypatch):
+    """Redirect (regression): a 307 to the metadata service is an answer, not a success, and not followed."""
+
+    def redirect(connection):
+        connection.sendall(
+            b"HTTP/1.1 307 Temporary Redirect\r\nLocation: http://169.254.169.254/latest/meta-data/\r\n"
+            b"Content-Length: 0\r\n\r\n"
+        )
+
+    server = RawServer(redirect)
+    Endpoint.objects.filter(pk=hook.pk).update(url=f"http://127.0.0.1:{server.port}/hook")
+    connected = []
+    real = transport.socket.create_connection
+    monkeypatch.setattr(
+        transport.socket, "create_connection", lambda address, **kwargs: connected.append(address) or real(address, **kwargs)
+    )
+    with transaction.atomic():
+        event_emit("user.updated", data=user_data(user))
+    try:
+        deliver()
+    finally:
+        server.close()
+
+    delivery = Delivery.objects.get()
+    assert (delivery.state, delivery.last_status_code, delivery.last_error) == ("pending", 307, "answered 307")
+    assert connected == [("127.0.0.1", server.port)]
+
+
+def test_tls_is_verified_against_the_name(monkeypatch):
+    """TLS for another host (regression): the context verifies the chain and the hostname."""
+    contexts = []
+    real = transport.ssl.create_default_context
+
+    def spy(*args, **kwargs):
+        context = real(*args, **kwargs)
+        contexts.append(context)
+        return context
+
+    monkeypatch.setattr(transport.ssl, "create_default_context", spy)
+    server = RawServer(lambda connection: connection.sendall(b"not TLS"))
+    try:
+        with pytest.raises(OSError):
+            transport.post(f"https://127.0.0.1:{server.port}/hook", body=b"{}", headers={})
+    finally:
+        server.close()
+
+    assert [(context.verify_mode, context.check_hostname) for context in contexts] == [(transport.ssl.CERT_REQUIRED, True)]
+
+
 # --- the events ----------------------------------------------------------------------------------
+
+
+def test_an_event_of_a_change_that_rolls_back_is_not_written(hook, user):
+    """Rolled-back change (regression): the event goes with it, and nothing is sent."""
+    with pytest.raises(RuntimeError), transaction.atomic():
+        event_emit("user.updated", data=user_data(user))
+        raise RuntimeError("the change fails after its event")
+
+    assert (Event.objects.count(), deliver()) == (0, 0)
+
+
+def test_an_unknown_event_type_is_refused_before_anything_is_written(hook):
+    """Careless caller (regression): a type not in EVENT_TYPES is a bug, raised at once."""
+    with pytest.raises(ValueError, match="user.hacked"), transaction.atomic():
+        event_emit("user.hacked", data={})
+
+    assert not Event.objects.exists()
 
 
 # --- the admin and the commands ------------------------------------------------------------------
@@ -186,3 +363,72 @@ def viewer(db, django_user_model):
     return staff
 
 
+def test_a_view_only_staff_member_can_neither_resend_nor_rotate(client, viewer, hook, user):
+    """Admin actions without the change permission (regression): "send again" and "rotate the
+    secret" are refused, and no page shows the secret."""
+    with transaction.atomic():
+        event_emit("user.updated", data=user_data(user))
+    deliver()
+    delivery = Delivery.objects.get()
+    secret_before = Endpoint.objects.get().secret_encrypted
+    admin_login(client, viewer)
+
+    resent = client.post(
+        "/admin/accounts/delivery/", {"action": "send_again", "_selected_action": [delivery.pk]}, follow=True
+    )
+    rotated = client.post(
+        "/admin/accounts/endpoint/", {"action": "rotate_secret", "_selected_action": [hook.pk]}, follow=True
+    )
+    pages = [client.get(f"/admin/accounts/endpoint/{hook.pk}/change/"), client.get(f"/admin/accounts/delivery/{delivery.pk}/change/")]
+
+    delivery.refresh_from_db()
+    assert (delivery.state, delivery.attempts) == ("succeeded", 1)
+    assert Endpoint.objects.get().secret_encrypted == secret_before
+    assert b"whsec_" not in resent.content + rotated.content
+    assert [page.status_code for page in pages] == [200, 200]
+    for page in pages:
+        assert b"whsec_" not in page.content and secret_before.encode() not in page.content
+
+
+def test_admin_actions_need_the_csrf_token(viewer, hook, db):
+    """CSRF (regression): an action posted without the token is refused (403)."""
+    from django.test import Client
+
+    viewer.is_superuser = True
+    viewer.save()
+    client = Client(enforce_csrf_checks=True)
+    admin_login(client, viewer)
+
+    answer = client.post("/admin/accounts/endpoint/", {"action": "rotate_secret", "_selected_action": [hook.pk]})
+
+    assert answer.status_code == 403
+    assert Endpoint.objects.get().previous_secret_encrypted == ""
+
+
+@pytest.mark.parametrize(
+    "args, why",
+    [
+        (["--disable", "abc"], "invalid int value"),
+        (["--disable", "999"], "no webhook endpoint has id 999"),
+        (["--rotate-secret", "-1"], "no webhook endpoint has id -1"),
+        (["--add", "http://127.0.0.1:9/", "--events", "user.created,user.hacked"], "unknown event types: user.hacked"),
+        (["--list", "--disable", "1"], "not allowed with argument"),
+    ],
+)
+def test_webhook_endpoints_refuses_bad_input_with_a_message(db, args, why):
+    """Command input (regression): bad ids, unknown event types, contradictory flags."""
+    with pytest.raises(CommandError, match=why):
+        call_command("webhook_endpoints", *args)
+    assert not Endpoint.objects.exists()
+
+
+def test_prune_dry_run_deletes_nothing(hook, user):
+    """prune_webhooks --dry-run (regression): counts, deletes nothing."""
+    with transaction.atomic():
+        event_emit("user.updated", data=user_data(user))
+    deliver()
+    Event.objects.update(created_at=Event.objects.get().created_at.replace(year=2000))
+
+    call_command("prune_webhooks", "--older-than", "1", "--dry-run")
+
+    assert (Event.objects.count(), Delivery.objects.count()) == (1, 1)
