@@ -432,3 +432,25 @@ def test_prune_dry_run_deletes_nothing(hook, user):
     call_command("prune_webhooks", "--older-than", "1", "--dry-run")
 
     assert (Event.objects.count(), Delivery.objects.count()) == (1, 1)
+
+
+def test_saving_an_endpoint_in_the_admin_writes_only_its_form_fields(db, rf):
+    """Lost update: the admin's change form saved the whole row as it read it, so a secret rotated
+    (or the endpoint disabled by the worker) between that read and the save was written back over:
+    the new secret, already shown and deployed, was gone. Only the form's fields are written."""
+    from django.contrib import admin as django_admin
+
+    from accounts.webhooks.admin import EndpointAdmin
+
+    new = webhooks.endpoint_add(url="http://127.0.0.1:9/hook")
+    stale = Endpoint.objects.get(pk=new.endpoint.pk)
+    rotated = webhooks.endpoint_secret_rotate(endpoint_id=new.endpoint.pk)
+    webhooks.endpoint_disable(endpoint_id=new.endpoint.pk, reason="every delivery failed")
+    stale.description = "CRM"
+    stale.event_types = ["user.created"]
+
+    EndpointAdmin(Endpoint, django_admin.site).save_model(rf.post("/"), stale, form=None, change=True)
+
+    endpoint = Endpoint.objects.get()
+    assert (endpoint.description, endpoint.event_types, endpoint.is_active) == ("CRM", ["user.created"], False)
+    assert endpoint.secrets()[0] == rotated.secret
