@@ -259,6 +259,12 @@ def delivery_attempt(*, delivery: Delivery) -> str:
         error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     except vault.SecretUnreadable:
         error = "the endpoint's secret cannot be read (SECRET_KEY changed): rotate it"
+    except Exception as exc:
+        # A bug, or an answer http.client chokes on in a way not foreseen: a failed attempt all
+        # the same, counted and retried on schedule; uncaught, it broke the round and left the
+        # delivery to come back every lease for ever, never counted, never failed.
+        logger.exception("Webhook attempt %s to endpoint %s raised", event.message_id, endpoint.pk)
+        error = f"unexpected {type(exc).__name__}"
     error = error.replace("\x00", "\ufffd")  # a server's words may hold a NUL, which PostgreSQL refuses
     attempts = delivery.attempts + 1
     fields = {

@@ -454,3 +454,24 @@ def test_saving_an_endpoint_in_the_admin_writes_only_its_form_fields(db, rf):
     endpoint = Endpoint.objects.get()
     assert (endpoint.description, endpoint.event_types, endpoint.is_active) == ("CRM", ["user.created"], False)
     assert endpoint.secrets()[0] == rotated.secret
+
+
+def test_an_unforeseen_exception_in_an_attempt_is_a_failed_attempt(hook, user, settings, monkeypatch, caplog):
+    """Poison delivery: any exception the attempt did not foresee (here a KeyError from the
+    transport) broke the worker's round; the delivery was never counted and came back every lease
+    for ever, and the deliveries claimed after it in the batch waited a lease. It is now a failed
+    attempt, logged with its traceback, retried on schedule, then failed."""
+    settings.WEBHOOK_RETRY_SCHEDULE = [0]
+
+    def post(url, **kwargs):
+        raise KeyError("unforeseen")
+
+    monkeypatch.setattr(transport, "post", post)
+    with transaction.atomic():
+        event_emit("user.updated", data=user_data(user))
+
+    assert deliver() == 2
+
+    delivery = Delivery.objects.get()
+    assert (delivery.state, delivery.attempts, delivery.last_error) == ("failed", 2, "unexpected KeyError")
+    assert [record.levelname for record in caplog.records if "raised" in record.getMessage()] == ["ERROR", "ERROR"]
