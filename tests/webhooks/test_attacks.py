@@ -475,3 +475,10 @@ def test_an_unforeseen_exception_in_an_attempt_is_a_failed_attempt(hook, user, s
     delivery = Delivery.objects.get()
     assert (delivery.state, delivery.attempts, delivery.last_error) == ("failed", 2, "unexpected KeyError")
     assert [record.levelname for record in caplog.records if "raised" in record.getMessage()] == ["ERROR", "ERROR"]
+
+
+@pytest.mark.parametrize("days", ["1000000", "999999999", "1000000000"])
+def test_prune_with_too_many_days_is_refused_with_a_message(db, days):
+    """Command input: --older-than past the calendar's start was an OverflowError's traceback."""
+    with pytest.raises(CommandError, match="--older-than reaches before the year 1"):
+        call_command("prune_webhooks", "--older-than", days)
