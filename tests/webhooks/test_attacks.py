@@ -482,3 +482,24 @@ def test_prune_with_too_many_days_is_refused_with_a_message(db, days):
     """Command input: --older-than past the calendar's start was an OverflowError's traceback."""
     with pytest.raises(CommandError, match="--older-than reaches before the year 1"):
         call_command("prune_webhooks", "--older-than", days)
+
+
+def test_a_slow_drip_tls_handshake_is_cut_at_the_timeout(settings):
+    """Slow drip in TLS: a server that sends its handshake record a byte every 0.2 s is cut at
+    WEBHOOK_TIMEOUT too (the handshake runs after the deadline's timer holds the socket)."""
+    settings.WEBHOOK_TIMEOUT = 0.5
+
+    def drip(connection):
+        for byte in b"\x16\x03\x03\x40\x00" + b"\x02" * 100:
+            connection.sendall(bytes([byte]))
+            time.sleep(0.2)
+
+    server = RawServer(drip)
+    started = time.monotonic()
+    try:
+        with pytest.raises(TimeoutError, match="timed out: no answer within 0.5 s"):
+            transport.post(f"https://127.0.0.1:{server.port}/hook", body=b"{}", headers={})
+    finally:
+        server.close()
+
+    assert time.monotonic() - started < 1.5
