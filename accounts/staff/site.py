@@ -33,6 +33,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.utils.decorators import method_decorator
 
+from accounts.audit import services as audit
 from accounts.mfa.errors import InvalidTwoFactorCode, TwoFactorRequired
 from accounts.passkeys.services import passkey_check
 from accounts.passwords.credentials import password_check
@@ -196,6 +197,7 @@ class AdminSite(admin.AdminSite):
             return self._login_refused(request, next_url, "That passkey did not sign you in.")
         if not user.is_staff:
             # The same words as Django's for a valid non-staff account: nothing more is told.
+            audit.record(audit.Type.LOGIN_FAILED, user=user, detail=f"not staff (passkey, {WHERE})")
             return self._login_refused(request, next_url, "That passkey did not sign you in.")
         django_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         self._session_open(request, amr=amr, where=f"passkey, {WHERE}")

@@ -86,7 +86,9 @@ class EndpointAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            super().save_model(request, obj, form, change)
+            # Only the form's fields: the row read for the form may be stale by now (a secret
+            # rotated, the endpoint disabled by the worker), and is not written back over.
+            obj.save(update_fields=["event_types", "description"])
             subscriptions.forget()
             return
         new = webhooks.endpoint_add(

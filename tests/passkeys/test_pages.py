@@ -151,6 +151,7 @@ def test_a_user_who_is_not_staff_is_refused_by_the_admin(user, passkey_of):
     assert answer.status_code == 401
     assert "That passkey did not sign you in." in answer.content.decode()
     assert browser.get("/admin/").status_code == 302
+    assert AuthEvent.objects.get(type=AuthEvent.Type.LOGIN_FAILED).detail == "not staff (passkey, admin site)"
 
 
 def test_a_refused_passkey_at_the_admin_says_so(staff, passkey_of):

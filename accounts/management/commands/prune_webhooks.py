@@ -21,7 +21,10 @@ class Command(BaseCommand):
     def handle(self, *args, older_than, dry_run, **options):
         if older_than < 0:
             raise CommandError("--older-than must be 0 or more days.")
-        count = events_prune(older_than_days=older_than, dry_run=dry_run)
+        try:
+            count = events_prune(older_than_days=older_than, dry_run=dry_run)
+        except OverflowError as exc:
+            raise CommandError("--older-than reaches before the year 1: give fewer days.") from exc
         if dry_run:
             self.stdout.write(f"{count} webhook event(s) older than {older_than} days would be deleted (dry run: none was).")
         else:
