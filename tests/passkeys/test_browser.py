@@ -781,11 +781,12 @@ def test_a_renamed_then_removed_passkey_no_longer_signs_in(server, open_browser)
 
 @pytest.mark.parametrize("language", ["en-US", "de-DE"])
 def test_the_hosted_sign_in_page_signs_in_with_the_passkey_button(server, open_browser, language):
+    """English in a desktop's window, German in a phone's."""
     german = language.startswith("de")
     prefix = "de" if german else "en"
     email = f"hosted.walker.{prefix}@example.com"
     token = register_user(server, email)
-    browser = open_browser(language=language)
+    browser = open_browser(language=language, size="390,844" if german else "1280,900")
     register_passkey(browser, server, token)
     console_csp_errors(browser)  # forget the frontend's console
 
@@ -802,6 +803,7 @@ def test_the_hosted_sign_in_page_signs_in_with_the_passkey_button(server, open_b
     wait_for_heading(browser, heading)
     WebDriverWait(browser, 20).until(expected_conditions.visibility_of_element_located((By.ID, "passkey-signin")))
     check_hosted_page(browser, f"passkey-{prefix}-signin", heading=heading)
+    assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
     # The one script: the server's own file (its name hashed by the manifest storage), no inline one.
     scripts = browser.execute_script("return [...document.scripts].map(script => script.src ? new URL(script.src).pathname : 'inline')")
     assert len(scripts) == 1 and re.fullmatch(r"/static/passkeys/signin(\.[0-9a-f]{12})?\.js", scripts[0]), scripts
