@@ -31,7 +31,15 @@ import urllib.request
 import pytest
 
 from tests.conftest import copy_project, run
-from tests.support.browser import CHROMIUM_MISSING, CHROMIUM_MISSING_REASON, SHOTS, axe_violations, chromium, wait_for_heading
+from tests.support.browser import (
+    CHROMIUM_MISSING,
+    CHROMIUM_MISSING_REASON,
+    SHOTS,
+    axe_violations,
+    chromium,
+    click_and_leave,
+    wait_for_heading,
+)
 from tests.support.node import axe_script
 from tests.support.servers import free_port, gunicorn, production_environment
 
@@ -254,9 +262,7 @@ def open_browser(tmp_path):
 def submit(browser, selector: str) -> None:
     """Click `selector` and wait until the browser has left the page: a page that answers with
     the same heading (a refused code, a wrong password) must not be read before it has loaded."""
-    page = browser.find_element(By.TAG_NAME, "html")
-    browser.find_element(By.CSS_SELECTOR, selector).click()
-    WebDriverWait(browser, 20).until(expected_conditions.staleness_of(page))
+    click_and_leave(browser, browser.find_element(By.CSS_SELECTOR, selector))
 
 
 def check_page(browser, shot: str, *, heading: str) -> None:

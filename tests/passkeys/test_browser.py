@@ -50,6 +50,7 @@ from tests.support.browser import (
     SHOTS,
     axe_violations,
     chromium,
+    click_and_leave,
     readable,
     wait_for_heading,
 )
@@ -456,18 +457,6 @@ def passkey_button(browser, text: str = "Sign in with a passkey"):
     assert button.text == text
     assert button.is_displayed() and button.is_enabled()
     return button
-
-
-def click_and_leave(browser, element) -> None:
-    """Click `element` and wait until the browser has replaced the page (a page answered with the
-    same heading must not be read before it has loaded). The old document is told apart by a mark
-    set in it, read by a script: while a navigation replaces it, Chromium may answer a read of its
-    elements with an inspector error rather than a stale element, which is only "not yet" here."""
-    browser.execute_script("window.leftBehind = true;")
-    element.click()
-    WebDriverWait(browser, 20, ignored_exceptions=(WebDriverException,)).until(
-        lambda driver: driver.execute_script("return document.readyState !== 'loading' && window.leftBehind !== true")
-    )
 
 
 def without_passkey_autofill(browser) -> None:

@@ -3,7 +3,8 @@
 
 CHROMIUM_MISSING is the reason a module skips with when either is absent (CI watches for it);
 `chromium(...)` starts a browser with a profile of its own under `tmp_path`; `wait_for_heading`
-waits for a page's h1 without holding an element that a navigation may replace; `axe_violations`
+waits for a page's h1 without holding an element that a navigation may replace, `click_and_leave`
+for a click that loads another page; `axe_violations`
 runs axe-core (tests/node) on the page.
 
 Selenium is imported when a browser starts, so that a module can skip (pytest.importorskip)
@@ -114,3 +115,18 @@ def wait_for_heading(browser, heading: str, timeout: float = 20) -> None:
         WebDriverWait(browser, timeout, ignored_exceptions=(WebDriverException,)).until(shown)
     except TimeoutException:
         raise AssertionError(f"no h1 {heading!r} at {browser.current_url}:\n{browser.find_element(By.TAG_NAME, 'body').text}") from None
+
+
+def click_and_leave(browser, element) -> None:
+    """Click `element` and wait until the browser has replaced the page (a page answered with the
+    same heading must not be read before it has loaded). The old document is told apart by a mark
+    set in it, read by a script: while a navigation replaces it, Chromium may answer a read of its
+    elements with an inspector error rather than a stale element, which is only "not yet" here."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.execute_script("window.leftBehind = true;")
+    element.click()
+    WebDriverWait(browser, 20, ignored_exceptions=(WebDriverException,)).until(
+        lambda driver: driver.execute_script("return document.readyState !== 'loading' && window.leftBehind !== true")
+    )
