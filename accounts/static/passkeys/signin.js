@@ -52,6 +52,11 @@
   form.hidden = false;
   button.addEventListener("click", function () {
     status.textContent = "";
+    // A new attempt: the refusal of the last one (the server's, above the form) is old news.
+    var refusal = document.getElementById("form-errors");
+    if (refusal) {
+      refusal.hidden = true;
+    }
     ceremony(false).catch(function (error) {
       if (error.name !== "AbortError") {
         status.textContent = form.dataset.failed;
